@@ -1,0 +1,77 @@
+"""Ordered columns on a numeric axis and back: dates in days, timestamps and times in seconds.
+
+The generator works on float64 axes; this module is the only place that knows how each warehouse
+type maps onto one, and how a sampled axis value becomes a value of the source's type again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dbt_synth.domains.numeric import SPECIALS
+from dbt_synth.schema import ColumnKind, ColumnSpec
+
+_NULL, _NAN, _POS_INF, _NEG_INF = (SPECIALS.index(s) for s in ("null", "nan", "+inf", "-inf"))
+_MICROS = 1_000_000.0
+
+
+def to_axis(array: pa.Array | pa.ChunkedArray, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Axis values and special states (index into SPECIALS, -1 for an ordinary value)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    kind = spec.kind
+    is_null = array.is_null().to_numpy(zero_copy_only=False)
+    if kind is ColumnKind.DATE:
+        values = array.cast(pa.date32()).cast(pa.int32()).fill_null(0).to_numpy().astype(float)
+    elif kind in (ColumnKind.TIMESTAMP, ColumnKind.TIMESTAMPTZ):
+        micros = array.cast(pa.timestamp("us", tz=array.type.tz)).cast(pa.int64())
+        values = micros.fill_null(0).to_numpy().astype(float) / _MICROS
+    elif kind is ColumnKind.TIME:
+        micros = array.cast(pa.time64("us")).cast(pa.int64())
+        values = micros.fill_null(0).to_numpy().astype(float) / _MICROS
+    else:
+        values = pc.cast(array, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+        values = np.array(values, dtype=np.float64)
+    states = np.full(len(values), -1, dtype=np.int8)
+    states[np.isnan(values)] = _NAN
+    states[values == np.inf] = _POS_INF
+    states[values == -np.inf] = _NEG_INF
+    states[is_null] = _NULL
+    values = np.where(states < 0, values, 0.0)
+    return values, states
+
+
+def from_axis(values: np.ndarray, states: np.ndarray, spec: ColumnSpec) -> pa.Array:
+    """An Arrow array that casts losslessly to `spec.sql_type`."""
+    kind = spec.kind
+    null = states == _NULL
+    if kind is ColumnKind.FLOAT:
+        out = values.astype(np.float64).copy()
+        out[states == _NAN] = np.nan
+        out[states == _POS_INF] = np.inf
+        out[states == _NEG_INF] = -np.inf
+        return pa.array(out, mask=null)
+    if kind is ColumnKind.INTEGER:
+        return pa.array(np.round(values).astype(np.int64), mask=null)
+    if kind is ColumnKind.DECIMAL:
+        return pa.array(np.round(values, spec.decimal_scale or 0), mask=null)
+    if kind is ColumnKind.DATE:
+        days = np.round(values).astype(np.int32)
+        return pa.array(days, mask=null).cast(pa.date32())
+    if kind in (ColumnKind.TIMESTAMP, ColumnKind.TIMESTAMPTZ):
+        micros = np.round(values * _MICROS).astype(np.int64)
+        tz = "UTC" if kind is ColumnKind.TIMESTAMPTZ else None
+        return pa.array(micros, mask=null).cast(pa.timestamp("us", tz=tz))
+    if kind is ColumnKind.TIME:
+        micros = np.clip(np.round(values * _MICROS), 0, 86_400 * _MICROS - 1).astype(np.int64)
+        return pa.array(micros, mask=null).cast(pa.time64("us"))
+    raise ValueError(f"{kind} is not an ordered kind")
+
+
+def is_integral(spec: ColumnSpec) -> bool:
+    """Kinds whose axis holds whole numbers only."""
+    return spec.kind in (ColumnKind.INTEGER, ColumnKind.DATE) or (
+        spec.kind is ColumnKind.DECIMAL and spec.decimal_scale == 0
+    )

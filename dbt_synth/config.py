@@ -1,0 +1,171 @@
+"""The `synth` config of a twin, validated once, with errors that say which key to fix.
+
+A twin's config comes from dbt's own places (`dbt_project.yml` `+synth:`, a yml `config:` block or
+`dbt.config(synth={...})` in the model file) and reaches us as a plain dict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from dbt_synth.errors import ConfigError
+
+MECHANISMS = ("auto", "marginal", "dpsgd")
+COLUMN_ROLES = ("auto", "category", "text", "id")
+UNSUPPORTED_POLICIES = ("error", "null")
+
+
+@dataclass(frozen=True)
+class ColumnConfig:
+    """Per-column settings. Public facts (bounds, categories) cost no ε because they are declared.
+
+    `role`: `category` forces a categorical domain, `text` format-preserving generated strings,
+    `id` new unique identifiers; `auto` decides from the DP domain estimate.
+    """
+
+    role: str = "auto"
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything that shapes one twin; defaults are what a dbt user gets without configuring."""
+
+    epsilon: float = 1.0
+    delta: float | None = None
+    seed: int | None = None
+    rows: int | None = None
+    mechanism: str = "auto"
+    primary_key: tuple[str, ...] = ()
+    columns: dict[str, ColumnConfig] = field(default_factory=dict)
+    domain_share: float = 0.15
+    max_bins: int = 16
+    unsupported: str = "error"
+    ledger_table: str = "synth_ledger"
+    ledger_schema: str | None = None
+    verbose: bool = True
+
+    def column(self, name: str) -> ColumnConfig:
+        return self.columns.get(name, _DEFAULT_COLUMN)
+
+    def delta_for(self, rows: float) -> float:
+        """Configured δ, else 1/(10·n) so that δ stays well below one over the row count."""
+        if self.delta is not None:
+            return self.delta
+        return 1.0 / (10.0 * max(rows, 10.0))
+
+
+_DEFAULT_COLUMN = ColumnConfig()
+
+
+def parse_config(raw: dict[str, Any] | None, *, model: str | None = None) -> SynthConfig:
+    """Validate a raw `synth` dict; every problem is reported with the key and a fix."""
+    raw = dict(raw or {})
+    known = {f.name for f in fields(SynthConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown synth config key(s) {unknown}",
+            fix=f"use only {sorted(known)}",
+            model=model,
+        )
+    if "columns" in raw:
+        raw["columns"] = _parse_columns(raw["columns"], model)
+    if "primary_key" in raw:
+        key = raw["primary_key"]
+        raw["primary_key"] = (key,) if isinstance(key, str) else tuple(key or ())
+    config = SynthConfig(**raw)
+    _check(config, model)
+    return config
+
+
+def _parse_columns(raw: Any, model: str | None) -> dict[str, ColumnConfig]:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "synth.columns must be a mapping of column name to settings",
+            fix="write columns: {my_column: {role: text}}",
+            model=model,
+        )
+    known = {f.name for f in fields(ColumnConfig)}
+    parsed = {}
+    for name, settings in raw.items():
+        settings = dict(settings or {})
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown column setting(s) {unknown}",
+                fix=f"use only {sorted(known)}",
+                model=model,
+                column=name,
+            )
+        if settings.get("categories") is not None:
+            settings["categories"] = tuple(settings["categories"])
+        column = ColumnConfig(**settings)
+        if column.role not in COLUMN_ROLES:
+            raise ConfigError(
+                f"role '{column.role}' is not one of {list(COLUMN_ROLES)}",
+                fix="set role to auto, category, text or id",
+                model=model,
+                column=name,
+            )
+        if (column.min is None) != (column.max is None):
+            raise ConfigError(
+                "public bounds need both min and max",
+                fix="declare both min and max, or neither",
+                model=model,
+                column=name,
+            )
+        if column.min is not None and not float(column.min) <= float(column.max):
+            raise ConfigError(
+                f"public bounds min={column.min} > max={column.max}",
+                fix="swap them",
+                model=model,
+                column=name,
+            )
+        parsed[name] = column
+    return parsed
+
+
+def _check(config: SynthConfig, model: str | None) -> None:
+    def bad(problem: str, fix: str) -> ConfigError:
+        return ConfigError(problem, fix=fix, model=model)
+
+    if not _is_number(config.epsilon) or not 0 < config.epsilon < math.inf:
+        raise bad(
+            f"epsilon must be a positive finite number, got {config.epsilon!r}",
+            "set synth.epsilon > 0, e.g. 1.0",
+        )
+    if config.delta is not None and (not _is_number(config.delta) or not 0 < config.delta < 1):
+        raise bad(
+            f"delta must be in (0, 1), got {config.delta!r}",
+            "set synth.delta to a small probability such as 1e-6, or leave it out",
+        )
+    if config.rows is not None and (not isinstance(config.rows, int) or config.rows < 1):
+        raise bad(f"rows must be a positive integer, got {config.rows!r}", "set synth.rows >= 1")
+    if config.seed is not None and not isinstance(config.seed, int):
+        raise bad(f"seed must be an integer, got {config.seed!r}", "set synth.seed to e.g. 7")
+    if config.mechanism not in MECHANISMS:
+        raise bad(
+            f"mechanism '{config.mechanism}' is not one of {list(MECHANISMS)}",
+            "use auto (the benchmarked default), marginal or dpsgd",
+        )
+    if not 0 < config.domain_share < 1:
+        raise bad(
+            f"domain_share must be in (0, 1), got {config.domain_share!r}",
+            "leave it at the default 0.15",
+        )
+    if not isinstance(config.max_bins, int) or config.max_bins < 2:
+        raise bad(f"max_bins must be an integer >= 2, got {config.max_bins!r}", "use e.g. 16")
+    if config.unsupported not in UNSUPPORTED_POLICIES:
+        raise bad(
+            f"unsupported '{config.unsupported}' is not one of {list(UNSUPPORTED_POLICIES)}",
+            "use error (default) or null",
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

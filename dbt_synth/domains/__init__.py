@@ -1,0 +1,1 @@
+"""Differentially-private discovery of what values each column may take."""

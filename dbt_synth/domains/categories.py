@@ -1,0 +1,100 @@
+"""DP category domains: which values of a column the twin may ever emit.
+
+Every distinct value's count gets Gaussian noise and only values whose noisy count clears a
+threshold are kept, so a value seen in a handful of rows can appear in the twin only with a
+probability the accountant reserves out of δ. A declared (public) category list, a BOOLEAN or an
+ENUM type skips the threshold: its domain is known without looking at the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+
+# Below this share of rows covered by kept categories a string column is treated as free text.
+TEXT_COVERAGE = 0.3
+
+
+@dataclass(frozen=True)
+class CategoryDomain:
+    """Kept values and their noisy counts; NULL, when kept, is the last code."""
+
+    values: tuple[Any, ...]
+    counts: np.ndarray
+    has_null: bool
+    null_count: float
+    coverage: float
+
+    @property
+    def cardinality(self) -> int:
+        return len(self.values) + int(self.has_null)
+
+    def code_counts(self) -> np.ndarray:
+        return np.r_[self.counts, [self.null_count] if self.has_null else []]
+
+
+def threshold_for(sigma: float, delta: float) -> float:
+    """Noisy-count threshold so that a value held by one row survives with probability δ."""
+    return 1.0 + sigma * NormalDist().inv_cdf(1.0 - delta)
+
+
+def dp_category_domain(
+    values: list[Any],
+    counts: np.ndarray,
+    null_count: int,
+    accountant: PrivacyAccountant,
+    rho: float,
+    *,
+    threshold_delta: float,
+    nullable: bool,
+    rows_estimate: float,
+    public_values: tuple[Any, ...] | None = None,
+    column: str | None = None,
+    rng: np.random.Generator,
+) -> CategoryDomain:
+    """Spend `rho` (and `threshold_delta` of δ when the domain is not public) on one column.
+
+    `values`/`counts` are the column's distinct non-NULL values and their true counts; they never
+    leave this function except through the noisy, thresholded result. `rows_estimate` is the
+    table's DP row count, used to tell how much of the column the kept values explain.
+    """
+    sigma = gaussian_sigma(rho)
+    if public_values is not None:
+        accountant.spend_gaussian(
+            "domain", sigma, column=column, detail=f"{len(public_values)} public categories"
+        )
+        by_value = dict(zip(values, counts, strict=True))
+        true = np.array([by_value.get(v, 0) for v in public_values], dtype=float)
+        noisy = np.clip(true + rng.normal(0.0, sigma, len(true)), 0.0, None)
+        kept_values, kept_counts = tuple(public_values), noisy
+        threshold = threshold_for(sigma, 1e-9)
+    else:
+        accountant.spend_gaussian(
+            "domain",
+            sigma,
+            column=column,
+            threshold_delta=threshold_delta,
+            detail="thresholded histogram of distinct values",
+        )
+        threshold = threshold_for(sigma, threshold_delta)
+        noisy = np.asarray(counts, dtype=float) + rng.normal(0.0, sigma, len(counts))
+        keep = noisy >= threshold
+        order = np.argsort(-noisy[keep], kind="stable")
+        kept_values = tuple(values[i] for i in np.flatnonzero(keep)[order])
+        kept_counts = noisy[keep][order]
+    noisy_null = null_count + rng.normal(0.0, sigma)
+    has_null = nullable and noisy_null >= threshold
+    non_null = rows_estimate - max(noisy_null, 0.0)
+    coverage = min(float(kept_counts.sum()) / non_null, 1.0) if non_null > 0 else 0.0
+    return CategoryDomain(
+        kept_values,
+        kept_counts,
+        bool(has_null),
+        max(noisy_null, 0.0) if has_null else 0.0,
+        coverage,
+    )

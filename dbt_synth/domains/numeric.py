@@ -1,0 +1,263 @@
+"""DP bounds and quantile bins for ordered columns (numbers, dates, timestamps, times).
+
+Nothing reads a raw min, max or quantile. Values are mapped to an order-preserving 32-bit key
+(the top bits of the IEEE-754 double, sign-folded), and a noisy 16-ary tree over that key space is
+grown top-down: at each of its 8 levels every row adds 1 to exactly one node, so the whole tree is
+one Gaussian release with L2 sensitivity √8. Children of a node are only examined when the node's
+noisy count clears a threshold, which is post-processing of the full tree. The surviving leaves
+give the column's range, its quantile bins and a fine density used to sample inside a bin.
+
+With declared public bounds the tree is replaced by a uniform grid inside the bounds, whose
+domain is public, so no thresholding is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+
+KEY_BITS = 32
+BRANCH_BITS = 4
+LEVELS = KEY_BITS // BRANCH_BITS
+_PUBLIC_GRID_CELLS = 1024
+# A node is kept when its noisy count clears THRESHOLD_SIGMAS·σ. At 5σ an empty node survives
+# with probability 3e-7, so spurious far-away values are practically never invented.
+THRESHOLD_SIGMAS = 5.0
+
+SPECIALS = ("null", "nan", "+inf", "-inf")
+
+
+@dataclass(frozen=True)
+class NumericDomain:
+    """What the twin may know about an ordered column, all of it from noisy counts.
+
+    `specials` are the non-numeric states kept (NULL, NaN, ±inf) with their noisy counts; `low`
+    and `high` are the value-space edges of each kept leaf and `mass` its estimated count;
+    `bin_of_leaf` groups consecutive leaves into the quantile bins the generator models.
+    """
+
+    specials: tuple[str, ...]
+    special_counts: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    mass: np.ndarray
+    bin_of_leaf: np.ndarray
+
+    @property
+    def bin_count(self) -> int:
+        return int(self.bin_of_leaf.max()) + 1 if len(self.bin_of_leaf) else 0
+
+    @property
+    def cardinality(self) -> int:
+        """Codes the generator sees: one per kept special state, then one per bin."""
+        return len(self.specials) + self.bin_count
+
+    @property
+    def bin_edges(self) -> np.ndarray:
+        """Lower edge of every bin, and the upper edge of the last: ascending."""
+        starts = np.r_[0, np.flatnonzero(np.diff(self.bin_of_leaf)) + 1]
+        return np.r_[self.low[starts], self.high[-1:]]
+
+    def code_counts(self) -> np.ndarray:
+        """Noisy count per code, for use as a (post-processed) 1-way measurement."""
+        bins = np.bincount(self.bin_of_leaf, weights=self.mass, minlength=self.bin_count)
+        return np.r_[self.special_counts, bins]
+
+
+def to_keys(values: np.ndarray) -> np.ndarray:
+    """Order-preserving unsigned 64-bit keys of finite or infinite doubles."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    negative = (bits >> np.uint64(63)).astype(bool)
+    return np.where(negative, ~bits, bits | np.uint64(1 << 63))
+
+
+def from_keys(keys: np.ndarray) -> np.ndarray:
+    """Inverse of `to_keys`."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    positive = (keys >> np.uint64(63)).astype(bool)
+    bits = np.where(positive, keys & np.uint64((1 << 63) - 1), ~keys)
+    return bits.view(np.float64)
+
+
+def dp_numeric_domain(
+    values: np.ndarray,
+    states: np.ndarray,
+    accountant: PrivacyAccountant,
+    rho: float,
+    *,
+    max_bins: int,
+    nullable: bool,
+    public_bounds: tuple[float, float] | None = None,
+    integer: bool = False,
+    column: str | None = None,
+    rng: np.random.Generator,
+) -> NumericDomain:
+    """Spend `rho` to learn the range, quantile bins and fine density of one ordered column.
+
+    `states` holds the index into SPECIALS for non-numeric rows and -1 for ordinary values.
+    """
+    finite = values[states < 0]
+    special_true = np.bincount(states[states >= 0], minlength=len(SPECIALS)).astype(float)
+    if public_bounds is None:
+        sigma = gaussian_sigma(rho, sensitivity=np.sqrt(LEVELS))
+        accountant.spend_gaussian(
+            "domain",
+            sigma,
+            sensitivity=np.sqrt(LEVELS),
+            column=column,
+            detail=f"16-ary tree over {KEY_BITS}-bit keys, {LEVELS} levels",
+        )
+        low, high, mass = _grow_tree(finite, sigma, rng)
+    else:
+        sigma = gaussian_sigma(rho)
+        accountant.spend_gaussian(
+            "domain", sigma, column=column, detail="histogram inside public bounds"
+        )
+        low, high, mass = _public_grid(finite, public_bounds, integer, sigma, rng)
+    noisy_special = special_true + rng.normal(0.0, sigma, len(SPECIALS))
+    threshold = THRESHOLD_SIGMAS * sigma
+    keep = noisy_special >= threshold
+    if not nullable:
+        keep[SPECIALS.index("null")] = False
+    specials = tuple(s for s, k in zip(SPECIALS, keep, strict=True) if k)
+    bins = _quantile_bins(mass, max_bins, min_mass=threshold)
+    return NumericDomain(specials, noisy_special[keep], low, high, mass, bins)
+
+
+def _grow_tree(
+    finite: np.ndarray, sigma: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-down pruned noisy tree; returns value-space [low, high] and mass of every leaf.
+
+    Children that miss the threshold are not lost: each run of adjacent missed siblings is
+    kept as one coarser leaf when its summed noisy count clears the threshold scaled by the
+    run's noise (√m·σ), so thin tails survive at a lower resolution.
+    """
+    keys = (to_keys(finite) >> np.uint64(64 - KEY_BITS)).astype(np.int64)
+    fanout = 1 << BRANCH_BITS
+    # The root (prefix 0 above level 0) has no count of its own: that would be a ninth release.
+    frontier: dict[int, float | None] = {0: None}
+    leaves: list[tuple[int, int, float]] = []  # [first key, last key + 1) and mass
+    for level in range(LEVELS):
+        shift = KEY_BITS - BRANCH_BITS * (level + 1)
+        parents = np.fromiter(frontier, dtype=np.int64)
+        children = (parents[:, None] << BRANCH_BITS) + np.arange(fanout)
+        prefixes, counts = np.unique(keys >> shift, return_counts=True)
+        true = _lookup(prefixes, counts, children.ravel()).reshape(children.shape)
+        noisy = true + rng.normal(0.0, sigma, true.shape)
+        next_frontier: dict[int, float | None] = {}
+        for row, parent in enumerate(parents):
+            parts = _split(noisy[row], sigma)
+            parent_mass = frontier[parent]
+            if not parts:
+                if parent_mass is not None:
+                    leaves.append(
+                        (
+                            int(parent) << (shift + BRANCH_BITS),
+                            int(parent + 1) << (shift + BRANCH_BITS),
+                            parent_mass,
+                        )
+                    )
+                continue
+            estimates = np.array([estimate for _, _, estimate in parts])
+            if parent_mass is not None:
+                # Consistency: the parent's estimate is shared in proportion to its parts.
+                estimates = parent_mass * estimates / estimates.sum()
+            for (first, stop, _), estimate in zip(parts, estimates, strict=True):
+                child = int(children[row][first])
+                if stop - first == 1 and level < LEVELS - 1:
+                    next_frontier[child] = float(estimate)
+                else:
+                    leaves.append(
+                        (child << shift, int(children[row][stop - 1] + 1) << shift, float(estimate))
+                    )
+        frontier = next_frontier
+    if not leaves:
+        empty = np.zeros(0)
+        return empty, empty, empty
+    leaves.sort()
+    key_low = np.array([leaf[0] for leaf in leaves], dtype=np.uint64) << np.uint64(64 - KEY_BITS)
+    key_high = np.array([leaf[1] for leaf in leaves], dtype=np.uint64) << np.uint64(64 - KEY_BITS)
+    mass = np.array([leaf[2] for leaf in leaves], dtype=float)
+    # The last representable key below the next leaf: the leaf's values are [low, high].
+    return from_keys(key_low), from_keys(key_high - np.uint64(1)), mass
+
+
+def _split(noisy: np.ndarray, sigma: float) -> list[tuple[int, int, float]]:
+    """Siblings worth keeping, as [first, stop) index runs with their noisy mass.
+
+    A sibling above the threshold is a run of its own (and is expanded further); maximal runs
+    of siblings below it are kept whole when their sum clears the threshold for that sum.
+    """
+    threshold = THRESHOLD_SIGMAS * sigma
+    parts: list[tuple[int, int, float]] = []
+    i = 0
+    while i < len(noisy):
+        if noisy[i] >= threshold:
+            parts.append((i, i + 1, float(noisy[i])))
+            i += 1
+            continue
+        j = i
+        while j < len(noisy) and noisy[j] < threshold:
+            j += 1
+        total = float(noisy[i:j].sum())
+        if j - i > 1 and total >= threshold * np.sqrt(j - i):
+            parts.append((i, j, total))
+        i = j
+    return parts
+
+
+def _public_grid(
+    finite: np.ndarray,
+    bounds: tuple[float, float],
+    integer: bool,
+    sigma: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if hi == lo:
+        noisy = max(len(finite) + rng.normal(0.0, sigma), 0.0)
+        return np.array([lo]), np.array([hi]), np.array([noisy])
+    if integer and hi - lo + 1 <= _PUBLIC_GRID_CELLS:
+        edges = np.arange(np.floor(lo), np.floor(hi) + 2) - 0.5
+    else:
+        edges = np.linspace(lo, hi, _PUBLIC_GRID_CELLS + 1)
+    counts, _ = np.histogram(np.clip(finite, lo, hi), bins=edges)
+    noisy = np.clip(counts + rng.normal(0.0, sigma, len(counts)), 0.0, None)
+    low = np.maximum(edges[:-1], lo)
+    high = np.minimum(edges[1:], hi)
+    return low, high, noisy
+
+
+def _lookup(prefixes: np.ndarray, counts: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Counts of `wanted` prefixes (0 where absent) from a sorted unique table."""
+    position = np.searchsorted(prefixes, wanted)
+    position = np.clip(position, 0, max(len(prefixes) - 1, 0))
+    if len(prefixes) == 0:
+        return np.zeros(len(wanted))
+    found = prefixes[position] == wanted
+    return np.where(found, counts[position], 0).astype(float)
+
+
+def _quantile_bins(mass: np.ndarray, max_bins: int, *, min_mass: float) -> np.ndarray:
+    """Group ordered leaves into at most `max_bins` bins of roughly equal estimated mass.
+
+    A bin also needs `min_mass` so that the generator's noisy 2-way tables have signal in it.
+    """
+    if len(mass) == 0:
+        return np.zeros(0, dtype=np.int64)
+    total = float(mass.sum())
+    bins_wanted = int(max(1, min(max_bins, total // max(min_mass, 1e-9))))
+    target = total / bins_wanted
+    bin_of_leaf = np.zeros(len(mass), dtype=np.int64)
+    current, filled = 0, 0.0
+    for i, m in enumerate(mass):
+        if filled >= target and current < bins_wanted - 1:
+            current += 1
+            filled = 0.0
+        bin_of_leaf[i] = current
+        filled += m
+    return bin_of_leaf

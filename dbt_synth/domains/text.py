@@ -1,0 +1,249 @@
+"""Free text and identifiers: the twin keeps their format, never their values.
+
+Each string is reduced to two shapes: a fine one (runs of character classes with bucketed
+lengths, punctuation kept literally: `N14228` → `A1 9(5-6)`) and a coarse one (word count, length
+and letter case). Both histograms get Gaussian noise and are thresholded like categories, so only
+formats shared by many rows survive. New strings are drawn from the kept shapes with random
+characters, so no real name, e-mail or licence number can be copied out.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+from dbt_synth.domains.categories import threshold_for
+
+# Run lengths are bucketed so that shapes generalise: (low, high) inclusive.
+RUN_BUCKETS = (
+    (1, 1),
+    (2, 2),
+    (3, 3),
+    (4, 4),
+    (5, 6),
+    (7, 8),
+    (9, 12),
+    (13, 16),
+    (17, 32),
+    (33, 64),
+)
+WORD_BUCKETS = ((1, 1), (2, 2), (3, 3), (4, 5), (6, 8), (9, 16), (17, 64))
+LENGTH_BUCKETS = ((1, 4), (5, 8), (9, 16), (17, 32), (33, 64), (65, 128), (129, 512))
+MAX_RUNS = 12
+CASES = ("lower", "upper", "title", "mixed")
+
+_CLASS_CHARS = {
+    "A": string.ascii_uppercase,
+    "a": string.ascii_lowercase,
+    "9": string.digits,
+    " ": " ",
+    "L": "àáâãäåçèéêëìíîïñòóôõöùúûüýÀÉÖÜßøæ",
+    "S": "★☆♥✓✔☀☺🙂🚀🎉",
+}
+
+FineShape = tuple[tuple[str, int], ...]
+CoarseShape = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
+class TextDomain:
+    """Kept fine and coarse shapes with their noisy counts; NULL handled as for categories."""
+
+    fine: tuple[FineShape, ...]
+    fine_counts: np.ndarray
+    coarse: tuple[CoarseShape, ...]
+    coarse_counts: np.ndarray
+    has_null: bool
+    null_count: float
+    non_null_estimate: float
+
+    def sample(self, n: int, rng: np.random.Generator, *, unique: bool = False) -> list[str]:
+        """`n` new strings in the kept formats; `unique` makes every string distinct."""
+        fine_total = float(self.fine_counts.sum())
+        coarse_total = max(self.non_null_estimate - fine_total, 0.0) if len(self.coarse) else 0.0
+        if fine_total + coarse_total <= 0:
+            out = [_from_coarse((1, 1, "lower"), rng) for _ in range(n)]
+        else:
+            use_fine = rng.random(n) < fine_total / (fine_total + coarse_total)
+            out = []
+            fine_pick = _pick(self.fine_counts, int(use_fine.sum()), rng)
+            coarse_pick = _pick(self.coarse_counts, n - int(use_fine.sum()), rng)
+            fi = ci = 0
+            for is_fine in use_fine:
+                if is_fine:
+                    out.append(_from_fine(self.fine[fine_pick[fi]], rng))
+                    fi += 1
+                else:
+                    out.append(_from_coarse(self.coarse[coarse_pick[ci]], rng))
+                    ci += 1
+        return _make_unique(out) if unique else out
+
+
+def fine_shape(value: str) -> FineShape | None:
+    """Runs of character classes with bucketed lengths; None for strings with too many runs."""
+    runs: list[tuple[str, int]] = []
+    for char in value:
+        cls = _char_class(char)
+        if runs and runs[-1][0] == cls:
+            runs[-1] = (cls, runs[-1][1] + 1)
+        else:
+            runs.append((cls, 1))
+        if len(runs) > MAX_RUNS:
+            return None
+    return tuple((cls, _bucket(length, RUN_BUCKETS)) for cls, length in runs)
+
+
+def coarse_shape(value: str) -> CoarseShape:
+    """Word count, length and letter case: what every string has, however free its text."""
+    words = max(len(value.split()), 1)
+    letters = [c for c in value if c.isalpha()]
+    if not letters or all(c.islower() for c in letters):
+        case = "lower"
+    elif all(c.isupper() for c in letters):
+        case = "upper"
+    elif value.istitle():
+        case = "title"
+    else:
+        case = "mixed"
+    return (_bucket(words, WORD_BUCKETS), _bucket(max(len(value), 1), LENGTH_BUCKETS), case)
+
+
+def dp_text_domain(
+    values: list[Any],
+    counts: np.ndarray,
+    null_count: int,
+    accountant: PrivacyAccountant,
+    rho: float,
+    *,
+    threshold_delta: float,
+    nullable: bool,
+    rows_estimate: float,
+    column: str | None = None,
+    rng: np.random.Generator,
+) -> TextDomain:
+    """Spend `rho` on the fine and coarse shape histograms of one string column.
+
+    Every row adds to one fine and one coarse shape (or to the NULL count), so the release has
+    L2 sensitivity √2; each histogram may reveal one new shape per row, hence 2 thresholds' δ.
+    """
+    sensitivity = np.sqrt(2.0)
+    sigma = gaussian_sigma(rho, sensitivity)
+    accountant.spend_gaussian(
+        "domain",
+        sigma,
+        sensitivity=sensitivity,
+        column=column,
+        threshold_delta=threshold_delta,
+        detail="thresholded histograms of string formats",
+    )
+    threshold = threshold_for(sigma, threshold_delta / 2.0)
+    fine: dict[FineShape, int] = {}
+    coarse: dict[CoarseShape, int] = {}
+    for value, count in zip(values, counts, strict=True):
+        text = str(value)
+        shape = fine_shape(text)
+        if shape is not None:
+            fine[shape] = fine.get(shape, 0) + int(count)
+        key = coarse_shape(text)
+        coarse[key] = coarse.get(key, 0) + int(count)
+    kept_fine, fine_counts = _threshold(fine, sigma, threshold, rng)
+    kept_coarse, coarse_counts = _threshold(coarse, sigma, threshold, rng)
+    noisy_null = null_count + rng.normal(0.0, sigma)
+    has_null = nullable and noisy_null >= threshold
+    null_estimate = max(noisy_null, 0.0) if has_null else 0.0
+    return TextDomain(
+        kept_fine,
+        fine_counts,
+        kept_coarse,
+        coarse_counts,
+        bool(has_null),
+        null_estimate,
+        max(rows_estimate - null_estimate, 0.0),
+    )
+
+
+def _threshold(histogram: dict, sigma: float, threshold: float, rng: np.random.Generator):
+    keys = sorted(histogram, key=repr)
+    noisy = np.array([histogram[k] for k in keys], dtype=float) + rng.normal(0, sigma, len(keys))
+    keep = noisy >= threshold
+    return tuple(k for k, kept in zip(keys, keep, strict=True) if kept), noisy[keep]
+
+
+def _char_class(char: str) -> str:
+    if char in string.ascii_uppercase:
+        return "A"
+    if char in string.ascii_lowercase:
+        return "a"
+    if char in string.digits:
+        return "9"
+    if char.isspace():
+        return " "
+    if char in string.punctuation:
+        return char
+    return "L" if char.isalpha() else "S"
+
+
+def _bucket(length: int, buckets: tuple[tuple[int, int], ...]) -> int:
+    for index, (_, high) in enumerate(buckets):
+        if length <= high:
+            return index
+    return len(buckets) - 1
+
+
+def _pick(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    if n == 0 or len(counts) == 0:
+        return np.zeros(n, dtype=np.int64)
+    return rng.choice(len(counts), size=n, p=counts / counts.sum())
+
+
+def _from_fine(shape: FineShape, rng: np.random.Generator) -> str:
+    parts = []
+    for cls, bucket in shape:
+        low, high = RUN_BUCKETS[bucket]
+        length = int(rng.integers(low, high + 1))
+        chars = _CLASS_CHARS.get(cls, cls)
+        parts.append("".join(chars[i] for i in rng.integers(0, len(chars), length)))
+    return "".join(parts)
+
+
+def _from_coarse(shape: CoarseShape, rng: np.random.Generator) -> str:
+    word_bucket, length_bucket, case = shape
+    words = int(rng.integers(WORD_BUCKETS[word_bucket][0], WORD_BUCKETS[word_bucket][1] + 1))
+    length = int(
+        rng.integers(LENGTH_BUCKETS[length_bucket][0], LENGTH_BUCKETS[length_bucket][1] + 1)
+    )
+    words = max(1, min(words, (length + 1) // 2))
+    letters = max(length - (words - 1), words)
+    cuts = (
+        np.sort(rng.choice(np.arange(1, letters), size=words - 1, replace=False))
+        if words > 1
+        else []
+    )
+    sizes = np.diff(np.r_[0, cuts, letters]).astype(int)
+    alphabet = string.ascii_lowercase
+    tokens = ["".join(alphabet[i] for i in rng.integers(0, 26, size)) for size in sizes]
+    text = " ".join(tokens)
+    if case == "upper":
+        return text.upper()
+    if case == "title":
+        return text.title()
+    if case == "mixed":
+        return "".join(c.upper() if rng.random() < 0.3 else c for c in text)
+    return text
+
+
+def _make_unique(values: list[str]) -> list[str]:
+    """Distinct strings in the same formats: a clash gets a numeric suffix."""
+    seen: set[str] = set()
+    out = []
+    for value in values:
+        candidate, suffix = value, 1
+        while candidate in seen:
+            candidate, suffix = f"{value}{suffix}", suffix + 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out

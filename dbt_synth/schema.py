@@ -1,0 +1,205 @@
+"""Column specs read from the warehouse: what each source column is, as the generator sees it.
+
+Types are read from the warehouse (never inferred from values) and classified with sqlglot, so
+the same code serves every dialect whose type names sqlglot parses. The warehouse type string is
+kept verbatim: the twin is cast back to exactly that type.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from dbt_synth.errors import SourceError
+
+
+class ColumnKind(enum.Enum):
+    """How the generator models a column."""
+
+    INTEGER = "integer"
+    FLOAT = "float"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    STRING = "string"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    TIMESTAMPTZ = "timestamptz"
+    TIME = "time"
+    UUID = "uuid"
+    UNSUPPORTED = "unsupported"
+
+    @property
+    def is_numeric_like(self) -> bool:
+        """Ordered kinds modelled through DP quantile bins on a numeric axis."""
+        return self in _NUMERIC_LIKE
+
+
+_NUMERIC_LIKE = frozenset(
+    {
+        ColumnKind.INTEGER,
+        ColumnKind.FLOAT,
+        ColumnKind.DECIMAL,
+        ColumnKind.DATE,
+        ColumnKind.TIMESTAMP,
+        ColumnKind.TIMESTAMPTZ,
+        ColumnKind.TIME,
+    }
+)
+
+_T = exp.DataType.Type
+_KIND_BY_TYPE: dict[exp.DataType.Type, ColumnKind] = {
+    **{
+        t: ColumnKind.INTEGER
+        for t in (
+            _T.TINYINT,
+            _T.SMALLINT,
+            _T.MEDIUMINT,
+            _T.INT,
+            _T.BIGINT,
+            _T.INT128,
+            _T.INT256,
+            _T.UTINYINT,
+            _T.USMALLINT,
+            _T.UMEDIUMINT,
+            _T.UINT,
+            _T.UBIGINT,
+            _T.UINT128,
+            _T.UINT256,
+            _T.SERIAL,
+            _T.SMALLSERIAL,
+            _T.BIGSERIAL,
+        )
+    },  # fmt: skip
+    _T.FLOAT: ColumnKind.FLOAT,
+    _T.DOUBLE: ColumnKind.FLOAT,
+    _T.DECIMAL: ColumnKind.DECIMAL,
+    _T.BIGDECIMAL: ColumnKind.DECIMAL,
+    _T.BOOLEAN: ColumnKind.BOOLEAN,
+    **{
+        t: ColumnKind.STRING
+        for t in (_T.TEXT, _T.VARCHAR, _T.NVARCHAR, _T.CHAR, _T.NCHAR, _T.BPCHAR, _T.ENUM, _T.NAME)
+    },
+    _T.DATE: ColumnKind.DATE,
+    _T.DATE32: ColumnKind.DATE,
+    **{
+        t: ColumnKind.TIMESTAMP
+        for t in (
+            _T.TIMESTAMP,
+            _T.TIMESTAMPNTZ,
+            _T.DATETIME,
+            _T.TIMESTAMP_S,
+            _T.TIMESTAMP_MS,
+            _T.TIMESTAMP_NS,
+        )
+    },  # fmt: skip
+    _T.TIMESTAMPTZ: ColumnKind.TIMESTAMPTZ,
+    _T.TIMESTAMPLTZ: ColumnKind.TIMESTAMPTZ,
+    _T.TIME: ColumnKind.TIME,
+    _T.UUID: ColumnKind.UUID,
+}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One source column: its name, the warehouse type to cast back to, and how to model it."""
+
+    name: str
+    sql_type: str
+    kind: ColumnKind
+    nullable: bool = True
+    enum_values: tuple[str, ...] | None = None
+    decimal_scale: int | None = None
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The source table's columns, in order."""
+
+    table: str
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        for spec in self.columns:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def column_spec(name: str, sql_type: str, *, nullable: bool = True, dialect: str = "duckdb"):
+    """Classify one warehouse column type; unknown types become UNSUPPORTED, never a guess."""
+    try:
+        parsed = exp.DataType.build(sql_type, dialect=dialect)
+    except (sqlglot.errors.ParseError, ValueError):
+        return ColumnSpec(name, sql_type, ColumnKind.UNSUPPORTED, nullable)
+    kind = _KIND_BY_TYPE.get(parsed.this, ColumnKind.UNSUPPORTED)
+    enum_values = None
+    if parsed.this == _T.ENUM:
+        enum_values = tuple(e.name for e in parsed.expressions)
+    scale = None
+    if kind is ColumnKind.DECIMAL:
+        params = [int(p.this.name) for p in parsed.expressions if isinstance(p, exp.DataTypeParam)]
+        scale = params[1] if len(params) > 1 else 0
+    return ColumnSpec(name, sql_type, kind, nullable, enum_values, scale)
+
+
+def schema_from_duckdb(relation, connection=None, *, table: str | None = None) -> TableSchema:
+    """The schema of a DuckDB relation, with NOT NULL constraints when it reads a plain table.
+
+    `dbt.ref()`/`dbt.source()` in dbt-duckdb return `select * from "db"."schema"."table"`; the
+    table is found by parsing that query with sqlglot, so declared nullability is honoured.
+    """
+    not_null: set[str] = set()
+    name = table or "source"
+    located = _table_of(relation)
+    if located is not None:
+        name = table or located[2]
+        if connection is not None:
+            not_null = _not_null_columns(connection, *located)
+    columns = tuple(
+        column_spec(col, str(col_type), nullable=col not in not_null)
+        for col, col_type in zip(relation.columns, relation.types, strict=True)
+    )
+    if not columns:
+        raise SourceError(
+            f"source '{name}' has no columns", fix="point the twin at a table with columns"
+        )
+    return TableSchema(name, columns)
+
+
+def _table_of(relation) -> tuple[str, str, str] | None:
+    try:
+        query = relation.sql_query()
+        parsed = sqlglot.parse_one(query, dialect="duckdb")
+    except (AttributeError, sqlglot.errors.ParseError):
+        return None
+    if not isinstance(parsed, exp.Select) or parsed.args.get("where") or parsed.args.get("joins"):
+        return None
+    source = parsed.args.get("from_") or parsed.args.get("from")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table):
+        return None
+    return table.catalog, table.db, table.name
+
+
+def _not_null_columns(connection, catalog: str, schema: str, table: str) -> set[str]:
+    filters = ["table_name = ?"]
+    params = [table]
+    if schema:
+        filters.append("table_schema = ?")
+        params.append(schema)
+    if catalog:
+        filters.append("table_catalog = ?")
+        params.append(catalog)
+    rows = connection.execute(
+        "select column_name from information_schema.columns where is_nullable = 'NO' and "
+        + " and ".join(filters),
+        params,
+    ).fetchall()
+    return {r[0] for r in rows}

@@ -1,0 +1,330 @@
+"""From a source table to its DP twin: the whole pipeline, independent of dbt.
+
+schema → DP row count → privacy budget split → DP domains per column → codes → generator →
+decoded twin. `synthesize` is the Python entry point; the dbt glue in `twin.py` calls it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
+from dbt_synth.axis import is_integral, to_axis
+from dbt_synth.config import SynthConfig, parse_config
+from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
+from dbt_synth.domains.numeric import dp_numeric_domain
+from dbt_synth.domains.text import dp_text_domain
+from dbt_synth.encoding import (
+    CategoryModel,
+    ColumnModel,
+    KeyModel,
+    NullModel,
+    NumericModel,
+    TextModel,
+)
+from dbt_synth.errors import SourceError, SynthError
+from dbt_synth.mechanisms import build_mechanism
+from dbt_synth.mechanisms.base import EncodedTable, Progress
+from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
+
+# Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
+_COUNT_SHARE = 0.01
+# Share of δ reserved for thresholded (unknown-domain) histograms.
+_THRESHOLD_DELTA_SHARE = 0.25
+# ρ of the row count is fixed before δ is known (δ defaults to 1/10n̂); this reference ρ is the
+# zCDP budget of (ε, δ=1e-6), so the count costs about 1% whatever δ turns out to be.
+_REFERENCE_DELTA = 1e-6
+
+
+@dataclass(frozen=True)
+class ColumnReport:
+    """How one column was treated, for the ledger and the report."""
+
+    name: str
+    treatment: str
+    codes: int
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """A twin and the privacy it cost."""
+
+    table: pa.Table
+    schema: TableSchema
+    mechanism: str
+    epsilon: float
+    delta: float
+    target_epsilon: float
+    rows_estimate: float
+    spends: tuple[Spend, ...]
+    columns: tuple[ColumnReport, ...]
+    fit_seconds: float
+
+    def epsilon_by_part(self) -> dict[str, float]:
+        """ε of each part (count, domain, selection, measurement, training) if spent alone."""
+        parts: dict[str, list[Spend]] = {}
+        for spend in self.spends:
+            parts.setdefault(spend.part, []).append(spend)
+        out = {}
+        for part, spends in parts.items():
+            rdp = sum((s.rdp for s in spends), np.zeros_like(spends[0].rdp))
+            out[part] = Spend(part, "composed", rdp).epsilon_alone(self.delta)
+        return out
+
+
+def synthesize(
+    data: pa.Table | pd.DataFrame,
+    *,
+    schema: TableSchema | None = None,
+    config: SynthConfig | dict[str, Any] | None = None,
+    model: str = "twin",
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> SynthResult:
+    """A DP twin of `data`: same columns and order, values cast-ready for the source types.
+
+    `config` is a `SynthConfig` or a raw `synth` dict; keyword `overrides` (epsilon=, seed=, …)
+    are merged into a raw dict. Errors name `model` and the column at fault.
+    """
+    started = time.perf_counter()
+    say = progress or (lambda _message: None)
+    try:
+        table = (
+            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        )
+        if isinstance(config, SynthConfig):
+            if overrides:
+                raise TypeError("pass either a SynthConfig or keyword overrides, not both")
+            settings = config
+        else:
+            settings = parse_config({**(config or {}), **overrides}, model=model)
+        schema = schema or schema_of(table)
+        result = _synthesize(table, schema, settings, say)
+    except SynthError as error:
+        raise error.for_model(model) from None
+    return SynthResult(**{**result, "fit_seconds": time.perf_counter() - started})
+
+
+def schema_of(table: pa.Table) -> TableSchema:
+    """Warehouse types of an Arrow table as DuckDB would store it."""
+    relation = duckdb.connect().from_arrow(table)
+    columns = tuple(
+        column_spec(name, str(t)) for name, t in zip(relation.columns, relation.types, strict=True)
+    )
+    return TableSchema("source", columns)
+
+
+def _synthesize(
+    table: pa.Table, schema: TableSchema, config: SynthConfig, say: Progress
+) -> dict[str, Any]:
+    _check_source(table, schema, config)
+    rng = np.random.default_rng(config.seed)
+    reference = PrivacyAccountant(config.epsilon, config.delta or _REFERENCE_DELTA)
+    count_sigma = gaussian_sigma(_COUNT_SHARE * reference.remaining_rho())
+    rows_estimate = max(table.num_rows + rng.normal(0.0, count_sigma), 1.0)
+    delta = config.delta_for(rows_estimate)
+    accountant = PrivacyAccountant(config.epsilon, delta)
+    accountant.spend_gaussian("count", count_sigma, detail="row count")
+
+    plans = [_plan(spec, config) for spec in schema.columns]
+    thresholded = sum(plan in ("string", "text", "text_key") for plan in plans)
+    threshold_delta = _THRESHOLD_DELTA_SHARE * delta / max(2 * thresholded, 1)
+    releases = sum(plan not in ("key", "null") for plan in plans)
+    reserve = _THRESHOLD_DELTA_SHARE * delta if thresholded else 0.0
+    column_rho = (
+        config.domain_share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
+    )
+    say(
+        f"{table.num_rows} rows × {len(schema.columns)} columns; ε target {config.epsilon}, δ {delta:.2e}"
+    )
+
+    models: list[ColumnModel] = []
+    for spec, plan in zip(schema.columns, plans, strict=True):
+        models.append(
+            _column_model(
+                table.column(spec.name), spec, plan, config, accountant, column_rho,
+                threshold_delta, rows_estimate, rng,
+            )
+        )  # fmt: skip
+
+    modelled = [i for i, m in enumerate(models) if m.modelled]
+    twin_rows = config.rows or int(round(rows_estimate))
+    mechanism_name = "none"
+    sampled: dict[int, np.ndarray] = {}
+    if modelled:
+        encoded = EncodedTable(
+            codes=np.column_stack([models[i].encode(table.column(schema.columns[i].name))
+                                   for i in modelled]),
+            cardinalities=tuple(models[i].cardinality for i in modelled),
+            names=tuple(schema.columns[i].name for i in modelled),
+            priors=tuple(models[i].prior for i in modelled),
+        )  # fmt: skip
+        mechanism = build_mechanism(config.mechanism)
+        mechanism_name = mechanism.name
+        say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
+        mechanism.fit(encoded, accountant, rows_estimate=rows_estimate, rng=rng, progress=say)
+        codes = mechanism.sample(twin_rows, rng)
+        sampled = {i: codes[:, j] for j, i in enumerate(modelled)}
+
+    arrays = [
+        m.decode(sampled[i], rng) if m.modelled else m.generate(twin_rows, rng)
+        for i, m in enumerate(models)
+    ]
+    twin = pa.Table.from_arrays(arrays, names=schema.names)
+    epsilon = accountant.epsilon()
+    say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
+    return {
+        "table": twin,
+        "schema": schema,
+        "mechanism": mechanism_name,
+        "epsilon": epsilon,
+        "delta": delta,
+        "target_epsilon": config.epsilon,
+        "rows_estimate": rows_estimate,
+        "spends": tuple(accountant.spends),
+        "columns": tuple(
+            ColumnReport(spec.name, _treatment(m), m.cardinality)
+            for spec, m in zip(schema.columns, models, strict=True)
+        ),
+    }
+
+
+def _check_source(table: pa.Table, schema: TableSchema, config: SynthConfig) -> None:
+    if table.num_rows == 0:
+        raise SourceError(
+            f"source '{schema.table}' is empty, so there is nothing to learn a twin from",
+            fix="build the source first, or exclude this twin (e.g. `enabled: false`)",
+        )
+    for key in config.primary_key:
+        if key not in schema.names:
+            raise SourceError(
+                f"primary_key column '{key}' is not in the source",
+                fix=f"use one of {schema.names}",
+                column=key,
+            )
+    for name in config.columns:
+        if name not in schema.names:
+            raise SourceError(
+                f"synth.columns names '{name}', which is not in the source",
+                fix=f"use one of {schema.names}",
+                column=name,
+            )
+
+
+def _plan(spec: ColumnSpec, config: SynthConfig) -> str:
+    """How a column will be modelled, decided from its type and config only (no data)."""
+    settings = config.column(spec.name)
+    if spec.name in config.primary_key or settings.role == "id":
+        return "text_key" if spec.kind is ColumnKind.STRING else "key"
+    if spec.kind is ColumnKind.UNSUPPORTED:
+        if config.unsupported == "null":
+            return "null"
+        raise SourceError(
+            f"type {spec.sql_type} cannot be modelled",
+            fix="set synth.unsupported: null to emit NULLs of this type, or drop the column in a "
+            "staging model that the twin reads",
+            column=spec.name,
+        )
+    if spec.kind is ColumnKind.UUID:
+        return "key"
+    if settings.role == "text":
+        return "text"
+    if spec.kind is ColumnKind.BOOLEAN or spec.enum_values or settings.categories is not None:
+        return "public_category"
+    if settings.role == "category" or spec.kind is ColumnKind.STRING:
+        return "string" if settings.role == "auto" else "category"
+    return "numeric"
+
+
+def _column_model(
+    array: pa.ChunkedArray,
+    spec: ColumnSpec,
+    plan: str,
+    config: SynthConfig,
+    accountant: PrivacyAccountant,
+    rho: float,
+    threshold_delta: float,
+    rows_estimate: float,
+    rng: np.random.Generator,
+) -> ColumnModel:
+    settings = config.column(spec.name)
+    if plan == "key":
+        return KeyModel(spec)
+    if plan == "null":
+        return NullModel(spec)
+    if plan == "numeric":
+        values, states = to_axis(array, spec)
+        bounds = (settings.min, settings.max) if settings.min is not None else None
+        domain = dp_numeric_domain(
+            values, states, accountant, rho, max_bins=config.max_bins, nullable=spec.nullable,
+            public_bounds=bounds, integer=is_integral(spec), column=spec.name, rng=rng,
+        )  # fmt: skip
+        _require_values(domain.cardinality, spec, config)
+        sigma = gaussian_sigma(rho, 1.0 if bounds else np.sqrt(8.0))
+        return NumericModel(spec, domain, sigma)
+    values, counts, nulls = _distinct(array)
+    if plan in ("text", "text_key"):
+        domain = dp_text_domain(
+            values, counts, nulls, accountant, rho, threshold_delta=threshold_delta,
+            nullable=spec.nullable and plan == "text", rows_estimate=rows_estimate,
+            column=spec.name, rng=rng,
+        )  # fmt: skip
+        return TextModel(spec, domain, unique=plan == "text_key")
+    public = None
+    if plan == "public_category":
+        public = (
+            tuple(settings.categories)
+            if settings.categories is not None
+            else spec.enum_values or (False, True)
+        )
+    domain = dp_category_domain(
+        values, counts, nulls, accountant, rho, threshold_delta=threshold_delta,
+        nullable=spec.nullable, rows_estimate=rows_estimate, public_values=public,
+        column=spec.name, rng=rng,
+    )  # fmt: skip
+    if plan == "string" and domain.coverage < TEXT_COVERAGE:
+        text = dp_text_domain(
+            values, counts, nulls, accountant, rho, threshold_delta=threshold_delta,
+            nullable=spec.nullable, rows_estimate=rows_estimate, column=spec.name, rng=rng,
+        )  # fmt: skip
+        return TextModel(spec, text)
+    _require_values(domain.cardinality, spec, config)
+    return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None)
+
+
+def _distinct(array: pa.ChunkedArray) -> tuple[list[Any], np.ndarray, int]:
+    """Distinct non-NULL values with their counts, and the NULL count (inputs to DP releases)."""
+    counted = pc.value_counts(array.drop_null())
+    values = counted.field("values").to_pylist()
+    counts = counted.field("counts").to_numpy(zero_copy_only=False).astype(float)
+    return values, counts, array.null_count
+
+
+def _require_values(cardinality: int, spec: ColumnSpec, config: SynthConfig) -> None:
+    if cardinality == 0:
+        raise SourceError(
+            f"no value of this column is common enough to be revealed at ε={config.epsilon}",
+            fix="raise synth.epsilon, declare public bounds/categories in synth.columns, or twin "
+            "a larger table",
+            column=spec.name,
+        )
+
+
+def _treatment(model: ColumnModel) -> str:
+    if isinstance(model, NumericModel):
+        return f"numeric: {model.domain.bin_count} DP quantile bins"
+    if isinstance(model, CategoryModel):
+        return f"category: {len(model.domain.values)} DP-kept values"
+    if isinstance(model, TextModel):
+        return "key: generated unique strings" if model.unique else "text: generated in DP formats"
+    if isinstance(model, KeyModel):
+        return "key: fresh unique values"
+    return "null: unsupported type"

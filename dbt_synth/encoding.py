@@ -87,8 +87,11 @@ class NumericModel:
         offset = np.floor(rng.random(len(bins)) * (span + 1)).astype(np.uint64)
         values = from_keys(low + np.minimum(offset, self._key_high[leaves] - low))
         if is_integral(self.spec):
-            values = np.clip(np.round(values), np.ceil(self.domain.low[leaves]),
-                             np.floor(self.domain.high[leaves]))  # fmt: skip
+            values = np.clip(
+                np.round(values),
+                np.ceil(self.domain.low[leaves]),
+                np.floor(self.domain.high[leaves]),
+            )
         return values
 
 
@@ -133,7 +136,7 @@ class CategoryModel:
         null = (
             codes == self._null_code if self._null_code is not None else np.zeros(len(codes), bool)
         )
-        lookup = np.array(list(self.domain.values) + [None], dtype=object)
+        lookup = np.array([*list(self.domain.values), None], dtype=object)
         values = lookup[np.where(null, len(self.domain.values), codes)]
         return pa.array(list(values), type=_arrow_type(self.spec), from_pandas=False)
 

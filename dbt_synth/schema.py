@@ -72,7 +72,7 @@ _KIND_BY_TYPE: dict[exp.DataType.Type, ColumnKind] = {
             _T.SMALLSERIAL,
             _T.BIGSERIAL,
         )
-    },  # fmt: skip
+    },
     _T.FLOAT: ColumnKind.FLOAT,
     _T.DOUBLE: ColumnKind.FLOAT,
     _T.DECIMAL: ColumnKind.DECIMAL,
@@ -94,7 +94,7 @@ _KIND_BY_TYPE: dict[exp.DataType.Type, ColumnKind] = {
             _T.TIMESTAMP_MS,
             _T.TIMESTAMP_NS,
         )
-    },  # fmt: skip
+    },
     _T.TIMESTAMPTZ: ColumnKind.TIMESTAMPTZ,
     _T.TIMESTAMPLTZ: ColumnKind.TIMESTAMPTZ,
     _T.TIME: ColumnKind.TIME,

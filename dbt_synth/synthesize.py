@@ -143,30 +143,39 @@ def _synthesize(
         config.domain_share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
     )
     say(
-        f"{table.num_rows} rows × {len(schema.columns)} columns; ε target {config.epsilon}, δ {delta:.2e}"
+        f"{table.num_rows} rows × {len(schema.columns)} columns; "
+        f"ε target {config.epsilon}, δ {delta:.2e}"
     )
 
     models: list[ColumnModel] = []
     for spec, plan in zip(schema.columns, plans, strict=True):
         models.append(
             _column_model(
-                table.column(spec.name), spec, plan, config, accountant, column_rho,
-                threshold_delta, rows_estimate, rng,
+                table.column(spec.name),
+                spec,
+                plan,
+                config,
+                accountant,
+                column_rho,
+                threshold_delta,
+                rows_estimate,
+                rng,
             )
-        )  # fmt: skip
+        )
 
     modelled = [i for i, m in enumerate(models) if m.modelled]
-    twin_rows = config.rows or int(round(rows_estimate))
+    twin_rows = config.rows or round(rows_estimate)
     mechanism_name = "none"
     sampled: dict[int, np.ndarray] = {}
     if modelled:
         encoded = EncodedTable(
-            codes=np.column_stack([models[i].encode(table.column(schema.columns[i].name))
-                                   for i in modelled]),
+            codes=np.column_stack(
+                [models[i].encode(table.column(schema.columns[i].name)) for i in modelled]
+            ),
             cardinalities=tuple(models[i].cardinality for i in modelled),
             names=tuple(schema.columns[i].name for i in modelled),
             priors=tuple(models[i].prior for i in modelled),
-        )  # fmt: skip
+        )
         mechanism = build_mechanism(config.mechanism)
         mechanism_name = mechanism.name
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
@@ -264,19 +273,34 @@ def _column_model(
         values, states = to_axis(array, spec)
         bounds = (settings.min, settings.max) if settings.min is not None else None
         domain = dp_numeric_domain(
-            values, states, accountant, rho, max_bins=config.max_bins, nullable=spec.nullable,
-            public_bounds=bounds, integer=is_integral(spec), column=spec.name, rng=rng,
-        )  # fmt: skip
+            values,
+            states,
+            accountant,
+            rho,
+            max_bins=config.max_bins,
+            nullable=spec.nullable,
+            public_bounds=bounds,
+            integer=is_integral(spec),
+            column=spec.name,
+            rng=rng,
+        )
         _require_values(domain.cardinality, spec, config)
         sigma = gaussian_sigma(rho, 1.0 if bounds else np.sqrt(8.0))
         return NumericModel(spec, domain, sigma)
     values, counts, nulls = _distinct(array)
     if plan in ("text", "text_key"):
         domain = dp_text_domain(
-            values, counts, nulls, accountant, rho, threshold_delta=threshold_delta,
-            nullable=spec.nullable and plan == "text", rows_estimate=rows_estimate,
-            column=spec.name, rng=rng,
-        )  # fmt: skip
+            values,
+            counts,
+            nulls,
+            accountant,
+            rho,
+            threshold_delta=threshold_delta,
+            nullable=spec.nullable and plan == "text",
+            rows_estimate=rows_estimate,
+            column=spec.name,
+            rng=rng,
+        )
         return TextModel(spec, domain, unique=plan == "text_key")
     public = None
     if plan == "public_category":
@@ -286,15 +310,31 @@ def _column_model(
             else spec.enum_values or (False, True)
         )
     domain = dp_category_domain(
-        values, counts, nulls, accountant, rho, threshold_delta=threshold_delta,
-        nullable=spec.nullable, rows_estimate=rows_estimate, public_values=public,
-        column=spec.name, rng=rng,
-    )  # fmt: skip
+        values,
+        counts,
+        nulls,
+        accountant,
+        rho,
+        threshold_delta=threshold_delta,
+        nullable=spec.nullable,
+        rows_estimate=rows_estimate,
+        public_values=public,
+        column=spec.name,
+        rng=rng,
+    )
     if plan == "string" and domain.coverage < TEXT_COVERAGE:
         text = dp_text_domain(
-            values, counts, nulls, accountant, rho, threshold_delta=threshold_delta,
-            nullable=spec.nullable, rows_estimate=rows_estimate, column=spec.name, rng=rng,
-        )  # fmt: skip
+            values,
+            counts,
+            nulls,
+            accountant,
+            rho,
+            threshold_delta=threshold_delta,
+            nullable=spec.nullable,
+            rows_estimate=rows_estimate,
+            column=spec.name,
+            rng=rng,
+        )
         return TextModel(spec, text)
     _require_values(domain.cardinality, spec, config)
     return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None)

@@ -73,8 +73,9 @@ class MarginalMechanism(Mechanism):
                 measurements.append(Measurement((column,), prior.counts, prior.sigma))
         singles = [(c,) for c in range(d)]
         pairs = [(a, b) for a in range(d) for b in range(a + 1, d)]
-        true_single = {c: np.bincount(data.codes[:, c], minlength=cards[c]).astype(float)
-                       for c in range(d)}  # fmt: skip
+        true_single = {
+            c: np.bincount(data.codes[:, c], minlength=cards[c]).astype(float) for c in range(d)
+        }
         for column in range(d):
             if data.priors[column] is None:
                 noisy = true_single[column] + rng.normal(0.0, sigma, cards[column])
@@ -153,10 +154,14 @@ class MarginalMechanism(Mechanism):
         with torch.no_grad():
             single_model = model.single_marginals(torch.tensor([c[0] for c in singles]))
             errors = [
-                float(np.abs(single_model[i, : len(true_single[c[0]])].double().numpy() * total
-                             - true_single[c[0]]).sum())
+                float(
+                    np.abs(
+                        single_model[i, : len(true_single[c[0]])].double().numpy() * total
+                        - true_single[c[0]]
+                    ).sum()
+                )
                 for i, c in enumerate(singles)
-            ]  # fmt: skip
+            ]
             if pairs:
                 first = torch.tensor([p[0] for p in pairs])
                 second = torch.tensor([p[1] for p in pairs])

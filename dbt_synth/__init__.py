@@ -1,7 +1,7 @@
 """dbt-synth: differentially-private synthetic twins of warehouse tables, built by dbt."""
 
 from dbt_synth.errors import SynthError
-from dbt_synth.synthesize import SynthResult, synthesize
+from dbt_synth.pipeline import SynthResult, synthesize
 
 __all__ = ["SynthError", "SynthResult", "synthesize"]
 __version__ = "0.1.0"

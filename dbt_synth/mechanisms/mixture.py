@@ -37,9 +37,11 @@ class MixtureModel:
         d = len(cardinalities)
         valid = torch.arange(self.width)[None, :] < torch.tensor(cardinalities)[:, None]
         self._pad = torch.where(valid, 0.0, _MASKED)[:, None, :]  # (d, 1, width)
-        self.logits = 0.5 * torch.randn(d, components, self.width, generator=generator)
+        self.logits = 0.5 * torch.randn(
+            d, components, self.width, generator=generator, dtype=torch.float64
+        )
         self.logits.requires_grad_(True)
-        self.weight_logits = torch.zeros(components, requires_grad=True)
+        self.weight_logits = torch.zeros(components, dtype=torch.float64, requires_grad=True)
 
     def initialise(self, one_way: dict[int, np.ndarray]) -> None:
         """Centre every component on the measured 1-way distribution of each column."""
@@ -47,7 +49,7 @@ class MixtureModel:
             for column, probs in one_way.items():
                 padded = np.zeros(self.width)
                 padded[: len(probs)] = probs
-                self.logits[column] += torch.log(torch.tensor(padded, dtype=torch.float32) + 1e-3)
+                self.logits[column] += torch.log(torch.tensor(padded, dtype=torch.float64) + 1e-3)
 
     def probabilities(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Component weights (K,) and per-column probabilities (d, K, width)."""
@@ -117,8 +119,8 @@ def _stack(measurements: list[Measurement], width: int, total: float):
             weight[i, : len(m.counts)] = known * (total / m.sigma) ** 2 / scale
         stacked_singles = (
             torch.tensor([m.clique[0] for m in singles]),
-            torch.tensor(target, dtype=torch.float32),
-            torch.tensor(weight, dtype=torch.float32),
+            torch.tensor(target, dtype=torch.float64),
+            torch.tensor(weight, dtype=torch.float64),
         )
     if pairs:
         target = np.zeros((len(pairs), width, width))
@@ -130,7 +132,7 @@ def _stack(measurements: list[Measurement], width: int, total: float):
         stacked_pairs = (
             torch.tensor([m.clique[0] for m in pairs]),
             torch.tensor([m.clique[1] for m in pairs]),
-            torch.tensor(target, dtype=torch.float32),
-            torch.tensor(weight, dtype=torch.float32),
+            torch.tensor(target, dtype=torch.float64),
+            torch.tensor(weight, dtype=torch.float64),
         )
     return stacked_singles, stacked_pairs

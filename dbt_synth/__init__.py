@@ -2,6 +2,7 @@
 
 from dbt_synth.errors import SynthError
 from dbt_synth.pipeline import SynthResult, synthesize
+from dbt_synth.twin import twin
 
-__all__ = ["SynthError", "SynthResult", "synthesize"]
+__all__ = ["SynthError", "SynthResult", "synthesize", "twin"]
 __version__ = "0.1.0"

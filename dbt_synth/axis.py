@@ -47,6 +47,8 @@ def from_axis(values: np.ndarray, states: np.ndarray, spec: ColumnSpec) -> pa.Ar
     """An Arrow array that casts losslessly to `spec.sql_type`."""
     kind = spec.kind
     null = states == _NULL
+    if spec.value_range is not None:
+        values = np.clip(values, *spec.value_range)
     if kind is ColumnKind.FLOAT:
         out = values.astype(np.float64).copy()
         out[states == _NAN] = np.nan
@@ -54,7 +56,9 @@ def from_axis(values: np.ndarray, states: np.ndarray, spec: ColumnSpec) -> pa.Ar
         out[states == _NEG_INF] = -np.inf
         return pa.array(out, mask=null)
     if kind is ColumnKind.INTEGER:
-        return pa.array(np.round(values).astype(np.int64), mask=null)
+        # Integers beyond 2^53 lose digits in the float axis; int64 covers every signed type.
+        rounded = np.clip(np.round(values), -(2.0**63), 2.0**63 - 1024)
+        return pa.array(rounded.astype(np.int64), mask=null)
     if kind is ColumnKind.DECIMAL:
         return pa.array(np.round(values, spec.decimal_scale or 0), mask=null)
     if kind is ColumnKind.DATE:

@@ -68,16 +68,13 @@ class SynthResult:
     columns: tuple[ColumnReport, ...]
     fit_seconds: float
 
-    def epsilon_by_part(self) -> dict[str, float]:
-        """ε of each part (count, domain, selection, measurement, training) if spent alone."""
-        parts: dict[str, list[Spend]] = {}
-        for spend in self.spends:
-            parts.setdefault(spend.part, []).append(spend)
-        out = {}
-        for part, spends in parts.items():
-            rdp = sum((s.rdp for s in spends), np.zeros_like(spends[0].rdp))
-            out[part] = Spend(part, "composed", rdp).epsilon_alone(self.delta)
-        return out
+    def epsilon_of(self, *parts: str) -> float:
+        """Composed ε of the releases of the given parts (count, domain, selection, …), alone."""
+        chosen = [s for s in self.spends if s.part in parts]
+        if not chosen:
+            return 0.0
+        rdp = np.sum([s.rdp for s in chosen], axis=0)
+        return Spend("+".join(parts), "composed", rdp).epsilon_alone(self.delta)
 
 
 def synthesize(

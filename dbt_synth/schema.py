@@ -102,9 +102,31 @@ _KIND_BY_TYPE: dict[exp.DataType.Type, ColumnKind] = {
 }
 
 
+# Representable ranges, so a sampled value never overflows the cast back to the source type.
+_INTEGER_RANGES: dict[exp.DataType.Type, tuple[float, float]] = {
+    _T.TINYINT: (-(2.0**7), 2.0**7 - 1),
+    _T.SMALLINT: (-(2.0**15), 2.0**15 - 1),
+    _T.MEDIUMINT: (-(2.0**23), 2.0**23 - 1),
+    _T.INT: (-(2.0**31), 2.0**31 - 1),
+    _T.SERIAL: (1.0, 2.0**31 - 1),
+    _T.SMALLSERIAL: (1.0, 2.0**15 - 1),
+    _T.BIGINT: (-(2.0**63), 2.0**63 - 1024),
+    _T.BIGSERIAL: (1.0, 2.0**63 - 1024),
+    _T.UTINYINT: (0.0, 2.0**8 - 1),
+    _T.USMALLINT: (0.0, 2.0**16 - 1),
+    _T.UMEDIUMINT: (0.0, 2.0**24 - 1),
+    _T.UINT: (0.0, 2.0**32 - 1),
+    _T.UBIGINT: (0.0, 2.0**64 - 2048),
+}
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One source column: its name, the warehouse type to cast back to, and how to model it."""
+    """One source column: its name, the warehouse type to cast back to, and how to model it.
+
+    `value_range` bounds what the type can hold (integers, decimals); sampled values are clipped
+    to it so the twin always casts back.
+    """
 
     name: str
     sql_type: str
@@ -112,6 +134,7 @@ class ColumnSpec:
     nullable: bool = True
     enum_values: tuple[str, ...] | None = None
     decimal_scale: int | None = None
+    value_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,10 +166,14 @@ def column_spec(name: str, sql_type: str, *, nullable: bool = True, dialect: str
     if parsed.this == _T.ENUM:
         enum_values = tuple(e.name for e in parsed.expressions)
     scale = None
+    value_range = _INTEGER_RANGES.get(parsed.this)
     if kind is ColumnKind.DECIMAL:
         params = [int(p.this.name) for p in parsed.expressions if isinstance(p, exp.DataTypeParam)]
+        precision = params[0] if params else 18
         scale = params[1] if len(params) > 1 else 0
-    return ColumnSpec(name, sql_type, kind, nullable, enum_values, scale)
+        largest = 10.0 ** (precision - scale) - 10.0**-scale
+        value_range = (-largest, largest)
+    return ColumnSpec(name, sql_type, kind, nullable, enum_values, scale, value_range)
 
 
 def schema_from_duckdb(relation, connection=None, *, table: str | None = None) -> TableSchema:

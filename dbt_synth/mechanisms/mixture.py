@@ -58,14 +58,14 @@ class MixtureModel:
             torch.softmax(self.logits + self._pad, dim=-1),
         )
 
-    def pair_marginals(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    def pair_marginals(self, first: torch.Tensor, second: torch.Tensor, probs=None) -> torch.Tensor:
         """Probability tables (m, width, width) of the column pairs (first[i], second[i])."""
-        weights, probs = self.probabilities()
-        return torch.einsum("k,mkc,mke->mce", weights, probs[first], probs[second])
+        weights, column_probs = probs or self.probabilities()
+        return torch.einsum("k,mkc,mke->mce", weights, column_probs[first], column_probs[second])
 
-    def single_marginals(self, columns: torch.Tensor) -> torch.Tensor:
-        weights, probs = self.probabilities()
-        return torch.einsum("k,mkc->mc", weights, probs[columns])
+    def single_marginals(self, columns: torch.Tensor, probs=None) -> torch.Tensor:
+        weights, column_probs = probs or self.probabilities()
+        return torch.einsum("k,mkc->mc", weights, column_probs[columns])
 
     def fit(self, measurements: list[Measurement], total: float, steps: int, lr: float) -> None:
         """Weighted least squares of the model's marginals against the noisy counts."""
@@ -73,13 +73,15 @@ class MixtureModel:
         optimizer = torch.optim.Adam([self.logits, self.weight_logits], lr=lr)
         for _ in range(steps):
             optimizer.zero_grad()
-            loss = torch.zeros(())
+            probs = self.probabilities()
+            loss = torch.zeros((), dtype=torch.float64)
             if singles is not None:
                 columns, target, weight = singles
-                loss = loss + (weight * (self.single_marginals(columns) - target) ** 2).sum()
+                model = self.single_marginals(columns, probs)
+                loss = loss + (weight * (model - target) ** 2).sum()
             if pairs is not None:
                 first, second, target, weight = pairs
-                model = self.pair_marginals(first, second)
+                model = self.pair_marginals(first, second, probs)
                 loss = loss + (weight * (model - target) ** 2).sum()
             loss.backward()
             optimizer.step()

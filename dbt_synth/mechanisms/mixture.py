@@ -2,10 +2,12 @@
 
 This is the estimator behind the marginal mechanism: it turns noisy (and mutually inconsistent)
 1- and 2-way counts into one proper distribution that can be sampled. K latent components, each
-a product of per-column categoricals, can express any pairwise structure given enough components,
-and every marginal is a cheap batched einsum, so re-fitting after each new measurement takes
-milliseconds where a graphical-model estimator needs seconds. Fitting reads only the noisy
-measurements, so it is post-processing.
+a product of per-column categoricals, can express any pairwise structure given enough components.
+Every pair marginal is a block of one matrix product (A·diag(w))ᵀA over the concatenated column
+probabilities, so scoring all pairs costs one matmul and re-fitting after each new measurement
+takes milliseconds where a graphical-model estimator needs seconds. Fitting reads only the noisy
+measurements, so it is post-processing. Everything runs in float64: a seed then gives the same
+model run to run and whatever the thread count.
 """
 
 from __future__ import annotations
@@ -28,18 +30,19 @@ class Measurement:
 
 
 class MixtureModel:
-    """K components × d columns of categorical probabilities, padded to the widest column."""
+    """K components × d columns of categorical probabilities."""
 
     def __init__(self, cardinalities: tuple[int, ...], components: int, seed: int) -> None:
         self.cardinalities = cardinalities
         self.width = max(cardinalities)
+        self.offsets = np.r_[0, np.cumsum(cardinalities)]
         generator = torch.Generator().manual_seed(seed)
         d = len(cardinalities)
         valid = torch.arange(self.width)[None, :] < torch.tensor(cardinalities)[:, None]
-        self._pad = torch.where(valid, 0.0, _MASKED)[:, None, :]  # (d, 1, width)
-        self.logits = 0.5 * torch.randn(
-            d, components, self.width, generator=generator, dtype=torch.float64
-        )
+        self._pad = torch.where(valid, 0.0, _MASKED).double()[:, None, :]  # (d, 1, width)
+        self._flat_index = torch.nonzero(valid.reshape(-1)).squeeze(1)
+        shape = (d, components, self.width)
+        self.logits = 0.5 * torch.randn(shape, generator=generator, dtype=torch.float64)
         self.logits.requires_grad_(True)
         self.weight_logits = torch.zeros(components, dtype=torch.float64, requires_grad=True)
 
@@ -49,7 +52,7 @@ class MixtureModel:
             for column, probs in one_way.items():
                 padded = np.zeros(self.width)
                 padded[: len(probs)] = probs
-                self.logits[column] += torch.log(torch.tensor(padded, dtype=torch.float64) + 1e-3)
+                self.logits[column] += torch.log(torch.from_numpy(padded) + 1e-3)
 
     def probabilities(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Component weights (K,) and per-column probabilities (d, K, width)."""
@@ -58,39 +61,58 @@ class MixtureModel:
             torch.softmax(self.logits + self._pad, dim=-1),
         )
 
-    def pair_marginals(self, first: torch.Tensor, second: torch.Tensor, probs=None) -> torch.Tensor:
-        """Probability tables (m, width, width) of the column pairs (first[i], second[i])."""
-        weights, column_probs = probs or self.probabilities()
-        return torch.einsum("k,mkc,mke->mce", weights, column_probs[first], column_probs[second])
+    def joint(self) -> tuple[np.ndarray, np.ndarray]:
+        """All 1-way marginals (C,) and all pair marginals as one (C, C) matrix of blocks.
 
-    def single_marginals(self, columns: torch.Tensor, probs=None) -> torch.Tensor:
-        weights, column_probs = probs or self.probabilities()
-        return torch.einsum("k,mkc->mc", weights, column_probs[columns])
+        C is the total number of codes; block (a, b) of the matrix is P(column a, column b).
+        """
+        with torch.no_grad():
+            weights, probs = self.probabilities()
+            flat = probs.permute(1, 0, 2).reshape(len(weights), -1)[:, self._flat_index]
+            singles = weights @ flat
+            pairs = (flat * weights[:, None]).T @ flat
+        return singles.numpy(), pairs.numpy()
+
+    def marginal(self, clique: tuple[int, ...]) -> np.ndarray:
+        """P over one column, or the (c_a, c_b) table of a pair."""
+        with torch.no_grad():
+            weights, probs = self.probabilities()
+            if len(clique) == 1:
+                (a,) = clique
+                return (weights @ probs[a])[: self.cardinalities[a]].numpy()
+            a, b = clique
+            table = (probs[a] * weights[:, None]).T @ probs[b]
+            return table[: self.cardinalities[a], : self.cardinalities[b]].numpy()
 
     def fit(self, measurements: list[Measurement], total: float, steps: int, lr: float) -> None:
         """Weighted least squares of the model's marginals against the noisy counts."""
-        singles, pairs = _stack(measurements, self.width, total)
+        batches = _batches(measurements, self.cardinalities, total)
         optimizer = torch.optim.Adam([self.logits, self.weight_logits], lr=lr)
         for _ in range(steps):
             optimizer.zero_grad()
-            probs = self.probabilities()
+            weights, probs = self.probabilities()
             loss = torch.zeros((), dtype=torch.float64)
-            if singles is not None:
-                columns, target, weight = singles
-                model = self.single_marginals(columns, probs)
-                loss = loss + (weight * (model - target) ** 2).sum()
-            if pairs is not None:
-                first, second, target, weight = pairs
-                model = self.pair_marginals(first, second, probs)
-                loss = loss + (weight * (model - target) ** 2).sum()
+            for batch in batches:
+                if batch.second is None:
+                    model = torch.einsum(
+                        "k,mkc->mc", weights, probs[batch.first, :, : batch.width_a]
+                    )
+                else:
+                    model = torch.einsum(
+                        "k,mkc,mke->mce",
+                        weights,
+                        probs[batch.first, :, : batch.width_a],
+                        probs[batch.second, :, : batch.width_b],
+                    )
+                loss = loss + (batch.weight * (model - batch.target) ** 2).sum()
             loss.backward()
             optimizer.step()
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         with torch.no_grad():
             weights, probs = self.probabilities()
-        weights = weights.double().numpy()
-        probs = probs.double().numpy()
+        weights = weights.numpy()
+        probs = probs.numpy()
         component = rng.choice(len(weights), size=n, p=weights / weights.sum())
         codes = np.empty((n, len(self.cardinalities)), dtype=np.int32)
         for column, cardinality in enumerate(self.cardinalities):
@@ -102,39 +124,66 @@ class MixtureModel:
         return codes
 
 
-def _stack(measurements: list[Measurement], width: int, total: float):
-    """Batch the measurements into padded tensors of targets (as probabilities) and weights.
+@dataclass
+class _Batch:
+    """Measurements of one shape bucket, padded to (width_a[, width_b]) and stacked."""
 
-    A cell's weight is (total/σ)² — the inverse noise variance on the probability scale —
-    normalised so that the loss stays O(1) whatever the budget.
+    first: torch.Tensor
+    second: torch.Tensor | None
+    width_a: int
+    width_b: int
+    target: torch.Tensor
+    weight: torch.Tensor
+
+
+def _batches(measurements: list[Measurement], cards: tuple[int, ...], total: float) -> list[_Batch]:
+    """Combine repeated measurements of a clique, then stack cliques by padded shape.
+
+    Repeats are merged by inverse-variance weighting (cell by cell, NaN = unmeasured). A cell's
+    weight is its summed inverse noise variance on the probability scale, normalised so the loss
+    stays O(1) whatever the budget. Widths are padded to 4, 16 or 64 to keep batches few.
     """
-    singles = [m for m in measurements if len(m.clique) == 1]
-    pairs = [m for m in measurements if len(m.clique) == 2]
-    scale = sum((total / m.sigma) ** 2 * np.isfinite(m.counts).sum() for m in measurements)
-    stacked_singles = stacked_pairs = None
-    if singles:
-        target = np.zeros((len(singles), width))
-        weight = np.zeros((len(singles), width))
-        for i, m in enumerate(singles):
-            known = np.isfinite(m.counts)
-            target[i, : len(m.counts)] = np.where(known, m.counts, 0.0) / total
-            weight[i, : len(m.counts)] = known * (total / m.sigma) ** 2 / scale
-        stacked_singles = (
-            torch.tensor([m.clique[0] for m in singles]),
-            torch.tensor(target, dtype=torch.float64),
-            torch.tensor(weight, dtype=torch.float64),
+    merged: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    for m in measurements:
+        precision = np.where(np.isfinite(m.counts), (total / m.sigma) ** 2, 0.0)
+        value = np.nan_to_num(m.counts / total, nan=0.0) * precision
+        if m.clique in merged:
+            value_sum, precision_sum = merged[m.clique]
+            merged[m.clique] = (value_sum + value, precision_sum + precision)
+        else:
+            merged[m.clique] = (value, precision)
+    scale = sum(float(p.sum()) for _, p in merged.values()) or 1.0
+    groups: dict[tuple[int, ...], list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]] = {}
+    for clique, (value_sum, precision) in merged.items():
+        target = np.divide(value_sum, precision, out=np.zeros_like(value_sum), where=precision > 0)
+        shape = tuple(min(_bucket(cards[c]), max(cards)) for c in clique)
+        groups.setdefault(shape, []).append((clique, target, precision / scale))
+    batches = []
+    for shape, items in groups.items():
+        target = np.zeros((len(items), *shape))
+        weight = np.zeros((len(items), *shape))
+        for i, (_, t, w) in enumerate(items):
+            index = (i, *(slice(0, n) for n in t.shape))
+            target[index] = t
+            weight[index] = w
+        batches.append(
+            _Batch(
+                first=torch.tensor([clique[0] for clique, _, _ in items]),
+                second=torch.tensor([clique[1] for clique, _, _ in items])
+                if len(shape) == 2
+                else None,
+                width_a=shape[0],
+                width_b=shape[-1],
+                target=torch.from_numpy(target),
+                weight=torch.from_numpy(weight),
+            )
         )
-    if pairs:
-        target = np.zeros((len(pairs), width, width))
-        weight = np.zeros((len(pairs), width, width))
-        for i, m in enumerate(pairs):
-            a, b = m.counts.shape
-            target[i, :a, :b] = m.counts / total
-            weight[i, :a, :b] = (total / m.sigma) ** 2 / scale
-        stacked_pairs = (
-            torch.tensor([m.clique[0] for m in pairs]),
-            torch.tensor([m.clique[1] for m in pairs]),
-            torch.tensor(target, dtype=torch.float64),
-            torch.tensor(weight, dtype=torch.float64),
-        )
-    return stacked_singles, stacked_pairs
+    return batches
+
+
+def _bucket(cardinality: int) -> int:
+    """Padded width: few distinct widths keep the batches few (each costs a kernel launch)."""
+    for width in (4, 16, 64):
+        if cardinality <= width:
+            return width
+    return cardinality

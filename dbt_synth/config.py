@@ -42,7 +42,7 @@ class SynthConfig:
     mechanism: str = "auto"
     primary_key: tuple[str, ...] = ()
     columns: dict[str, ColumnConfig] = field(default_factory=dict)
-    domain_share: float = 0.15
+    domain_share: float = 0.25
     max_bins: int = 16
     unsupported: str = "error"
     ledger_table: str = "synth_ledger"
@@ -156,7 +156,7 @@ def _check(config: SynthConfig, model: str | None) -> None:
     if not 0 < config.domain_share < 1:
         raise bad(
             f"domain_share must be in (0, 1), got {config.domain_share!r}",
-            "leave it at the default 0.15",
+            "leave it at the default 0.25",
         )
     if not isinstance(config.max_bins, int) or config.max_bins < 2:
         raise bad(f"max_bins must be an integer >= 2, got {config.max_bins!r}", "use e.g. 16")

@@ -20,7 +20,7 @@ from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
 from dbt_synth.axis import is_integral, to_axis
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
-from dbt_synth.domains.numeric import LEVELS, dp_numeric_domain
+from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain
 from dbt_synth.domains.text import dp_text_domain
 from dbt_synth.encoding import (
     CategoryModel,
@@ -283,7 +283,7 @@ def _column_model(
             rng=rng,
         )
         _require_values(domain.cardinality, spec, config)
-        sigma = gaussian_sigma(rho, 1.0 if bounds else np.sqrt(LEVELS))
+        sigma = gaussian_sigma(rho * (1.0 if bounds else LEVEL_RHO_SHARES[1]))
         return NumericModel(spec, domain, sigma)
     values, counts, nulls = _distinct(array)
     if plan in ("text", "text_key"):

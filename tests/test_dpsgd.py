@@ -9,10 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from opacus.accountants.analysis import rdp as opacus_rdp
 from torch.func import grad, vmap
 
 from dbt_synth import synthesize
-from dbt_synth.accounting import ORDERS, PrivacyAccountant, epsilon_of_curve, sgd_rdp
+from dbt_synth.accounting import (
+    ORDERS,
+    PrivacyAccountant,
+    epsilon_of_curve,
+    sgd_rdp,
+    sgd_rdp_bound,
+)
 from dbt_synth.ledger import entry_for
 from dbt_synth.mechanisms.base import EncodedTable
 from dbt_synth.mechanisms.dpsgd import DPSGDMechanism, MadeNet
@@ -130,6 +137,31 @@ def test_batches_are_poisson_sampled_and_the_noise_spends_exactly_the_budget(cod
     assert 0.999 <= accountant.epsilon() <= 1.0 + 1e-6
     # Progress reports ε per epoch, rising to the target.
     assert len(messages) == 8 and messages[-1].endswith("ε so far 1.000")
+
+
+@pytest.mark.parametrize(
+    ("noise", "rate", "steps"), [(0.8, 0.25, 40), (2.8, 0.05, 160), (20, 0.01, 999)]
+)
+def test_fast_sgd_bound_equals_opacus_at_integer_orders_and_never_understates(noise, rate, steps):
+    exact, bound = sgd_rdp(noise, rate, steps), sgd_rdp_bound(noise, rate, steps)
+    integer = (np.round(ORDERS) == ORDERS) & np.isfinite(exact)
+    opacus = opacus_rdp.compute_rdp(
+        q=rate, noise_multiplier=noise, steps=steps, orders=list(ORDERS[integer])
+    )
+    np.testing.assert_allclose(bound[integer], opacus, rtol=1e-9)
+    assert np.all(bound >= exact * (1 - 1e-9))
+
+
+def test_sgd_epsilon_stays_positive_where_opacus_fractional_series_breaks_down():
+    # opacus' series at fractional α ≈ 450 returns RDP ≈ −10 for these settings (ε < 0).
+    broken = opacus_rdp.compute_rdp(q=0.07, noise_multiplier=10.8758, steps=140, orders=[454.85])
+    assert broken[0] < 0
+    accountant = PrivacyAccountant(0.3, 1e-5)
+    accountant.spend_gaussian("domain", sigma=40.0)
+    noise = accountant.calibrate_sgd_noise(0.07, 140)
+    accountant.spend_sgd("training", noise, 0.07, 140)
+    assert np.all(sgd_rdp(noise, 0.07, 140) >= 0)
+    assert 0.299 <= accountant.epsilon() <= 0.3 * (1 + 1e-6)
 
 
 def test_ledger_records_what_an_audit_needs_to_recompute_epsilon(twin):

@@ -256,7 +256,7 @@ class MadeNet:
             self.out_bias[start:stop] = torch.from_numpy(np.log(probs)).float()
 
     def calibrate_to_priors(
-        self, priors, rng: np.random.Generator, rounds: int = 4, rows: int = 20_000
+        self, priors, rng: np.random.Generator, rounds: int = 3, rows: int = 10_000
     ) -> None:
         """Shift output biases until the sampled 1-way frequencies match the noisy priors.
 

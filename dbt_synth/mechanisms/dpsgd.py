@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from dbt_synth.accounting import (
@@ -40,8 +41,6 @@ from dbt_synth.accounting import (
 from dbt_synth.encoding import PriorCounts
 from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
 from dbt_synth.mechanisms.marginal import _one_torch_thread
-
-_MASKED = -1e9
 
 
 @dataclass(frozen=True)
@@ -213,13 +212,7 @@ class MadeNet:
         self.direct_mask = (column_of[:, None] < column_of[None, :]).float()  # (K, K)
         # How many input columns feed each output column: a direct row's squared input norm.
         self.direct_inputs = column_of.float()  # (K,)
-        width = max(cardinalities)
-        pad = torch.full((d, width), size, dtype=torch.long)
-        for j in range(d):
-            pad[j, : cardinalities[j]] = torch.arange(self.offsets[j], self.offsets[j + 1])
-        self.pad_index = pad.reshape(-1)  # padded (d·width) layout → flat column, K = padding
-        self.unpad_index = torch.nonzero(pad.reshape(-1) < size).squeeze(1)  # flat → padded
-        self.width = width
+        self.spans = [(int(self.offsets[j]), int(self.offsets[j + 1])) for j in range(d)]
         scale_in = 1.0 / math.sqrt(max(d - 1, 1))
         scale_out = 1.0 / math.sqrt(max(hidden, 1))
         self.embed = torch.randn(size, hidden, generator=generator) * scale_in
@@ -282,23 +275,23 @@ class MadeNet:
                 self.out_bias[start : start + len(counts)] += torch.from_numpy(shift).float()
 
     # --- forward -------------------------------------------------------------------------------
+    # A row's one-hot input has one 1 per column: input layers are sums of looked-up rows.
     def _hidden(self, flat: torch.Tensor) -> torch.Tensor:
-        return self.hidden_bias + self.embed[flat].sum(1)
+        return self.hidden_bias + F.embedding_bag(flat, self.embed, mode="sum")
 
     def _logits(self, flat: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        return self.out_bias + torch.relu(hidden) @ self.out + self.direct[flat].sum(1)
+        direct = F.embedding_bag(flat, self.direct, mode="sum")
+        return torch.addmm(self.out_bias + direct, torch.relu(hidden), self.out)
 
     def _log_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        """Per-column log-softmax in the padded (n, d, width) layout."""
-        padded = torch.cat([logits, torch.full((len(logits), 1), _MASKED)], 1)
-        padded = padded[:, self.pad_index].reshape(len(logits), -1, self.width)
-        return torch.log_softmax(padded, -1)
+        """Per-column log-softmax, (n, K)."""
+        return torch.cat([torch.log_softmax(logits[:, a:b], 1) for a, b in self.spans], 1)
 
     def log_likelihood(self, codes: torch.Tensor) -> torch.Tensor:
         """Per-row log-likelihood (n,) in nats; the training loss is its negative."""
         flat = codes + self.offsets[:-1]
         log_probs = self._log_probs(self._logits(flat, self._hidden(flat)))
-        return log_probs.gather(2, codes[:, :, None]).squeeze(2).sum(1)
+        return log_probs.gather(1, flat).sum(1)
 
     # --- per-row clipped gradient ------------------------------------------------------------
     def per_row_gradient_norms(self, codes: torch.Tensor) -> torch.Tensor:
@@ -313,14 +306,11 @@ class MadeNet:
         scale = torch.clamp(clip / (norms + 1e-6), max=1.0)[:, None]
         weighted_out = delta_out * scale
         weighted_hidden = delta_hidden * scale
-        rows_flat = flat.reshape(-1)
-        d = flat.shape[1]
-        grad_embed = torch.zeros_like(self.embed).index_add_(
-            0, rows_flat, weighted_hidden.repeat_interleave(d, 0)
-        )
-        grad_direct = torch.zeros_like(self.direct).index_add_(
-            0, rows_flat, weighted_out.repeat_interleave(d, 0)
-        )
+        grad_embed = torch.zeros_like(self.embed)
+        grad_direct = torch.zeros_like(self.direct)
+        for j in range(flat.shape[1]):
+            grad_embed.index_add_(0, flat[:, j], weighted_hidden)
+            grad_direct.index_add_(0, flat[:, j], weighted_out)
         grads = [
             grad_embed * self.in_mask,
             weighted_hidden.sum(0),
@@ -331,14 +321,12 @@ class MadeNet:
         return grads, loss
 
     def _backward(self, codes: torch.Tensor):
-        n = len(codes)
         flat = codes + self.offsets[:-1]
         hidden = self._hidden(flat)
-        logits = self._logits(flat, hidden)
-        log_probs = self._log_probs(logits)
-        loss = -float(log_probs.gather(2, codes[:, :, None]).sum())
-        # d(−log p)/d logits = softmax − one-hot, back in the flat (n, K) layout.
-        delta_out = log_probs.exp().reshape(n, -1)[:, self.unpad_index]
+        log_probs = self._log_probs(self._logits(flat, hidden))
+        loss = -float(log_probs.gather(1, flat).sum())
+        # d(−log p)/d logits = softmax − one-hot, per column.
+        delta_out = log_probs.exp()
         delta_out.scatter_add_(1, flat, torch.full(flat.shape, -1.0))
         active = torch.relu(hidden)
         delta_hidden = (delta_out @ self.out.T) * (hidden > 0)

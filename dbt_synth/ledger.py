@@ -13,6 +13,7 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from dbt_synth.accounting import Spend
 from dbt_synth.pipeline import SynthResult
 
 # Twins built in parallel dbt threads share one process: serialise DDL + insert on the ledger.
@@ -90,6 +91,7 @@ def entry_for(
             "epsilon_alone": round(s.epsilon_alone(result.delta), 6),
             "threshold_delta": s.delta,
             "detail": s.detail,
+            **_sgd_parameters(s),
         }
         for s in result.spends
     ]
@@ -117,6 +119,17 @@ def entry_for(
         column_treatments=json.dumps({c.name: c.treatment for c in result.columns}),
         dbt_synth_version=__version__,
     )
+
+
+def _sgd_parameters(spend: Spend) -> dict[str, float | int]:
+    """A DP-SGD spend's (noise multiplier, sample rate, steps): enough to recompute its ε."""
+    if spend.noise_multiplier is None:
+        return {}
+    return {
+        "noise_multiplier": spend.noise_multiplier,
+        "sample_rate": spend.sample_rate,
+        "steps": spend.steps,
+    }
 
 
 def write_entry(connection, entry: LedgerEntry, *, schema: str, table: str) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -110,9 +110,11 @@ class Cardinality:
         while they would make the expected total exceed 1.5× the children to place (a noisy
         top bin is otherwise a few parents with 10^5 children each)."""
         counts = np.asarray(self.noisy)
-        counts = np.where(counts >= 3.0 * self.sigma, counts, 0.0)
-        if counts.sum() <= 0:
-            counts = np.ones_like(counts)
+        kept = np.where(counts >= 3.0 * self.sigma, counts, 0.0)
+        if kept.sum() <= 0:
+            kept = np.zeros_like(counts)
+            kept[int(np.argmax(counts))] = 1.0
+        counts = kept
         middles = (np.asarray(self.edges) + np.asarray([*self.edges[1:], self.edges[-1] * 2])) / 2
         while parents and children and np.count_nonzero(counts) > 1:
             expected = parents * float((counts / counts.sum()) @ middles)
@@ -206,8 +208,10 @@ def _parse_key(item: Any, model: str) -> ForeignKey:
             model=model,
         )
     columns = _names(item["columns"])
-    parent_columns = _names(item.get("parent_columns") or columns)
-    if len(columns) != len(parent_columns):
+    # Left empty, the parent columns come from a relationships test on the same columns
+    # (see merge_keys), else they are the child's own column names.
+    parent_columns = _names(item.get("parent_columns") or ())
+    if parent_columns and len(columns) != len(parent_columns):
         raise ConfigError(
             f"foreign key {list(columns)} → {item['parent']}{list(parent_columns)} pairs "
             f"{len(columns)} column(s) with {len(parent_columns)}",
@@ -239,9 +243,17 @@ def _names(value: Any) -> tuple[str, ...]:
 def merge_keys(
     configured: tuple[ForeignKey, ...], discovered: tuple[ForeignKey, ...]
 ) -> tuple[ForeignKey, ...]:
-    """Configured keys win over discovered ones on the same child columns."""
-    taken = {k.columns for k in configured}
-    return configured + tuple(k for k in discovered if k.columns not in taken)
+    """Configured keys win over discovered ones on the same child columns; a configured key
+    without parent_columns takes them from the test on the same columns, else its own names."""
+    found = {(k.columns, k.parent): k.parent_columns for k in discovered}
+    resolved = tuple(
+        k
+        if k.parent_columns
+        else replace(k, parent_columns=found.get((k.columns, k.parent), k.columns))
+        for k in configured
+    )
+    taken = {k.columns for k in resolved}
+    return resolved + tuple(k for k in discovered if k.columns not in taken)
 
 
 def check_keys(keys: tuple[ForeignKey, ...], *, model: str, child_columns: list[str]) -> None:
@@ -320,7 +332,7 @@ def _synthesize_child(
                 child, key, parents[key.parent], accountant, rho, rng
             )
 
-    joined, columns_config = _joined(child, plans, parents, config)
+    joined, columns_config = _joined(child, plans, parents, config, schema)
     fit_config = {
         **config,
         "epsilon": row_epsilon - card_epsilon,
@@ -491,9 +503,18 @@ def _is_attribute(array: pa.ChunkedArray) -> bool:
 # --- the joined fit ---------------------------------------------------------------------------
 
 
-def _joined(child: pa.Table, plans, parents: dict[str, ParentData], config: dict[str, Any]):
+def _joined(
+    child: pa.Table,
+    plans,
+    parents: dict[str, ParentData],
+    config: dict[str, Any],
+    schema: TableSchema,
+):
     """Child columns (FK columns of attributes-mode keys dropped) + real parent attributes and a
-    public parent/NULL/orphan state per key, with the column config that goes with them."""
+    public parent/NULL/orphan state per key, with the column config that goes with them.
+
+    The NULL state exists only if a key column is nullable in the warehouse schema (a public
+    fact), so a NOT NULL key never comes out NULL from noise."""
     columns = dict(config.get("columns") or {})
     drop: set[str] = set()
     frame = child
@@ -507,7 +528,9 @@ def _joined(child: pa.Table, plans, parents: dict[str, ParentData], config: dict
         source = parents[key.parent].source
         state, values = _lookup(child, key, source, attributes)
         frame = frame.append_column(f"{_STATE}{key.name}", pa.array(state))
-        columns[f"{_STATE}{key.name}"] = {"categories": list(_STATES)}
+        nullable = any(schema.column(c).nullable for c in key.columns)
+        states = [s for s in _STATES if nullable or s != "null"]
+        columns[f"{_STATE}{key.name}"] = {"categories": states}
         for name, array in values.items():
             frame = frame.append_column(f"__{key.name}__{name}", array)
     frame = frame.drop_columns(sorted(c for c in drop if c in frame.column_names))

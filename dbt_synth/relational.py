@@ -97,33 +97,48 @@ class ParentData:
 class Cardinality:
     """DP histogram of children per parent for one FK, in `edges` bins (last bin open).
 
-    Most of the fixed scale's bins are empty; bins whose noisy count is below 3σ are taken as
-    empty (post-processing), else noise alone would hand a few parents 10^5 children.
+    Most bins of the fixed scale are empty; see `probabilities` for how noise is handled.
     """
 
     edges: tuple[int, ...]
     noisy: tuple[float, ...]
     sigma: float
 
-    def probabilities(self, parents: int = 0, children: int = 0) -> np.ndarray:
-        """Bin weights; given the twin's parent and child counts, the highest bins are dropped
-        while they would make the expected total exceed 1.5× the children to place (a noisy
-        top bin is otherwise a few parents with 10^5 children each)."""
-        counts = np.asarray(self.noisy)
-        kept = np.where(counts >= 3.0 * self.sigma, counts, 0.0)
-        if kept.sum() <= 0:
-            kept = np.zeros_like(counts)
-            kept[int(np.argmax(counts))] = 1.0
-        counts = kept
-        middles = (np.asarray(self.edges) + np.asarray([*self.edges[1:], self.edges[-1] * 2])) / 2
-        while parents and children and np.count_nonzero(counts) > 1:
-            expected = parents * float((counts / counts.sum()) @ middles)
+    def probabilities(self, parents: int, children: int) -> np.ndarray:
+        """Bin weights for a parent twin of `parents` rows that must take `children` children.
+
+        Post-processing of the DP histogram only. The share of childless parents comes from bin
+        0 (the best-measured bin) over the parent twin's size. Among the other bins, those
+        below 3σ are taken as empty; if none is left, the clipped noisy counts are used, and
+        if those are all zero every parent with children gets the mean (children over
+        parents with children). The highest bins are then dropped while they would make the
+        expected total exceed 1.5× the children to place (noise in an empty top bin would
+        otherwise give a few parents 10^5 children each).
+        """
+        counts = np.asarray(self.noisy, dtype=float)
+        edges = np.asarray(self.edges)
+        middles = (edges + np.asarray([*self.edges[1:], self.edges[-1] * 2])) / 2
+        parents = max(parents, 1)
+        childless = float(np.clip(counts[0] / parents, 0.0, 1.0 - 1.0 / parents))
+        if children == 0:
+            childless = 1.0
+        rest = counts[1:]
+        weights = np.where(rest >= 3.0 * self.sigma, rest, 0.0)
+        if weights.sum() <= 0:
+            weights = np.clip(rest, 0.0, None)
+        if weights.sum() <= 0:
+            mean = children / max(parents * (1.0 - childless), 1.0)
+            weights = np.zeros_like(rest)
+            weights[int(np.clip(np.searchsorted(edges[1:], mean, side="right") - 1, 0, None))] = 1
+        while np.count_nonzero(weights) > 1:
+            share = weights / weights.sum()
+            expected = parents * (1.0 - childless) * float(share @ middles[1:])
             if expected <= 1.5 * children:
                 break
-            counts[np.flatnonzero(counts)[-1]] = 0.0
-        return counts / counts.sum()
+            weights[np.flatnonzero(weights)[-1]] = 0.0
+        return np.r_[childless, (1.0 - childless) * weights / weights.sum()]
 
-    def sample(self, parents: int, rng: np.random.Generator, children: int = 0) -> np.ndarray:
+    def sample(self, parents: int, rng: np.random.Generator, children: int) -> np.ndarray:
         """Children counts for `parents` parents: a bin by its DP weight, uniform inside it."""
         bins = rng.choice(len(self.edges), size=parents, p=self.probabilities(parents, children))
         low = np.asarray(self.edges)[bins]
@@ -734,6 +749,7 @@ def _assign(
     if m == 0:
         return result
     capacity = cardinality.sample(parent.num_rows, rng, children=m)
+    planned = capacity.astype(float) + 1e-9
     child_sig, parent_sig = _signatures(rows, child_attrs, parent, attributes)
     for depth in range(len(attributes), -1, -1):
         open_rows = np.flatnonzero(result < 0)
@@ -756,8 +772,7 @@ def _assign(
             capacity -= np.bincount(picked, minlength=len(capacity))
     left = np.flatnonzero(result < 0)
     if len(left):
-        weights = cardinality.sample(parent.num_rows, rng, m).astype(float) + 1e-9
-        result[left] = rng.choice(parent.num_rows, size=len(left), p=weights / weights.sum())
+        result[left] = rng.choice(parent.num_rows, size=len(left), p=planned / planned.sum())
     return result
 
 

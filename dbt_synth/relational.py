@@ -327,17 +327,21 @@ def _synthesize_child(
 ) -> ChildResult:
     rng = np.random.default_rng(config.get("seed"))
     target_epsilon = float(config.get("epsilon", 1.0))
-    row_epsilon, unit = _row_budget(target_epsilon, relational, keys, model)
     plans = _plan_keys(keys, parents, model)
+    row_epsilon, unit = _row_budget(target_epsilon, relational, plans, model)
     if relational.privacy_unit == "parent":
         child = _cap_children(child, plans[0][0], relational.max_children, rng)
     say(f"{len(plans)} foreign key(s); privacy unit: {unit}")
 
     attribute_plans = [(k, a) for k, a, mode in plans if mode == "attributes" and a is not None]
-    # Children-per-parent histograms: one Gaussian release per attributes-mode FK.
-    delta = float(config.get("delta") or 1.0 / (10.0 * max(child.num_rows, 10)))
-    card_delta = _CARDINALITY_DELTA_SHARE * delta
     card_epsilon = relational.cardinality_share * row_epsilon if attribute_plans else 0.0
+    joined, columns_config = _joined(child, plans, parents, config, schema)
+    fit_config = {**config, "epsilon": row_epsilon - card_epsilon, "columns": columns_config}
+    fitted = synthesize(joined, config=fit_config, model=model, progress=say)
+
+    # Children-per-parent histograms: one Gaussian release per attributes-mode FK, at a δ
+    # derived from the fit's (itself from the DP row count, never the true one).
+    card_delta = _CARDINALITY_DELTA_SHARE * fitted.delta
     accountant = PrivacyAccountant(max(card_epsilon, 1e-9), card_delta)
     cardinalities: dict[str, Cardinality] = {}
     if attribute_plans:
@@ -346,15 +350,6 @@ def _synthesize_child(
             cardinalities[key.name] = _release_cardinality(
                 child, key, parents[key.parent], accountant, rho, rng
             )
-
-    joined, columns_config = _joined(child, plans, parents, config, schema)
-    fit_config = {
-        **config,
-        "epsilon": row_epsilon - card_epsilon,
-        "delta": delta - card_delta if attribute_plans else delta,
-        "columns": columns_config,
-    }
-    fitted = synthesize(joined, config=fit_config, model=model, progress=say)
     twin, reports = _attach(
         fitted.table, child, schema, plans, parents, cardinalities, relational, rng
     )
@@ -381,28 +376,27 @@ def _synthesize_child(
 
 
 def _row_budget(
-    target: float, relational: RelationalConfig, keys: tuple[ForeignKey, ...], model: str
+    target: float, relational: RelationalConfig, plans, model: str
 ) -> tuple[float, str]:
     """ε per child row, and the privacy unit in words for the ledger.
 
-    With `privacy_unit: parent` a parent entity and all its (≤ max_children) children is one
-    unit; by group privacy a row-level (ε, δ) mechanism gives it (K·ε, K·e^{(K−1)ε}·δ), so rows
-    get ε/K.
+    With `privacy_unit: parent` a parent of the first (widest) foreign key and all its
+    (≤ max_children) children is one unit; by group privacy a row-level (ε, δ) mechanism
+    gives it (K·ε, K·e^{(K−1)ε}·δ), so rows get ε/K.
     """
     if relational.privacy_unit == "row":
         return target, (
             "row (one child row; a parent with k children is covered at k·ε by group privacy)"
         )
-    if not keys:
+    if not plans:
         raise ConfigError(
             "privacy_unit: parent needs a foreign key to say which parent is the unit",
             fix="add synth.foreign_keys or a relationships test, or use privacy_unit: row",
             model=model,
         )
-    cap = relational.max_children
+    key, cap = plans[0][0], relational.max_children
     return target / cap, (
-        f"parent ({keys[0].parent} via {'+'.join(keys[0].columns)}, with all its children "
-        f"capped at {cap})"
+        f"parent ({key.parent} via {'+'.join(key.columns)}, with all its children capped at {cap})"
     )
 
 

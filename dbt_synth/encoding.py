@@ -146,10 +146,15 @@ class TextModel:
         self.spec = spec
         self.domain = domain
         self.unique = unique
+        self._issued: set[str] = set()
 
-    def generate(self, n: int, rng: np.random.Generator) -> pa.Array:
+    def generate(self, n: int, rng: np.random.Generator, *, start: int = 0) -> pa.Array:
+        """`n` strings; a unique column stays unique across the chunks of one pass (from 0)."""
         domain = self.domain
-        strings: list[Any] = domain.sample(n, rng, unique=self.unique)
+        if start == 0:
+            self._issued = set()
+        issued = self._issued if self.unique else None
+        strings: list[Any] = domain.sample(n, rng, issued=issued)
         if domain.has_null and not self.unique:
             rate = domain.null_count / max(domain.null_count + domain.non_null_estimate, 1.0)
             for i in np.flatnonzero(rng.random(n) < rate):
@@ -167,10 +172,11 @@ class KeyModel:
     def __init__(self, spec: ColumnSpec) -> None:
         self.spec = spec
 
-    def generate(self, n: int, rng: np.random.Generator) -> pa.Array:
+    def generate(self, n: int, rng: np.random.Generator, *, start: int = 0) -> pa.Array:
+        """Keys `start + 1 … start + n` (or random UUIDs), so chunks never repeat a key."""
         if self.spec.kind is ColumnKind.UUID:
             return pa.array([str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n)])
-        return pa.array(np.arange(1, n + 1, dtype=np.int64))
+        return pa.array(np.arange(start + 1, start + n + 1, dtype=np.int64))
 
 
 class NullModel:
@@ -183,7 +189,7 @@ class NullModel:
     def __init__(self, spec: ColumnSpec) -> None:
         self.spec = spec
 
-    def generate(self, n: int, rng: np.random.Generator) -> pa.Array:
+    def generate(self, n: int, rng: np.random.Generator, *, start: int = 0) -> pa.Array:
         return pa.nulls(n, pa.string())
 
 

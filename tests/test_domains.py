@@ -213,7 +213,7 @@ def test_text_domain_generates_new_strings_in_real_formats():
         rows_estimate=len(planes),
         rng=np.random.default_rng(6),
     )
-    generated = domain.sample(5000, np.random.default_rng(7), unique=True)
+    generated = domain.sample(5000, np.random.default_rng(7), issued=set())
     assert len(set(generated)) == 5000
     # Random strings of a short format can meet a real one by chance, never more than that.
     assert len(set(generated) & set(tailnums.index)) < 0.005 * len(generated)

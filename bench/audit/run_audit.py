@@ -34,6 +34,7 @@ from dbt_synth.ledger import entry_for
 from tests.real_data import cps1988
 
 EPSILONS = (0.3, 1.0, 3.0, 10.0)
+MECHANISMS = ("marginal", "dpsgd")
 NUMERIC = ["wage", "education", "experience"]
 CATEGORICAL = ["ethnicity", "smsa", "region", "parttime"]
 
@@ -71,6 +72,33 @@ def _ledger_check(result, model: str) -> dict:
     }
 
 
+def _one(results, data, planted, qi, train, holdout, mechanism, epsilon, seed) -> None:
+    """One canary twin and one membership twin at (mechanism, ε, seed)."""
+    tag = {"mechanism": mechanism, "epsilon": epsilon}
+    started = time.perf_counter()
+    result = synthesize(data, epsilon=epsilon, seed=seed, mechanism=mechanism, model="canary")
+    twin = result.table.to_pandas()
+    results["canary"].append(
+        {
+            **tag,
+            "seed": seed,
+            "exact_copies": exact_copies(twin, planted),
+            "near_copies": near_copies(twin, planted, qi).tolist(),
+            "twin_wage_max": float(twin["wage"].max()),
+            "twin_experience_max": float(twin["experience"].max()),
+            "seconds": time.perf_counter() - started,
+        }
+    )
+    results["accounting"].append({**tag, "seed": seed, **_ledger_check(result, "canary")})
+    fitted = synthesize(
+        train, epsilon=epsilon, seed=100 + seed, mechanism=mechanism, model="member"
+    )
+    auc = distance_attack_auc(train, holdout, fitted.table.to_pandas(), NUMERIC, CATEGORICAL)
+    results["membership"].append({**tag, "seed": seed, "auc": auc})
+    results["accounting"].append({**tag, "seed": 100 + seed, **_ledger_check(fitted, "member")})
+    print(results["canary"][-1], results["membership"][-1], flush=True)
+
+
 def run(seeds: int, k: int, train_rows: int) -> dict:
     real = cps1988()
     planted = canaries(k)
@@ -87,40 +115,10 @@ def run(seeds: int, k: int, train_rows: int) -> dict:
     results["membership_reference_bootstrap_auc"] = distance_attack_auc(
         train, holdout, memorised, NUMERIC, CATEGORICAL
     )
-    for epsilon in EPSILONS:
-        for seed in range(seeds):
-            started = time.perf_counter()
-            result = synthesize(data, epsilon=epsilon, seed=seed, model="canary_twin")
-            twin = result.table.to_pandas()
-            near = near_copies(twin, planted, qi)
-            results["canary"].append(
-                {
-                    "epsilon": epsilon,
-                    "seed": seed,
-                    "exact_copies": exact_copies(twin, planted),
-                    "near_copies": near.tolist(),
-                    "twin_wage_max": float(twin["wage"].max()),
-                    "twin_experience_max": float(twin["experience"].max()),
-                    "seconds": time.perf_counter() - started,
-                }
-            )
-            results["accounting"].append(
-                {"epsilon": epsilon, "seed": seed, **_ledger_check(result, "canary_twin")}
-            )
-            fitted = synthesize(train, epsilon=epsilon, seed=100 + seed, model="member_twin")
-            results["membership"].append(
-                {
-                    "epsilon": epsilon,
-                    "seed": seed,
-                    "auc": distance_attack_auc(
-                        train, holdout, fitted.table.to_pandas(), NUMERIC, CATEGORICAL
-                    ),
-                }
-            )
-            results["accounting"].append(
-                {"epsilon": epsilon, "seed": 100 + seed, **_ledger_check(fitted, "member_twin")}
-            )
-            print(results["canary"][-1], results["membership"][-1], flush=True)
+    for mechanism in MECHANISMS:
+        for epsilon in EPSILONS:
+            for seed in range(seeds):
+                _one(results, data, planted, qi, train, holdout, mechanism, epsilon, seed)
     return results
 
 
@@ -147,25 +145,34 @@ def main() -> None:
 
 
 def summary(results: dict) -> dict:
-    """Per ε: worst canary exposure, mean/max attack AUC, worst accounting gap."""
+    """Per mechanism and ε: canary exposure, attack AUC, worst accounting gaps."""
     out = {}
-    for epsilon in EPSILONS:
-        canary = [r for r in results["canary"] if r["epsilon"] == epsilon]
-        member = [r["auc"] for r in results["membership"] if r["epsilon"] == epsilon]
-        ledger = [r for r in results["accounting"] if r["epsilon"] == epsilon]
-        out[str(epsilon)] = {
-            "exact_copies": sum(r["exact_copies"] for r in canary),
-            "near_copies": sum(sum(r["near_copies"]) for r in canary),
-            "auc_mean": float(np.mean(member)),
-            "auc_max": float(np.max(member)),
-            "max_abs_gap_opacus": max(
-                abs(r["ledger_epsilon"] - r["recomputed_opacus"]) for r in ledger
-            ),
-            "max_gap_over_exact": max(
-                r["ledger_epsilon"] - r["recomputed_exact_zcdp"] for r in ledger
-            ),
-            "max_ledger_over_target": max(r["ledger_epsilon"] - r["target"] for r in ledger),
-        }
+    for mechanism in MECHANISMS:
+        for epsilon in EPSILONS:
+
+            def rows(kind, mechanism=mechanism, epsilon=epsilon):
+                return [
+                    r
+                    for r in results[kind]
+                    if r["epsilon"] == epsilon and r["mechanism"] == mechanism
+                ]
+
+            canary, ledger = rows("canary"), rows("accounting")
+            member = [r["auc"] for r in rows("membership")]
+            exact = [r["recomputed_exact_zcdp"] for r in ledger]
+            out[f"{mechanism} {epsilon}"] = {
+                "exact_copies": sum(r["exact_copies"] for r in canary),
+                "near_copies": sum(sum(r["near_copies"]) for r in canary),
+                "auc_mean": float(np.mean(member)),
+                "auc_max": float(np.max(member)),
+                "max_abs_gap_opacus": max(
+                    abs(r["ledger_epsilon"] - r["recomputed_opacus"]) for r in ledger
+                ),
+                "max_gap_over_exact": None
+                if None in exact
+                else max(r["ledger_epsilon"] - e for r, e in zip(ledger, exact, strict=True)),
+                "max_ledger_over_target": max(r["ledger_epsilon"] - r["target"] for r in ledger),
+            }
     return out
 
 

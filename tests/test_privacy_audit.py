@@ -81,11 +81,15 @@ def test_no_canary_nor_a_near_copy_appears_in_the_twin_at_epsilon_10(planted, ca
     assert twin["experience"].max() < 70
 
 
-def test_distance_attack_is_near_chance_at_epsilon_3_but_not_on_memorised_rows(split, member_twin):
+@pytest.mark.parametrize("which", ["member_twin", "sgd_member_twin"])
+def test_distance_attack_is_near_chance_at_epsilon_3_but_not_on_memorised_rows(
+    request, split, which
+):
     train, holdout = split
+    twin = request.getfixturevalue(which).table.to_pandas()
     memorised = train.sample(len(train), replace=True, random_state=1)
     reference = distance_attack_auc(train, holdout, memorised, NUMERIC, CATEGORICAL)
-    auc = distance_attack_auc(train, holdout, member_twin.table.to_pandas(), NUMERIC, CATEGORICAL)
+    auc = distance_attack_auc(train, holdout, twin, NUMERIC, CATEGORICAL)
     assert reference > 0.75  # the attack works on a generator that copies
     assert auc <= 0.55
 

@@ -130,7 +130,14 @@ class Recomputed:
     total_rho: float | None
 
 
-_AUDIT_ORDERS = np.unique(np.r_[np.linspace(1.01, 10, 300), np.geomspace(10, 1e6, 700)])
+_AUDIT_ORDERS = np.unique(
+    np.r_[np.linspace(1.01, 10, 300), np.arange(11, 513), np.geomspace(513, 1e6, 500)]
+)
+# Subsampled-Gaussian RDP: opacus is exact at integer orders; its fractional-order series is
+# numerically unreliable at large orders, so only orders ≤ 10 or integers up to 512 are used.
+_SGD_ORDERS = (_AUDIT_ORDERS <= 10) | (
+    (np.round(_AUDIT_ORDERS) == _AUDIT_ORDERS) & (_AUDIT_ORDERS <= 512)
+)
 
 
 def recompute_epsilon(spends_json: str, delta: float) -> Recomputed:
@@ -158,14 +165,15 @@ def recompute_epsilon(spends_json: str, delta: float) -> Recomputed:
             )
         elif spend.get("noise_multiplier") is not None:
             has_sgd = True
-            orders = _AUDIT_ORDERS[_AUDIT_ORDERS <= 512]
             curve = np.full(len(_AUDIT_ORDERS), np.inf)
-            curve[: len(orders)] = opacus_rdp.compute_rdp(
+            curve[_SGD_ORDERS] = opacus_rdp.compute_rdp(
                 q=float(spend["sample_rate"]),
                 noise_multiplier=float(spend["noise_multiplier"]),
                 steps=int(spend["steps"]),
-                orders=list(orders),
+                orders=list(_AUDIT_ORDERS[_SGD_ORDERS]),
             )
+            # An RDP value is never negative: a negative or NaN one is a numerical failure.
+            curve[~(curve >= 0)] = np.inf
             rdp += curve
         else:
             raise ValueError(f"spend {spend} logs neither rho nor DP-SGD parameters")

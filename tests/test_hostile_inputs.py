@@ -152,7 +152,9 @@ CASES: dict[str, Case] = {
         _rows(100_000, "'user_' || i::varchar as s, i % 4 as g"),
         config={"epsilon": 3.0},
         checks=(
-            ("select count(*) from twin where s in (select s from src)", 0),
+            # Random letters spell "user" with chance 26⁻⁴ (≈0.2 of 100k rows): copies by chance
+            # only, never the real strings.
+            ("select count(*) < 10 from twin where s in (select s from src)", True),
             ("select avg(regexp_full_match(s, '[a-z]{4}_[0-9]+')::int) > 0.9 from twin", True),
         ),
     ),

@@ -32,6 +32,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("epsilon_domains", "DOUBLE"),
     ("epsilon_model", "DOUBLE"),
     ("source_rows_dp", "DOUBLE"),
+    ("sample_rate", "DOUBLE"),
     ("twin_rows", "BIGINT"),
     ("columns", "INTEGER"),
     ("started_at", "TIMESTAMP"),
@@ -39,6 +40,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("spends", "VARCHAR"),
     ("column_treatments", "VARCHAR"),
     ("dbt_synth_version", "VARCHAR"),
+    ("holdout", "VARCHAR"),
 )
 
 
@@ -58,6 +60,7 @@ class LedgerEntry:
     epsilon_domains: float
     epsilon_model: float
     source_rows_dp: float
+    sample_rate: float
     twin_rows: int
     columns: int
     started_at: datetime
@@ -65,6 +68,7 @@ class LedgerEntry:
     spends: str
     column_treatments: str
     dbt_synth_version: str
+    holdout: str | None = None  # JSON of dbt_synth.holdout.HoldoutRule, when rows were held out
 
 
 def entry_for(
@@ -106,8 +110,9 @@ def entry_for(
         epsilon_domains=result.epsilon_of("domain"),
         epsilon_model=result.epsilon_of("selection", "measurement", "training"),
         source_rows_dp=result.rows_estimate,
-        twin_rows=result.table.num_rows,
-        columns=result.table.num_columns,
+        sample_rate=result.sample_rate,
+        twin_rows=result.rows,
+        columns=len(result.schema.columns),
         started_at=started_at,
         finished_at=finished_at,
         spends=json.dumps(spends),

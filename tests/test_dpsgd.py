@@ -221,8 +221,8 @@ def test_cps1988_twin_has_the_source_columns_and_close_marginals(cps, twin):
         real = np.histogram(cps[column], edges)[0] / len(cps)
         fake = np.histogram(np.clip(frame[column], edges[0], edges[-1]), edges)[0] / len(frame)
         one_way.append(0.5 * np.abs(real - fake).sum())
-    # Measured at seed 3: mean 0.012, max 0.03 (the marginal mechanism: mean 0.008).
-    assert np.mean(one_way) < 0.025 and max(one_way) < 0.06
+    # Measured at seed 3: mean 0.0084, max 0.026 (the marginal mechanism: 0.0066, 0.018).
+    assert np.mean(one_way) < 0.015 and max(one_way) < 0.045
     # The joint structure is learnt: wage rises with education.
     median = frame.groupby(pd.cut(frame["education"], [0, 11, 14, 30]), observed=True)[
         "wage"

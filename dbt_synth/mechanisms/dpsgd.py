@@ -42,6 +42,8 @@ from dbt_synth.encoding import PriorCounts
 from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
 from dbt_synth.mechanisms.marginal import _one_torch_thread
 
+_SAMPLE_CHUNK = 100_000
+
 
 @dataclass(frozen=True)
 class TrainingPlan:
@@ -181,8 +183,12 @@ class DPSGDMechanism(Mechanism):
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._net is None:
             raise RuntimeError("sample() before fit()")
+        # In chunks: sampling holds an (n, codes) float tensor, too much for a 10M-row twin.
+        chunks = [min(_SAMPLE_CHUNK, n - start) for start in range(0, n, _SAMPLE_CHUNK)]
         with _one_torch_thread(), torch.no_grad():
-            return self._net.sample(n, rng)
+            parts = [self._net.sample(size, rng) for size in chunks]
+        width = len(self._net.cardinalities)
+        return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int32)
 
 
 class MadeNet:

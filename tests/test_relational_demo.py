@@ -44,8 +44,10 @@ def test_every_twin_builds_and_every_foreign_key_test_passes(build):
     statuses = {r.node.name: str(r.status) for r in result.result.results}
     assert {name: statuses[name] for name in TWINS} == dict.fromkeys(TWINS, "success")
     relationships = {n: s for n, s in statuses.items() if "relationships" in n}
-    # carrier, tailnum, origin, dest, (origin, time_hour) of flights; origin of weather.
-    twin_checks = {n: s for n, s in relationships.items() if "twin" in n}
+    # carrier, tailnum, origin, dest of flights and origin of weather, plus the composite
+    # (origin, time_hour) → weather_twin (a relationships test on an expression, named).
+    twin_checks = {n: s for n, s in relationships.items() if n.startswith("relationships_")}
+    twin_checks["composite"] = statuses["flights_twin_origin_time_hour_in_weather_twin"]
     assert len(twin_checks) == 6 and set(twin_checks.values()) == {"pass"}
     drift = {n: s for n, s in statuses.items() if "cardinality_drift" in n}
     assert len(drift) == 2 and set(drift.values()) == {"pass"}

@@ -109,9 +109,10 @@ class Cardinality:
 
         Post-processing of the DP histogram only. The share of childless parents comes from bin
         0 (the best-measured bin) over the parent twin's size. Among the other bins, those
-        below 3σ are taken as empty; if none is left, the clipped noisy counts are used, and
-        if those are all zero every parent with children gets the mean (children over
-        parents with children). The highest bins are then dropped while they would make the
+        between the first and the last bin above 3σ keep their clipped noisy counts and the
+        rest are taken as empty; with no bin above 3σ all clipped counts are used, and if
+        those are all zero every parent with children gets the mean (children over parents
+        with children). The highest bins are then dropped while they would make the
         expected total exceed 1.5× the children to place (noise in an empty top bin would
         otherwise give a few parents 10^5 children each).
         """
@@ -123,9 +124,14 @@ class Cardinality:
         if children == 0:
             childless = 1.0
         rest = counts[1:]
-        weights = np.where(rest >= 3.0 * self.sigma, rest, 0.0)
-        if weights.sum() <= 0:
-            weights = np.clip(rest, 0.0, None)
+        strong = np.flatnonzero(rest >= 3.0 * self.sigma)
+        weights = np.clip(rest, 0.0, None)
+        if len(strong):
+            # Children counts have a contiguous support: bins between the first and last
+            # strong bin keep their (clipped) noisy counts, the empty tail beyond is dropped.
+            inside = np.zeros_like(rest, dtype=bool)
+            inside[strong[0] : strong[-1] + 1] = True
+            weights = np.where(inside, weights, 0.0)
         if weights.sum() <= 0:
             mean = children / max(parents * (1.0 - childless), 1.0)
             weights = np.zeros_like(rest)

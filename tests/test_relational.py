@@ -23,9 +23,10 @@ from tests.dbt_projects import DbtProject, new_project, twin_model
 from tests.real_data import real_table
 
 FLIGHT_COLUMNS = ["month", "dep_delay", "distance", "carrier", "tailnum"]
-# Children-per-parent TVD of the planes twin on 6,000 sampled flights at ε = 1 was 0.10-0.16
-# over seeds 1-5 when this was written; 0.25 flags a broken histogram or assignment.
-MAX_CARDINALITY_TVD = 0.25
+# Children-per-parent TVD of the planes twin on these 6,000 flights at ε = 1 measured
+# 0.048 / 0.050 / 0.070 for seeds 1 / 2 / 3 (orphans clean); a uniformly random parent gives
+# far more (most planes get 1-2 flights). 0.15 flags a broken histogram or assignment.
+MAX_CARDINALITY_TVD = 0.15
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:

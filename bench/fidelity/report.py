@@ -67,8 +67,9 @@ def render(results: dict) -> str:
         lines += [
             f"### {dataset} (train-on-real AUC {auc_real:.3f})",
             "",
-            "| ε | arm | 1-way TVD | 2-way TVD | AUC | fit s | peak RSS MB | load 1 min | status |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| ε | arm | 1-way TVD | 2-way TVD | AUC | fit s | sample s | peak RSS MB | load "
+            "| status |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             lines.append(_row(r))
@@ -85,12 +86,13 @@ def _row(r: dict) -> str:
         wall = f"> {r['wall_s']:.0f}" if r["status"] == "dnf" and r.get("wall_s") else ""
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else ""
         return (
-            f"| {r['epsilon']:g} | {r['arm']} | – | – | – | {wall} | {rss} | {load} | "
+            f"| {r['epsilon']:g} | {r['arm']} | – | – | – | {wall} | | {rss} | {load} | "
             f"{r['status']}: {r['note']} |"
         )
     return (
         f"| {r['epsilon']:g} | {r['arm']} | {r['tvd_1way']:.4f} | {r['tvd_2way']:.4f} | "
-        f"{r['auc']:.3f} | {r['fit_s']:.1f} | {r['peak_rss_mb']:.0f} | {load} | ok |"
+        f"{r['auc']:.3f} | {r['fit_s']:.1f} | {r['sample_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+        f"{load} | ok |"
     )
 
 

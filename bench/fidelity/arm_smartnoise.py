@@ -75,9 +75,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     integer = {c["name"] for c in spec["columns"] if c.get("integer")}
     for name, cuts in edges.items():
-        twin[name] = _from_bins(twin[name], cuts, rng)
-        if name in integer:
-            twin[name] = twin[name].round()
+        twin[name] = _from_bins(twin[name], cuts, rng, integer=name in integer)
     for column in spec["columns"]:
         name = column["name"]
         if column["kind"] == "numeric":
@@ -123,13 +121,24 @@ def _to_bins(values: pd.Series, edges: np.ndarray) -> pd.Series:
     return pd.Series(codes, index=values.index, dtype=object)
 
 
-def _from_bins(codes: pd.Series, edges: np.ndarray, rng: np.random.Generator) -> pd.Series:
-    """Bin index back to a number drawn uniformly inside the bin (a one-value bin gives it)."""
+def _from_bins(
+    codes: pd.Series, edges: np.ndarray, rng: np.random.Generator, *, integer: bool
+) -> pd.Series:
+    """Bin index back to a value drawn uniformly inside the bin [low, high) (last: [low, high]).
+
+    Integer columns draw integers, so a bin [12, 13) gives 12 only, as the real data had.
+    """
     index = pd.to_numeric(codes, errors="coerce").to_numpy(float)
     known = ~np.isnan(index)
-    bins = np.clip(np.nan_to_num(index).astype(int), 0, max(len(edges) - 2, 0))
+    last = max(len(edges) - 2, 0)
+    bins = np.clip(np.nan_to_num(index).astype(int), 0, last)
     low, high = edges[bins], edges[np.minimum(bins + 1, len(edges) - 1)]
-    return pd.Series(np.where(known, rng.uniform(low, high), np.nan), index=codes.index)
+    if integer:
+        values = np.floor(rng.uniform(low, np.where(bins == last, high + 1, high)))
+        values = np.minimum(values, np.where(bins == last, high, np.maximum(high - 1, low)))
+    else:
+        values = rng.uniform(low, high)
+    return pd.Series(np.where(known, values, np.nan), index=codes.index)
 
 
 def _transformer(column: dict, arm: str, prebinned: bool = False):

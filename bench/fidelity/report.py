@@ -57,8 +57,9 @@ def render(results: dict) -> str:
         "TVD: mean over all 1-way / all 2-way marginals vs the real train split (numerics in 10 "
         "quantile bins of the real data; lower is better). AUC: gradient-boosted model trained on "
         "the synthetic table, tested on the real holdout (real: trained on the real train split). "
-        "Fit: seconds from data to synthetic table inside the arm's process (imports excluded). "
-        "RSS: peak resident memory of the arm's process (kernel's `wait4`, imports included).",
+        "Fit / sample: seconds of the arm's fit call and of generating the rows, inside the arm's "
+        "process (imports excluded). RSS: peak resident memory of the arm's process (kernel's "
+        "`wait4`, imports included). Load: 1-minute load average when the run started.",
         "",
     ]
     for dataset in sorted({r["dataset"] for r in records}):
@@ -75,6 +76,7 @@ def render(results: dict) -> str:
             lines.append(_row(r))
         lines.append("")
     lines += _targets(records)
+    lines += _per_column(records)
     if NOTES.exists():
         lines += ["", NOTES.read_text().strip()]
     return "\n".join(lines).rstrip("\n") + "\n\n"
@@ -127,4 +129,33 @@ def _targets(records: list[dict]) -> list[str]:
             f"- {dataset}: AUC {ours['auc']:.3f} vs train-on-real {ours['auc_real']:.3f} "
             f"(gap {gap:.3f}) → within 0.03: {within}"
         )
+    return lines
+
+
+def _per_column(records: list[dict], worst: int = 12) -> list[str]:
+    """1-way TVD per column at ε = 1: where each arm loses, ours' worst columns first."""
+    lines = []
+    for dataset in sorted({r["dataset"] for r in records}):
+        arms = [
+            r
+            for r in records
+            if r["dataset"] == dataset and r["epsilon"] == 1.0 and r["status"] == "ok"
+        ]
+        ours = next((r for r in arms if r["arm"] == "ours-marginal"), None)
+        if ours is None:
+            continue
+        columns = sorted(ours["tvd_per_column"], key=lambda c: -ours["tvd_per_column"][c])
+        shown = columns[:worst]
+        title = "all columns" if len(shown) == len(columns) else f"ours' {worst} worst columns"
+        lines += [
+            "",
+            f"### 1-way TVD per column, {dataset}, ε = 1 ({title})",
+            "",
+            "| column | " + " | ".join(r["arm"] for r in arms) + " | ours' treatment |",
+            "|---|" + "---|" * len(arms) + "---|",
+        ]
+        treatments = ours.get("treatments") or {}
+        for column in shown:
+            cells = " | ".join(f"{r['tvd_per_column'][column]:.3f}" for r in arms)
+            lines.append(f"| {column} | {cells} | {treatments.get(column, '')} |")
     return lines

@@ -58,8 +58,10 @@ def render(results: dict) -> str:
         "quantile bins of the real data; lower is better). AUC: gradient-boosted model trained on "
         "the synthetic table, tested on the real holdout (real: trained on the real train split). "
         "Fit / sample: seconds of the arm's fit call and of generating the rows, inside the arm's "
-        "process (imports excluded). RSS: peak resident memory of the arm's process (kernel's "
-        "`wait4`, imports included). Load: 1-minute load average when the run started.",
+        "process (imports excluded). CPU s: user + system CPU seconds of the whole arm process "
+        "(imports included; least distorted by a shared machine). RSS: peak resident memory of "
+        "the arm's process (kernel's `wait4`, imports included). Load: 1-minute load average "
+        "when the run started.",
         "",
     ]
     for dataset in sorted({r["dataset"] for r in records}):
@@ -68,9 +70,9 @@ def render(results: dict) -> str:
         lines += [
             f"### {dataset} (train-on-real AUC {auc_real:.3f})",
             "",
-            "| ε | arm | 1-way TVD | 2-way TVD | AUC | fit s | sample s | peak RSS MB | load "
-            "| status |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| ε | arm | 1-way TVD | 2-way TVD | AUC | fit s | sample s | CPU s | peak RSS MB "
+            "| load | status |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             lines.append(_row(r))
@@ -88,14 +90,19 @@ def _row(r: dict) -> str:
         wall = f"> {r['wall_s']:.0f}" if r["status"] == "dnf" and r.get("wall_s") else ""
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else ""
         return (
-            f"| {r['epsilon']:g} | {r['arm']} | – | – | – | {wall} | | {rss} | {load} | "
-            f"{r['status']}: {r['note']} |"
+            f"| {r['epsilon']:g} | {r['arm']} | – | – | – | {wall} | | {_cpu(r)} | {rss} | "
+            f"{load} | {r['status']}: {r['note']} |"
         )
     return (
         f"| {r['epsilon']:g} | {r['arm']} | {r['tvd_1way']:.4f} | {r['tvd_2way']:.4f} | "
-        f"{r['auc']:.3f} | {r['fit_s']:.1f} | {r['sample_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+        f"{r['auc']:.3f} | {r['fit_s']:.1f} | {r['sample_s']:.1f} | {_cpu(r)} | "
+        f"{r['peak_rss_mb']:.0f} | "
         f"{load} | ok |"
     )
+
+
+def _cpu(r: dict) -> str:
+    return f"{r['cpu_s']:.0f}" if r.get("cpu_s") is not None else ""
 
 
 def _targets(records: list[dict]) -> list[str]:

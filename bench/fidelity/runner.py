@@ -64,7 +64,7 @@ QUICK_ARMS = ("ours-marginal", "mst")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CPS1988, 3,000 rows, ε=1, 2 arms")
+    parser.add_argument("--quick", action="store_true", help="CPS1988, 2,000 rows, ε=1, 2 arms")
     parser.add_argument("--datasets", nargs="+", default=["cps1988", "loans"])
     parser.add_argument("--epsilons", nargs="+", type=float, default=[0.3, 1.0, 3.0])
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=None)
@@ -87,7 +87,7 @@ def main() -> None:
 
     for name in datasets:
         data_dir = OUT / "data" / (f"{name}-quick" if quick else name)
-        dataset = prepare(name, data_dir, train_rows=3000 if quick else None)
+        dataset = prepare(name, data_dir, train_rows=2000 if quick else None)
         train = pd.read_parquet(data_dir / "train.parquet")
         holdout = pd.read_parquet(data_dir / "holdout.parquet")
         baseline = _score_real(dataset, train, holdout)
@@ -177,12 +177,13 @@ def _run_arm(
         process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        status, peak_kb, timed_out = _wait(process, cap)
+        status, peak_kb, cpu_s, timed_out = _wait(process, cap)
     wall = time.perf_counter() - started
     record = _record(dataset.name, arm, epsilon, status="ok")
     record.update(
         wall_s=wall,
         peak_rss_mb=peak_kb / 1024,
+        cpu_s=cpu_s,
         load_before=list(load),
         load_after=list(os.getloadavg()),
     )
@@ -210,19 +211,23 @@ def _run_arm(
     return record
 
 
-def _wait(process: subprocess.Popen, cap: float) -> tuple[int, int, bool]:
-    """Exit status, peak RSS (KiB) of the child, and whether the cap killed it."""
+def _wait(process: subprocess.Popen, cap: float) -> tuple[int, int, float, bool]:
+    """Exit status, peak RSS (KiB) and CPU seconds of the child, and whether the cap killed it.
+
+    CPU seconds (user + system, imports included) are what a shared machine distorts least.
+    """
     deadline = time.monotonic() + cap
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             process.returncode = os.waitstatus_to_exitcode(status)
-            return process.returncode, usage.ru_maxrss, False
+            cpu = usage.ru_utime + usage.ru_stime
+            return process.returncode, usage.ru_maxrss, cpu, False
         if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
             _, status, usage = os.wait4(process.pid, 0)
             process.returncode = -9
-            return -9, usage.ru_maxrss, True
+            return -9, usage.ru_maxrss, usage.ru_utime + usage.ru_stime, True
         time.sleep(0.5)
 
 
@@ -264,7 +269,7 @@ def _summary(record: dict) -> str:
 
 
 def _print_quick(results: dict) -> None:
-    print("\nquick run (CPS1988, 3,000 train rows, ε=1):")
+    print("\nquick run (CPS1988, 2,000 train rows, ε=1):")
     for key, record in sorted(results.items()):
         print(f"  {key:40s} {_summary(record)}")
 

@@ -74,3 +74,11 @@ def test_utility_auc_is_high_for_a_learnable_target_and_one_half_for_one_class()
     assert utility_auc(table.iloc[:1500], table.iloc[1500:], **task) > 0.9
     one_class = table.iloc[:1500].assign(y=5.0)
     assert utility_auc(one_class, table.iloc[1500:], **task) == 0.5
+
+
+def test_utility_auc_survives_a_synthetic_column_that_is_all_null():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=1000)
+    table = pd.DataFrame({"x": x, "empty": np.nan, "y": x})
+    task = {"target": "y", "threshold": 0.0, "drop": (), "categorical": set(), "categories": {}}
+    assert utility_auc(table.iloc[:800], table.iloc[800:], **task) > 0.95

@@ -131,5 +131,7 @@ def _features(
             values = table[name].map(str, na_action="ignore")
             out[name] = pd.Categorical(values, categories=categories[name])
         else:
-            out[name] = pd.to_numeric(table[name], errors="coerce").astype(float)
+            values = pd.to_numeric(table[name], errors="coerce").astype(float)
+            # sklearn's binning fails on a column with no value at all; a constant says as little.
+            out[name] = values.fillna(0.0) if values.isna().all() else values
     return pd.DataFrame(out)

@@ -133,6 +133,7 @@ def _skip_reason(arm: Arm, ours_python: str, ours_path: str) -> str | None:
         probe = subprocess.run(
             [ours_python, "-c", _PROBE_DPSGD],
             env={**os.environ, "PYTHONPATH": ours_path},
+            cwd=ours_path,  # `python -c` puts the working directory first on sys.path
             capture_output=True,
             text=True,
             check=False,

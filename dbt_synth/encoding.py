@@ -89,11 +89,19 @@ class NumericModel:
         return values
 
 
-class CategoryModel:
-    """A categorical column as [kept values..., NULL?, other?].
+# Values a categorical column contributes to the generator at most (plus NULL and `other`):
+# the generator's cost grows with the widest column.
+MAX_CATEGORY_CODES = 100
 
-    `other` stands for every value too rare to be revealed; the generator learns how such rows
-    relate to the rest, and a sampled `other` becomes a kept value drawn by its noisy frequency.
+
+class CategoryModel:
+    """A categorical column as [modelled values..., NULL?, other?].
+
+    The generator models at most `MAX_CATEGORY_CODES` values, the most frequent by noisy count;
+    `other` stands for every other row: kept values past that cap and values too rare to be
+    revealed at all. The generator learns how such rows relate to the rest, and a sampled `other`
+    becomes a kept value outside the modelled ones (or, with none, any kept value) drawn by its
+    noisy frequency.
     """
 
     modelled = True
@@ -103,12 +111,23 @@ class CategoryModel:
     ) -> None:
         self.spec = spec
         self.domain = domain
-        self._index = {value: i for i, value in enumerate(domain.values)}
-        self._null_code = len(domain.values) if domain.has_null else None
-        self._other_code = None if public else domain.cardinality
-        self.cardinality = domain.cardinality + int(not public)
-        counts = domain.code_counts()
-        self.prior = PriorCounts(np.r_[counts, [np.nan]] if not public else counts, sigma)
+        by_count = np.argsort(-domain.counts, kind="stable")
+        self._modelled = np.sort(by_count[:MAX_CATEGORY_CODES])
+        self._tail = np.sort(by_count[MAX_CATEGORY_CODES:])
+        self._index = {domain.values[i]: code for code, i in enumerate(self._modelled)}
+        self._null_code = len(self._modelled) if domain.has_null else None
+        needs_other = not public or len(self._tail) > 0
+        width = len(self._modelled) + int(domain.has_null)
+        self._other_code = width if needs_other else None
+        self.cardinality = width + int(needs_other)
+        counts = np.r_[
+            domain.counts[self._modelled], [domain.null_count] if domain.has_null else []
+        ]
+        if needs_other:
+            unknown = not public and len(self._tail) == 0
+            counts = np.r_[counts, [np.nan if unknown else domain.counts[self._tail].sum()]]
+        # A capped public column's `other` is a sum of noisy counts: no longer one measurement.
+        self.prior = PriorCounts(counts, sigma) if not len(self._tail) else None
 
     def encode(self, array: pa.Array | pa.ChunkedArray) -> np.ndarray:
         fallback = self._other_code if self._other_code is not None else 0
@@ -122,16 +141,16 @@ class CategoryModel:
         )
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pa.Array:
-        codes = codes.copy()
-        if self._other_code is not None:
-            other = codes == self._other_code
-            weights = np.maximum(self.domain.counts, 0.0) + 1e-12
-            codes[other] = rng.choice(len(weights), int(other.sum()), p=weights / weights.sum())
-        null = (
-            codes == self._null_code if self._null_code is not None else np.zeros(len(codes), bool)
-        )
+        picks = np.full(len(codes), -1, dtype=np.int64)
+        modelled = codes < len(self._modelled)
+        picks[modelled] = self._modelled[codes[modelled]]
+        other = codes == self._other_code if self._other_code is not None else None
+        if other is not None and other.any():
+            pool = self._tail if len(self._tail) else np.arange(len(self.domain.values))
+            weights = np.maximum(self.domain.counts[pool], 0.0) + 1e-12
+            picks[other] = pool[rng.choice(len(pool), int(other.sum()), p=weights / weights.sum())]
         lookup = np.array([*list(self.domain.values), None], dtype=object)
-        values = lookup[np.where(null, len(self.domain.values), codes)]
+        values = lookup[np.where(picks < 0, len(self.domain.values), picks)]
         return pa.array(list(values), type=_arrow_type(self.spec), from_pandas=False)
 
 

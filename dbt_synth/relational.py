@@ -108,9 +108,9 @@ class Cardinality:
         """Bin weights for a parent twin of `parents` rows that must take `children` children.
 
         Post-processing of the DP histogram only. The share of childless parents comes from bin
-        0 (the best-measured bin) over the parent twin's size. Among the other bins, those
-        between the first and the last bin above 3σ keep their clipped noisy counts and the
-        rest are taken as empty; with no bin above 3σ all clipped counts are used, and if
+        0 over the parent twin's size (0 if bin 0 is under 3σ). Among the other bins, those
+        up to the last bin above 3σ keep their clipped noisy counts and the tail beyond is
+        taken as empty; with no bin above 3σ all clipped counts are used, and if
         those are all zero every parent with children gets the mean (children over parents
         with children). The highest bins are then dropped while they would make the
         expected total exceed 1.5× the children to place (noise in an empty top bin would
@@ -121,16 +121,18 @@ class Cardinality:
         middles = (edges + np.asarray([*self.edges[1:], self.edges[-1] * 2])) / 2
         parents = max(parents, 1)
         childless = float(np.clip(counts[0] / parents, 0.0, 1.0 - 1.0 / parents))
+        if counts[0] < 3.0 * self.sigma:
+            childless = 0.0
         if children == 0:
             childless = 1.0
         rest = counts[1:]
         strong = np.flatnonzero(rest >= 3.0 * self.sigma)
         weights = np.clip(rest, 0.0, None)
         if len(strong):
-            # Children counts have a contiguous support: bins between the first and last
-            # strong bin keep their (clipped) noisy counts, the empty tail beyond is dropped.
+            # Children counts have a contiguous support from 1 up: bins up to the last strong
+            # bin keep their (clipped) noisy counts, the empty tail beyond is dropped.
             inside = np.zeros_like(rest, dtype=bool)
-            inside[strong[0] : strong[-1] + 1] = True
+            inside[: strong[-1] + 1] = True
             weights = np.where(inside, weights, 0.0)
         if weights.sum() <= 0:
             mean = children / max(parents * (1.0 - childless), 1.0)

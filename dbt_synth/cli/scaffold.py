@@ -1,0 +1,140 @@
+"""`dbt-synth init`: write one twin model + yml per candidate, and the synth-mode `source` macro.
+
+The generated files build green as written: the yml carries the twin's synth config (its ε
+budget) and only data tests a DP twin is guaranteed to pass. Re-running is idempotent and never
+loses a user's edit (see `files.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dbt_synth.cli.candidates import TWIN_TAG, Candidate, candidates
+from dbt_synth.cli.dbt_project import DbtProject
+from dbt_synth.cli.files import Written, write_generated
+from dbt_synth.errors import ConfigError
+
+SOURCE_MACRO = """\
+{#- Synth mode: `dbt build --vars 'synth: true'` reads sources through their twins. -#}
+{% macro source(source_name, table_name) %}
+  {{ return(dbt_synth.synth_source(source_name, table_name)) }}
+{% endmacro %}
+"""
+
+
+@dataclass(frozen=True)
+class InitResult:
+    candidates: tuple[Candidate, ...]
+    written: tuple[Written, ...]
+    notes: tuple[str, ...]
+
+
+def init_project(
+    project: DbtProject,
+    *,
+    select: str | None = None,
+    exclude: str | None = None,
+    epsilon: float = 1.0,
+    directory: str | None = None,
+    force: bool = False,
+    synth_mode: bool = True,
+) -> InitResult:
+    """Scaffold twins for the selected (or `meta: {synth: ...}`-marked) sources and models."""
+    manifest = project.manifest()
+    selected = project.select(select, exclude) if select else None
+    chosen = candidates(manifest, selected)
+    if not chosen:
+        raise ConfigError(
+            "nothing to twin: no source or model "
+            + (f"matches --select '{select}'" if select else "has a meta: {synth: ...} block"),
+            fix="pass --select source:my_source (dbt selection syntax) or add "
+            "meta: {synth: {epsilon: 1.0}} to a source table in yml",
+        )
+    out = project.project_dir / (directory or _default_directory(project.project_dir))
+    written = []
+    for candidate in chosen:
+        written.append(
+            write_generated(out / f"{candidate.twin_name}.py", twin_model(candidate), force=force)
+        )
+        written.append(
+            write_generated(
+                out / f"{candidate.twin_name}.yml", twin_yml(candidate, epsilon), force=force
+            )
+        )
+    notes = []
+    if synth_mode:
+        macro, note = _source_macro(project, manifest, force)
+        written += [macro] if macro else []
+        notes += [note] if note else []
+    return InitResult(tuple(chosen), tuple(written), tuple(notes))
+
+
+def twin_model(candidate: Candidate) -> str:
+    kind = "source" if candidate.source_name else "model"
+    return (
+        f'"""DP twin of {kind} {candidate.label}; its synth config and tests are in '
+        f'{candidate.twin_name}.yml."""\n\n'
+        "import dbt_synth\n\n\n"
+        "def model(dbt, session):\n"
+        '    dbt.config(materialized="table")\n'
+        f"    source = {candidate.reference}\n"
+        '    return dbt_synth.twin(dbt, session, source, dbt.config.get("synth"))\n'
+    )
+
+
+def twin_yml(candidate: Candidate, epsilon: float) -> str:
+    synth = synth_config(candidate, epsilon)
+    columns: dict[str, list[Any]] = {}
+    for test in candidate.tests:
+        entry: Any = test.name
+        if test.arguments:
+            entry = {test.name: {"arguments": test.arguments}}
+        columns.setdefault(test.column, []).append(entry)
+    model: dict[str, Any] = {
+        "name": candidate.twin_name,
+        "description": f"Differentially private synthetic twin of {candidate.label} "
+        f"(ε = {synth['epsilon']}), built by dbt-synth.",
+        "config": {"tags": [TWIN_TAG], "synth": synth},
+    }
+    if columns:
+        model["columns"] = [{"name": c, "data_tests": t} for c, t in columns.items()]
+    return yaml.safe_dump(
+        {"version": 2, "models": [model]}, sort_keys=False, allow_unicode=True, width=100
+    )
+
+
+def synth_config(candidate: Candidate, epsilon: float) -> dict[str, Any]:
+    """The twin's synth config: the user's meta block, the ε budget, unique columns as keys."""
+    synth = {"epsilon": epsilon, **candidate.synth}
+    unique = [t.column for t in candidate.tests if t.name == "unique"]
+    if unique and "primary_key" not in synth:
+        synth["primary_key"] = unique[0] if len(unique) == 1 else unique
+    return synth
+
+
+def _default_directory(project_dir: Path) -> str:
+    settings = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    paths = settings.get("model-paths") or settings.get("source-paths") or ["models"]
+    return f"{paths[0]}/synth"
+
+
+def _source_macro(project: DbtProject, manifest: Any, force: bool) -> tuple[Written | None, str]:
+    """Adopt synth mode by overriding `source` in the root project, unless it already does."""
+    root = manifest.metadata.project_name
+    path = project.project_dir / _macro_directory(project.project_dir) / "dbt_synth_source.sql"
+    existing = manifest.macros.get(f"macro.{root}.source")
+    if existing is not None and Path(existing.original_file_path).name != path.name:
+        return None, (
+            f"your project already overrides source() in {existing.original_file_path}; for "
+            "synth mode make it return dbt_synth.synth_source(source_name, table_name)"
+        )
+    return write_generated(path, SOURCE_MACRO, force=force), ""
+
+
+def _macro_directory(project_dir: Path) -> str:
+    settings = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    return (settings.get("macro-paths") or ["macros"])[0]

@@ -123,7 +123,7 @@ def build_report(
     tests: tuple[TestOutcome, ...] = (),
     notes: tuple[str, ...] = (),
 ) -> TwinReport:
-    """Compare `real` and `synthetic` (same columns) and bundle the figures with ledger and tests."""
+    """Compare `real` and `synthetic` (same columns); bundle the figures, ledger and tests."""
     columns = []
     coded_real, coded_twin = {}, {}
     for name in real.columns:
@@ -359,8 +359,9 @@ def _tests_html(tests: tuple[TestOutcome, ...]) -> str:
         )
     rows = "".join(
         f"<tr class='{html.escape(t.status)}'><td>{html.escape(t.name)}</td>"
-        f"<td>{html.escape(t.status)}</td><td class='num'>{'' if t.failures is None else t.failures}"
-        f"</td><td>{html.escape(t.message)}</td></tr>"
+        f"<td>{html.escape(t.status)}</td>"
+        f"<td class='num'>{'' if t.failures is None else t.failures}</td>"
+        f"<td>{html.escape(t.message)}</td></tr>"
         for t in tests
     )
     return (

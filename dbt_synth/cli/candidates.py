@@ -127,6 +127,8 @@ def _inherited_tests(manifest: Any, unique_id: str) -> tuple[ColumnTest, ...]:
     categories are a DP-thresholded subset of the real values. `unique` makes the column a
     primary key, which the twin fills with fresh unique values.
     """
+    original = manifest.sources.get(unique_id) or manifest.nodes.get(unique_id)
+    order = {name: i for i, name in enumerate(getattr(original, "columns", None) or {})}
     tests = []
     for node in manifest.nodes.values():
         if node.resource_type != "test" or not getattr(node, "test_metadata", None):
@@ -144,7 +146,7 @@ def _inherited_tests(manifest: Any, unique_id: str) -> tuple[ColumnTest, ...]:
         kwargs = dict(node.test_metadata.kwargs or {})
         arguments = {k: v for k, v in kwargs.items() if k not in ("column_name", "model")}
         tests.append(ColumnTest(node.column_name, name, arguments))
-    return tuple(sorted(tests, key=lambda t: (t.column, t.name)))
+    return tuple(sorted(tests, key=lambda t: (order.get(t.column, len(order)), t.column, t.name)))
 
 
 def _check_unique_names(chosen: list[Candidate]) -> None:

@@ -72,7 +72,7 @@ def init(
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     console.print(
-        "next: [bold]dbt build --select tag:dbt_synth_twin+[/bold] builds the twins; "
+        "next: [bold]dbt build --select tag:dbt_synth_twin[/bold] builds the twins; "
         "[bold]dbt build --vars 'synth: true'[/bold] runs your project on them."
     )
 

@@ -1,6 +1,0 @@
-import dbt_synth
-
-
-def model(dbt, session):
-    dbt.config(materialized="table", synth={"epsilon": 1.0, "seed": 7})
-    return dbt_synth.twin(dbt, session, dbt.source("raw", "cps1988"), dbt.config.get("synth"))

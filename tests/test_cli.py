@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -192,3 +193,32 @@ def test_init_rejects_a_bad_meta_synth_key_naming_it(project, synth_build):
         sources.write_text(good)
     assert result.exit_code == 1
     assert "cps1988_twin" in result.output and "seeds" in result.output
+
+
+def test_python_twin_sees_project_level_synth_and_yml_config_replaces_it(project, synth_build):
+    """What `dbt.config.get("synth")` returns: dbt replaces (never merges) a custom config dict."""
+    project_yml = project.root / "dbt_project.yml"
+    original = project_yml.read_text()
+    project_yml.write_text(
+        original + "models:\n  synth_test:\n    handmade:\n      +synth: {epsilon: 0.5, seed: 1}\n"
+    )
+    for name in ("plain_twin", "configured_twin"):
+        project.write(
+            f"models/handmade/{name}.py",
+            'import dbt_synth\n\n\ndef model(dbt, session):\n    dbt.config(materialized="table")\n'
+            '    return dbt_synth.twin(dbt, session, dbt.source("raw", "other"), '
+            'dbt.config.get("synth"))\n',
+        )
+    project.write(
+        "models/handmade/configured.yml",
+        "version: 2\nmodels:\n  - name: configured_twin\n    config:\n      synth: {rows: 10}\n",
+    )
+    try:
+        result = project.dbt("compile", "--select", "path:models/handmade")
+    finally:
+        project_yml.write_text(original)
+        shutil.rmtree(project.root / "models" / "handmade")
+    assert result.success, result.exception
+    compiled = {r.node.name: r.node.compiled_code for r in result.result.results}
+    assert "config_dict = {'synth': {'epsilon': 0.5, 'seed': 1}}" in compiled["plain_twin"]
+    assert "config_dict = {'synth': {'rows': 10}}" in compiled["configured_twin"]

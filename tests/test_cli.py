@@ -66,6 +66,7 @@ def project(tmp_path_factory) -> DbtProject:
     project.write("models/sources.yml", SOURCES)
     project.write("models/wages_by_region.sql", DOWNSTREAM)
     project.write("models/wages_by_region.yml", DOWNSTREAM_YML)
+    project.write("models/other_rows.sql", "select count(*) as n from {{ source('raw', 'other') }}")
     return project
 
 
@@ -79,7 +80,8 @@ def initialised(project):
 @pytest.fixture(scope="module")
 def synth_build(project, initialised):
     events = []
-    result = project.dbt_with_callbacks([events.append], "build", "--vars", "synth: true")
+    switch = "{synth: true, synth_passthrough: [raw.other]}"
+    result = project.dbt_with_callbacks([events.append], "build", "--vars", switch)
     return result, events
 
 
@@ -125,6 +127,13 @@ def test_synth_mode_runs_downstream_models_and_tests_on_the_twin(project, synth_
     (workers,) = project.query("select sum(workers) from main.wages_by_region")[0]
     (twin_rows,) = project.query("select count(*) from main.cps1988_twin")[0]
     assert workers == twin_rows
+
+
+def test_synth_mode_passthrough_keeps_an_untwinned_source_real(project, synth_build):
+    manifest = json.loads((project.root / "target" / "manifest.json").read_text())
+    node = manifest["nodes"]["model.synth_test.other_rows"]
+    assert node["depends_on"]["nodes"] == ["source.synth_test.raw.other"]
+    assert project.query("select n from main.other_rows") == [(50,)]
 
 
 def test_without_the_switch_downstream_reads_the_real_source(project, synth_build):

@@ -42,8 +42,9 @@ class SynthConfig:
     mechanism: str = "auto"
     primary_key: tuple[str, ...] = ()
     columns: dict[str, ColumnConfig] = field(default_factory=dict)
-    domain_share: float = 0.15
+    domain_share: float = 0.25
     max_bins: int = 16
+    max_fit_rows: int | None = 1_000_000
     unsupported: str = "error"
     ledger_table: str = "synth_ledger"
     ledger_schema: str | None = None
@@ -156,10 +157,17 @@ def _check(config: SynthConfig, model: str | None) -> None:
     if not 0 < config.domain_share < 1:
         raise bad(
             f"domain_share must be in (0, 1), got {config.domain_share!r}",
-            "leave it at the default 0.15",
+            "leave it at the default 0.25",
         )
     if not isinstance(config.max_bins, int) or config.max_bins < 2:
         raise bad(f"max_bins must be an integer >= 2, got {config.max_bins!r}", "use e.g. 16")
+    if config.max_fit_rows is not None and (
+        not isinstance(config.max_fit_rows, int) or config.max_fit_rows < 1000
+    ):
+        raise bad(
+            f"max_fit_rows must be an integer >= 1000 or null, got {config.max_fit_rows!r}",
+            "leave it at the default 1000000, or null to fit on every row",
+        )
     if config.unsupported not in UNSUPPORTED_POLICIES:
         raise bad(
             f"unsupported '{config.unsupported}' is not one of {list(UNSUPPORTED_POLICIES)}",

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from dbt_synth.axis import from_axis, is_integral, to_axis
 from dbt_synth.domains.categories import CategoryDomain
-from dbt_synth.domains.numeric import SPECIALS, NumericDomain, from_keys, to_keys
+from dbt_synth.domains.numeric import SPECIALS, NumericDomain
 from dbt_synth.domains.text import TextDomain
 from dbt_synth.schema import ColumnKind, ColumnSpec
 
@@ -45,8 +45,6 @@ class NumericModel:
         self.prior = PriorCounts(domain.code_counts(), sigma)
         self._special_code = {SPECIALS.index(s): i for i, s in enumerate(domain.specials)}
         self._inner_edges = domain.bin_edges[1:-1] if domain.bin_count else np.zeros(0)
-        self._key_low = to_keys(domain.low)
-        self._key_high = to_keys(domain.high)
 
     def encode(self, array: pa.Array | pa.ChunkedArray) -> np.ndarray:
         values, states = to_axis(array, self.spec)
@@ -73,7 +71,7 @@ class NumericModel:
         return from_axis(values, states, self.spec)
 
     def _sample_in_bins(self, bins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A leaf by its estimated mass within the bin, then a uniform point of the leaf's keys."""
+        """A leaf by its estimated mass within the bin, then a uniform value inside the leaf."""
         leaf_bins = self.domain.bin_of_leaf
         mass = np.maximum(self.domain.mass, 1e-12)
         cumulative = np.cumsum(mass)
@@ -82,18 +80,12 @@ class NumericModel:
         before = np.where(starts > 0, cumulative[np.maximum(starts - 1, 0)], 0.0)
         target = before + rng.random(len(bins)) * (cumulative[stops - 1] - before)
         leaves = np.clip(np.searchsorted(cumulative, target, side="left"), starts, stops - 1)
-        low = self._key_low[leaves]
-        span = (self._key_high[leaves] - low).astype(np.float64)
-        offset = np.floor(rng.random(len(bins)) * (span + 1)).astype(np.uint64)
-        values = from_keys(low + np.minimum(offset, self._key_high[leaves] - low))
+        low, high = self.domain.low[leaves], self.domain.high[leaves]
+        values = low + rng.random(len(bins)) * (high - low)
         if self.domain.decimals is not None:
             values = np.round(values, self.domain.decimals)
         if is_integral(self.spec):
-            values = np.clip(
-                np.round(values),
-                np.ceil(self.domain.low[leaves]),
-                np.floor(self.domain.high[leaves]),
-            )
+            values = np.clip(np.round(values), np.ceil(low), np.floor(high))
         return values
 
 
@@ -154,10 +146,15 @@ class TextModel:
         self.spec = spec
         self.domain = domain
         self.unique = unique
+        self._issued: set[str] = set()
 
-    def generate(self, n: int, rng: np.random.Generator) -> pa.Array:
+    def generate(self, n: int, rng: np.random.Generator, *, start: int = 0) -> pa.Array:
+        """`n` strings; a unique column stays unique across the chunks of one pass (from 0)."""
         domain = self.domain
-        strings: list[Any] = domain.sample(n, rng, unique=self.unique)
+        if start == 0:
+            self._issued = set()
+        issued = self._issued if self.unique else None
+        strings: list[Any] = domain.sample(n, rng, issued=issued)
         if domain.has_null and not self.unique:
             rate = domain.null_count / max(domain.null_count + domain.non_null_estimate, 1.0)
             for i in np.flatnonzero(rng.random(n) < rate):
@@ -175,10 +172,11 @@ class KeyModel:
     def __init__(self, spec: ColumnSpec) -> None:
         self.spec = spec
 
-    def generate(self, n: int, rng: np.random.Generator) -> pa.Array:
+    def generate(self, n: int, rng: np.random.Generator, *, start: int = 0) -> pa.Array:
+        """Keys `start + 1 … start + n` (or random UUIDs), so chunks never repeat a key."""
         if self.spec.kind is ColumnKind.UUID:
             return pa.array([str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n)])
-        return pa.array(np.arange(1, n + 1, dtype=np.int64))
+        return pa.array(np.arange(start + 1, start + n + 1, dtype=np.int64))
 
 
 class NullModel:
@@ -191,7 +189,7 @@ class NullModel:
     def __init__(self, spec: ColumnSpec) -> None:
         self.spec = spec
 
-    def generate(self, n: int, rng: np.random.Generator) -> pa.Array:
+    def generate(self, n: int, rng: np.random.Generator, *, start: int = 0) -> pa.Array:
         return pa.nulls(n, pa.string())
 
 

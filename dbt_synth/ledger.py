@@ -31,6 +31,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("epsilon_domains", "DOUBLE"),
     ("epsilon_model", "DOUBLE"),
     ("source_rows_dp", "DOUBLE"),
+    ("sample_rate", "DOUBLE"),
     ("twin_rows", "BIGINT"),
     ("columns", "INTEGER"),
     ("started_at", "TIMESTAMP"),
@@ -57,6 +58,7 @@ class LedgerEntry:
     epsilon_domains: float
     epsilon_model: float
     source_rows_dp: float
+    sample_rate: float
     twin_rows: int
     columns: int
     started_at: datetime
@@ -104,8 +106,9 @@ def entry_for(
         epsilon_domains=result.epsilon_of("domain"),
         epsilon_model=result.epsilon_of("selection", "measurement", "training"),
         source_rows_dp=result.rows_estimate,
-        twin_rows=result.table.num_rows,
-        columns=result.table.num_columns,
+        sample_rate=result.sample_rate,
+        twin_rows=result.rows,
+        columns=len(result.schema.columns),
         started_at=started_at,
         finished_at=finished_at,
         spends=json.dumps(spends),

@@ -1,13 +1,15 @@
 """From a source table to its DP twin: the whole pipeline, independent of dbt.
 
-schema → DP row count → privacy budget split → DP domains per column → codes → generator →
-decoded twin. `synthesize` is the Python entry point; the dbt glue in `twin.py` calls it.
+schema → DP row count → Poisson sample within `max_fit_rows` → privacy budget split → DP
+domains per column → codes → generator → decoded twin, generated in chunks.
+`synthesize` is the Python entry point; the dbt glue in `twin.py` calls it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import duckdb
@@ -20,7 +22,7 @@ from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
 from dbt_synth.axis import is_integral, to_axis
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
-from dbt_synth.domains.numeric import LEVELS, dp_numeric_domain
+from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain
 from dbt_synth.domains.text import dp_text_domain
 from dbt_synth.encoding import (
     CategoryModel,
@@ -31,9 +33,11 @@ from dbt_synth.encoding import (
     TextModel,
 )
 from dbt_synth.errors import SourceError, SynthError
+from dbt_synth.generation import TwinGenerator
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
+from dbt_synth.source_rows import SourceRows
 
 # Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
 _COUNT_SHARE = 0.01
@@ -55,18 +59,28 @@ class ColumnReport:
 
 @dataclass(frozen=True)
 class SynthResult:
-    """A twin and the privacy it cost."""
+    """A twin and the privacy it cost; the twin's rows come from `generator`."""
 
-    table: pa.Table
+    generator: TwinGenerator = field(repr=False)
     schema: TableSchema
     mechanism: str
     epsilon: float
     delta: float
     target_epsilon: float
     rows_estimate: float
+    sample_rate: float
     spends: tuple[Spend, ...]
     columns: tuple[ColumnReport, ...]
     fit_seconds: float
+
+    @cached_property
+    def table(self) -> pa.Table:
+        """The whole twin in memory; `generator.batches()` streams the same rows."""
+        return self.generator.table()
+
+    @property
+    def rows(self) -> int:
+        return self.generator.rows
 
     def epsilon_of(self, *parts: str) -> float:
         """Composed ε of the releases of the given parts (count, domain, selection, …), alone."""
@@ -78,7 +92,7 @@ class SynthResult:
 
 
 def synthesize(
-    data: pa.Table | pd.DataFrame,
+    data: SourceRows | pa.Table | pd.DataFrame,
     *,
     schema: TableSchema | None = None,
     config: SynthConfig | dict[str, Any] | None = None,
@@ -88,31 +102,30 @@ def synthesize(
 ) -> SynthResult:
     """A DP twin of `data`: same columns and order, values cast-ready for the source types.
 
+    `data` is an in-memory table or a `SourceRows` stream (read once, within `max_fit_rows`).
     `config` is a `SynthConfig` or a raw `synth` dict; keyword `overrides` (epsilon=, seed=, …)
     are merged into a raw dict. Errors name `model` and the column at fault.
     """
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     try:
-        table = (
-            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
-        )
+        source = SourceRows.of(data)
         if isinstance(config, SynthConfig):
             if overrides:
                 raise TypeError("pass either a SynthConfig or keyword overrides, not both")
             settings = config
         else:
             settings = parse_config({**(config or {}), **overrides}, model=model)
-        schema = schema or schema_of(table)
-        result = _synthesize(table, schema, settings, say)
+        schema = schema or schema_of(source.schema)
+        result = _synthesize(source, schema, settings, say)
     except SynthError as error:
         raise error.for_model(model) from None
     return SynthResult(**{**result, "fit_seconds": time.perf_counter() - started})
 
 
-def schema_of(table: pa.Table) -> TableSchema:
-    """Warehouse types of an Arrow table as DuckDB would store it."""
-    relation = duckdb.connect().from_arrow(table)
+def schema_of(arrow_schema: pa.Schema) -> TableSchema:
+    """Warehouse types of Arrow columns as DuckDB would store them."""
+    relation = duckdb.connect().from_arrow(arrow_schema.empty_table())
     columns = tuple(
         column_spec(name, str(t)) for name, t in zip(relation.columns, relation.types, strict=True)
     )
@@ -120,16 +133,21 @@ def schema_of(table: pa.Table) -> TableSchema:
 
 
 def _synthesize(
-    table: pa.Table, schema: TableSchema, config: SynthConfig, say: Progress
+    source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress
 ) -> dict[str, Any]:
-    _check_source(table, schema, config)
+    _check_source(source, schema, config)
     rng = np.random.default_rng(config.seed)
     reference = PrivacyAccountant(config.epsilon, config.delta or _REFERENCE_DELTA)
     count_sigma = gaussian_sigma(_COUNT_SHARE * reference.remaining_rho())
-    rows_estimate = max(table.num_rows + rng.normal(0.0, count_sigma), 1.0)
+    rows_estimate = max(source.rows + rng.normal(0.0, count_sigma), 1.0)
     delta = config.delta_for(rows_estimate)
     accountant = PrivacyAccountant(config.epsilon, delta)
     accountant.spend_gaussian("count", count_sigma, detail="row count")
+    # The rate comes from the DP count, so choosing it is post-processing.
+    rate = min(1.0, config.max_fit_rows / rows_estimate) if config.max_fit_rows else 1.0
+    table = source.sample(rate, rng)
+    # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
+    fit_estimate = rate * rows_estimate
 
     plans = [_plan(spec, config) for spec in schema.columns]
     thresholded = sum(plan in ("string", "text", "text_key") for plan in plans)
@@ -139,8 +157,9 @@ def _synthesize(
     column_rho = (
         config.domain_share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
     )
+    sampled = f" (a Poisson sample of {source.rows})" if rate < 1 else ""
     say(
-        f"{table.num_rows} rows × {len(schema.columns)} columns; "
+        f"{table.num_rows} rows{sampled} × {len(schema.columns)} columns; "
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
 
@@ -155,15 +174,13 @@ def _synthesize(
                 accountant,
                 column_rho,
                 threshold_delta,
-                rows_estimate,
+                fit_estimate,
                 rng,
             )
         )
 
     modelled = [i for i, m in enumerate(models) if m.modelled]
-    twin_rows = config.rows or round(rows_estimate)
-    mechanism_name = "none"
-    sampled: dict[int, np.ndarray] = {}
+    mechanism = None
     if modelled:
         encoded = EncodedTable(
             codes=np.column_stack(
@@ -173,28 +190,28 @@ def _synthesize(
             names=tuple(schema.columns[i].name for i in modelled),
             priors=tuple(models[i].prior for i in modelled),
         )
+        del table
         mechanism = build_mechanism(config.mechanism)
-        mechanism_name = mechanism.name
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
-        mechanism.fit(encoded, accountant, rows_estimate=rows_estimate, rng=rng, progress=say)
-        codes = mechanism.sample(twin_rows, rng)
-        sampled = {i: codes[:, j] for j, i in enumerate(modelled)}
-
-    arrays = [
-        m.decode(sampled[i], rng) if m.modelled else m.generate(twin_rows, rng)
-        for i, m in enumerate(models)
-    ]
-    twin = pa.Table.from_arrays(arrays, names=schema.names)
+        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, rng=rng, progress=say)
+    generator = TwinGenerator(
+        names=schema.names,
+        models=tuple(models),
+        mechanism=mechanism,
+        rows=config.rows or round(rows_estimate),
+        seed=int(rng.integers(2**63)),
+    )
     epsilon = accountant.epsilon()
     say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
     return {
-        "table": twin,
+        "generator": generator,
         "schema": schema,
-        "mechanism": mechanism_name,
+        "mechanism": mechanism.name if mechanism is not None else "none",
         "epsilon": epsilon,
         "delta": delta,
         "target_epsilon": config.epsilon,
         "rows_estimate": rows_estimate,
+        "sample_rate": rate,
         "spends": tuple(accountant.spends),
         "columns": tuple(
             ColumnReport(spec.name, _treatment(m), m.cardinality)
@@ -203,8 +220,8 @@ def _synthesize(
     }
 
 
-def _check_source(table: pa.Table, schema: TableSchema, config: SynthConfig) -> None:
-    if table.num_rows == 0:
+def _check_source(source: SourceRows, schema: TableSchema, config: SynthConfig) -> None:
+    if source.rows == 0:
         raise SourceError(
             f"source '{schema.table}' is empty, so there is nothing to learn a twin from",
             fix="build the source first, or exclude this twin (e.g. `enabled: false`)",
@@ -283,7 +300,7 @@ def _column_model(
             rng=rng,
         )
         _require_values(domain.cardinality, spec, config)
-        sigma = gaussian_sigma(rho, 1.0 if bounds else np.sqrt(LEVELS))
+        sigma = gaussian_sigma(rho * (1.0 if bounds else LEVEL_RHO_SHARES[1]))
         return NumericModel(spec, domain, sigma)
     values, counts, nulls = _distinct(array)
     if plan in ("text", "text_key"):

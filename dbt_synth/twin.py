@@ -9,13 +9,17 @@ the casts have succeeded, so it never records a build that produced nothing.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
+
+import pyarrow as pa
 
 from dbt_synth.errors import SynthError
 from dbt_synth.ledger import entry_for, write_entry
 from dbt_synth.pipeline import SynthResult, synthesize
 from dbt_synth.schema import TableSchema, schema_from_duckdb
+from dbt_synth.source_rows import SourceRows
 
 
 def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = None) -> Any:
@@ -28,11 +32,13 @@ def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = No
     started_at = _now()
     try:
         schema = schema_from_duckdb(source, session)
-        data = source.arrow()
-        table = data.read_all() if hasattr(data, "read_all") else data
         raw = dict(config or {})
         result = synthesize(
-            table, schema=schema, config=raw, model=model, progress=_progress(model, raw)
+            SourceRows.of_relation(source),
+            schema=schema,
+            config=raw,
+            model=model,
+            progress=_progress(model, raw),
         )
         relation = _cast_in_warehouse(session, result, schema, model)
     except SynthError as error:
@@ -58,7 +64,11 @@ def _cast_in_warehouse(session: Any, result: SynthResult, schema: TableSchema, m
     surface before the ledger is written.
     """
     staged = f"__dbt_synth_twin_{model}"
-    session.register(f"{staged}_arrow", result.table)
+    # Streamed chunk by chunk into the warehouse: the twin is never whole in Python memory.
+    batches = result.generator.batches()
+    first = next(batches)
+    stream = pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], batches))
+    session.register(f"{staged}_arrow", stream)
     select = ", ".join(
         f'cast("{_escape(c.name)}" as {c.sql_type}) as "{_escape(c.name)}"' for c in schema.columns
     )

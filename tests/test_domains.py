@@ -7,7 +7,14 @@ import pytest
 
 from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.domains.categories import dp_category_domain, threshold_for
-from dbt_synth.domains.numeric import LEVELS, SPECIALS, dp_numeric_domain, from_keys, to_keys
+from dbt_synth.domains.numeric import (
+    LEVEL_RHO_SHARES,
+    LEVELS,
+    SPECIALS,
+    dp_numeric_domain,
+    from_keys,
+    to_keys,
+)
 from dbt_synth.domains.text import coarse_shape, dp_text_domain, fine_shape
 from tests.real_data import cps1988, real_table
 
@@ -25,7 +32,7 @@ def test_keys_preserve_order_of_every_double():
     assert np.array_equal(from_keys(keys), values)
 
 
-def test_numeric_tree_is_one_gaussian_release_of_sensitivity_sqrt_levels():
+def test_numeric_tree_spends_its_rho_as_one_gaussian_release_per_level():
     wage = cps1988()["wage"].to_numpy()
     accountant = PrivacyAccountant(1.0, 1e-5)
     dp_numeric_domain(
@@ -37,9 +44,11 @@ def test_numeric_tree_is_one_gaussian_release_of_sensitivity_sqrt_levels():
         nullable=True,
         rng=np.random.default_rng(0),
     )
-    (spend,) = accountant.spends
-    assert spend.rho == pytest.approx(RHO)
-    assert f"{LEVELS} levels" in spend.detail and LEVELS == 6
+    spends = accountant.spends
+    assert len(spends) == LEVELS == 6
+    assert [s.rho for s in spends] == pytest.approx([RHO * share for share in LEVEL_RHO_SHARES])
+    assert sum(s.rho for s in spends) == pytest.approx(RHO)
+    assert [f"level {i} of {LEVELS}" in s.detail for i, s in enumerate(spends, 1)] == [True] * 6
 
 
 def test_numeric_bins_track_the_real_quantiles():
@@ -204,7 +213,7 @@ def test_text_domain_generates_new_strings_in_real_formats():
         rows_estimate=len(planes),
         rng=np.random.default_rng(6),
     )
-    generated = domain.sample(5000, np.random.default_rng(7), unique=True)
+    generated = domain.sample(5000, np.random.default_rng(7), issued=set())
     assert len(set(generated)) == 5000
     # Random strings of a short format can meet a real one by chance, never more than that.
     assert len(set(generated) & set(tailnums.index)) < 0.005 * len(generated)

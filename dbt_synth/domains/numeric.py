@@ -1,12 +1,13 @@
 """DP bounds and quantile bins for ordered columns (numbers, dates, timestamps, times).
 
 Nothing reads a raw min, max or quantile. Values are mapped to an order-preserving 32-bit key
-(the top bits of the IEEE-754 double, sign-folded), and a noisy 16-ary tree over that key space is
-grown top-down: at each of its 6 levels every row adds 1 to exactly one node, so the whole tree is
-one Gaussian release with L2 sensitivity √6. The first level splits by sign and exponent, the
-next ones 16-ways by mantissa bits. Children of a node are only examined when the node's
-noisy count clears a threshold, which is post-processing of the full tree. The surviving leaves
-give the column's range, its quantile bins and a fine density used to sample inside a bin.
+(the top bits of the IEEE-754 double, sign-folded), and a noisy tree over that key space is grown
+top-down. The first level splits by sign and exponent, the next ones 16-ways by mantissa bits; at
+each of the 6 levels every row adds 1 to exactly one node, so each level is a Gaussian release of
+sensitivity 1, with most of the budget on the first level. Children of a node are only
+examined when the node's noisy count clears a threshold, which is post-processing of the full
+tree. The surviving leaves give the column's range, its quantile bins and a fine density used
+to sample inside a bin.
 
 With declared public bounds the tree is replaced by a uniform grid inside the bounds, whose
 domain is public, so no thresholding is needed.
@@ -25,10 +26,19 @@ KEY_BITS = 32
 # the mantissa 4 bits at a time. Fewer levels mean less noise per node (sensitivity √levels).
 LEVEL_BITS = (12, 4, 4, 4, 4, 4)
 LEVELS = len(LEVEL_BITS)
+# Each level is its own Gaussian release (every row adds 1 to one node per level). The first
+# level says where the values live at all, so it gets the largest share of the column's ρ; deeper
+# levels only refine regions that are heavy enough to need it.
+LEVEL_RHO_SHARES = (0.4, 0.2, 0.15, 0.1, 0.08, 0.07)
 _PUBLIC_GRID_CELLS = 1024
 # A node is kept when its noisy count clears THRESHOLD_SIGMAS·σ. At 5σ an empty node survives
-# with probability 3e-7, so spurious far-away values are practically never invented.
+# with probability 3e-7, so spurious far-away values are practically never invented. A run of
+# m adjacent weaker siblings (kept as one coarser leaf, next to real mass) needs RUN_SIGMAS·σ·√m.
 THRESHOLD_SIGMAS = 5.0
+RUN_SIGMAS = 3.0
+# NULL, NaN and ±inf are known to be possible (no privacy at stake in naming them); 3σ only keeps
+# a column with no NULLs from getting a few noisy ones.
+SPECIAL_SIGMAS = 3.0
 
 SPECIALS = ("null", "nan", "+inf", "-inf")
 MAX_DECIMALS = 6
@@ -120,15 +130,17 @@ def dp_numeric_domain(
         rho *= 1 - _DECIMALS_SHARE
     special_true = np.bincount(states[states >= 0], minlength=len(SPECIALS)).astype(float)
     if public_bounds is None:
-        sigma = gaussian_sigma(rho, sensitivity=np.sqrt(LEVELS))
-        accountant.spend_gaussian(
-            "domain",
-            sigma,
-            sensitivity=np.sqrt(LEVELS),
-            column=column,
-            detail=f"noisy tree over {KEY_BITS}-bit keys, {LEVELS} levels",
-        )
-        low, high, mass = _grow_tree(finite, sigma, rng)
+        sigmas = [gaussian_sigma(rho * share) for share in LEVEL_RHO_SHARES]
+        for level, level_sigma in enumerate(sigmas):
+            accountant.spend_gaussian(
+                "domain",
+                level_sigma,
+                column=column,
+                detail=f"noisy tree over {KEY_BITS}-bit keys, level {level + 1} of {LEVELS}",
+            )
+        low, high, mass = _grow_tree(finite, sigmas, rng, integer=integer)
+        # Special states are counted with the first level (each row is in one of them).
+        sigma = sigmas[0]
     else:
         sigma = gaussian_sigma(rho)
         accountant.spend_gaussian(
@@ -136,8 +148,7 @@ def dp_numeric_domain(
         )
         low, high, mass = _public_grid(finite, public_bounds, integer, sigma, rng)
     noisy_special = special_true + rng.normal(0.0, sigma, len(SPECIALS))
-    threshold = THRESHOLD_SIGMAS * sigma
-    keep = noisy_special >= threshold
+    keep = noisy_special >= SPECIAL_SIGMAS * sigma
     if not nullable:
         keep[SPECIALS.index("null")] = False
     specials = tuple(s for s, k in zip(SPECIALS, keep, strict=True) if k)
@@ -175,14 +186,17 @@ def _dp_decimals(
 
 
 def _grow_tree(
-    finite: np.ndarray, sigma: float, rng: np.random.Generator
+    finite: np.ndarray, sigmas: list[float], rng: np.random.Generator, *, integer: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-down pruned noisy tree; returns value-space [low, high] and mass of every leaf.
 
     Children that miss the threshold are not lost: each run of adjacent missed siblings is
     kept as one coarser leaf when its summed noisy count clears the threshold scaled by the
-    run's noise (√m·σ), so thin tails survive at a lower resolution.
+    run's noise (√m·σ), so thin tails survive at a lower resolution. First-level cells that the
+    type cannot hold (infinities and NaN; for integers, magnitudes strictly between 0 and 1) are
+    known to be empty: they are never kept and never joined into a run.
     """
+    possible = _possible_first_level(integer)
     keys = (to_keys(finite) >> np.uint64(64 - KEY_BITS)).astype(np.int64)
     # The root (prefix 0 above level 0) has no count of its own: that would be a ninth release.
     frontier: dict[int, float | None] = {0: None}
@@ -193,10 +207,11 @@ def _grow_tree(
         children = (parents[:, None] << bits) + np.arange(1 << bits)
         prefixes, counts = np.unique(keys >> shift, return_counts=True)
         true = _lookup(prefixes, counts, children.ravel()).reshape(children.shape)
+        sigma = sigmas[level]
         noisy = true + rng.normal(0.0, sigma, true.shape)
         next_frontier: dict[int, float | None] = {}
         for row, parent in enumerate(parents):
-            parts = _split(noisy[row], sigma)
+            parts = _split(noisy[row], sigma, possible if level == 0 else None)
             parent_mass = frontier[parent]
             if not parts:
                 if parent_mass is not None:
@@ -232,28 +247,46 @@ def _grow_tree(
     return from_keys(key_low), from_keys(key_high - np.uint64(1)), mass
 
 
-def _split(noisy: np.ndarray, sigma: float) -> list[tuple[int, int, float]]:
+def _split(
+    noisy: np.ndarray, sigma: float, possible: np.ndarray | None = None
+) -> list[tuple[int, int, float]]:
     """Siblings worth keeping, as [first, stop) index runs with their noisy mass.
 
     A sibling above the threshold is a run of its own (and is expanded further); maximal runs
     of siblings below it are kept whole when their sum clears the threshold for that sum.
+    Siblings that `possible` rules out are skipped and end a run.
     """
     threshold = THRESHOLD_SIGMAS * sigma
+    allowed = np.ones(len(noisy), bool) if possible is None else possible
     parts: list[tuple[int, int, float]] = []
     i = 0
     while i < len(noisy):
+        if not allowed[i]:
+            i += 1
+            continue
         if noisy[i] >= threshold:
             parts.append((i, i + 1, float(noisy[i])))
             i += 1
             continue
         j = i
-        while j < len(noisy) and noisy[j] < threshold:
+        while j < len(noisy) and allowed[j] and noisy[j] < threshold:
             j += 1
         total = float(noisy[i:j].sum())
-        if j - i > 1 and total >= threshold * np.sqrt(j - i):
+        if j - i > 1 and total >= RUN_SIGMAS * sigma * np.sqrt(j - i):
             parts.append((i, j, total))
         i = j
     return parts
+
+
+def _possible_first_level(integer: bool) -> np.ndarray:
+    """Which sign-and-exponent cells a finite value of the column's type can fall in."""
+    cells = np.arange(1 << LEVEL_BITS[0], dtype=np.uint64)
+    first_key = cells << np.uint64(64 - LEVEL_BITS[0])
+    exponent = (from_keys(first_key).view(np.uint64) >> np.uint64(52)) & np.uint64(0x7FF)
+    possible = exponent != 0x7FF
+    if integer:
+        possible &= (exponent == 0) | (exponent >= 1023)
+    return possible
 
 
 def _public_grid(

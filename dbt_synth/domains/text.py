@@ -61,8 +61,11 @@ class TextDomain:
     null_count: float
     non_null_estimate: float
 
-    def sample(self, n: int, rng: np.random.Generator, *, unique: bool = False) -> list[str]:
-        """`n` new strings in the kept formats; `unique` makes every string distinct."""
+    def sample(
+        self, n: int, rng: np.random.Generator, *, issued: set[str] | None = None
+    ) -> list[str]:
+        """`n` new strings in the kept formats; with `issued`, each is distinct from all in it
+        (and is added to it)."""
         fine_total = float(self.fine_counts.sum())
         coarse_total = max(self.non_null_estimate - fine_total, 0.0) if len(self.coarse) else 0.0
         if fine_total + coarse_total <= 0:
@@ -80,7 +83,7 @@ class TextDomain:
                 else:
                     out.append(_from_coarse(self.coarse[coarse_pick[ci]], rng))
                     ci += 1
-        return _make_unique(out) if unique else out
+        return _make_unique(out, issued) if issued is not None else out
 
 
 def fine_shape(value: str) -> FineShape | None:
@@ -236,9 +239,9 @@ def _from_coarse(shape: CoarseShape, rng: np.random.Generator) -> str:
     return text
 
 
-def _make_unique(values: list[str]) -> list[str]:
-    """Distinct strings in the same formats: a clash gets a numeric suffix."""
-    seen: set[str] = set()
+def _make_unique(values: list[str], seen: set[str]) -> list[str]:
+    """Strings in the same formats, distinct from each other and from `seen`: a clash gets a
+    numeric suffix."""
     out = []
     for value in values:
         candidate, suffix = value, 1

@@ -1,0 +1,64 @@
+"""A source read within a memory bound: its row count, and a Poisson sample streamed in batches.
+
+A twin of a table with tens of millions of rows does not need all of them to learn a few
+thousand noisy marginals. The fit reads the source once as Arrow record batches and keeps each
+row independently with probability `rate` (Poisson sampling), so memory is bounded by the sample,
+not the table. The rate is set from the DP row count, so choosing it reveals nothing more.
+Subsampling is not used to claim a smaller ε: the twin's guarantee is the one of its mechanism
+run on the sample, which holds for the full table as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+# Rows per Arrow batch read from the warehouse: a few tens of MB for a wide table.
+BATCH_ROWS = 131_072
+
+
+@dataclass(frozen=True)
+class SourceRows:
+    """A source's exact row count and a way to stream its rows (each call streams afresh)."""
+
+    rows: int
+    schema: pa.Schema
+    stream: Callable[[], Iterable[pa.RecordBatch]]
+
+    @classmethod
+    def of(cls, data: SourceRows | pa.Table | pd.DataFrame) -> SourceRows:
+        """Wrap an in-memory table (the Python API) in the same streaming interface."""
+        if isinstance(data, SourceRows):
+            return data
+        table = (
+            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        )
+        return cls(table.num_rows, table.schema, lambda: table.to_batches(BATCH_ROWS))
+
+    @classmethod
+    def of_relation(cls, relation) -> SourceRows:
+        """A DuckDB relation (as `dbt.ref`/`dbt.source` give in dbt-duckdb), never fully loaded."""
+        (rows,) = relation.aggregate("count(*)").fetchall()[0]
+        schema = relation.limit(0).to_arrow_table().schema
+
+        def stream() -> Iterable[pa.RecordBatch]:
+            yield from relation.to_arrow_reader(BATCH_ROWS)
+
+        return cls(int(rows), schema, stream)
+
+    def sample(self, rate: float, rng: np.random.Generator) -> pa.Table:
+        """Every row kept independently with probability `rate`; all rows when `rate` ≥ 1.
+
+        Draws are taken in row order from one generator, so the sample depends on the seed and
+        the row order only, not on how the rows were cut into batches.
+        """
+        kept = []
+        for batch in self.stream():
+            if rate < 1:
+                batch = batch.filter(pa.array(rng.random(batch.num_rows) < rate))
+            kept.append(batch)
+        return pa.Table.from_batches(kept, schema=self.schema)

@@ -49,6 +49,7 @@ class LedgerBuild:
     epsilon_domains: float
     epsilon_model: float
     source_rows_dp: float
+    sample_rate: float
     twin_rows: int
     mechanism: str
     finished_at: Any
@@ -71,6 +72,7 @@ class LedgerBuild:
             epsilon_domains=float(latest["epsilon_domains"]),
             epsilon_model=float(latest["epsilon_model"]),
             source_rows_dp=float(latest["source_rows_dp"]),
+            sample_rate=float(latest.get("sample_rate") or 1.0),
             twin_rows=int(latest["twin_rows"]),
             mechanism=str(latest["mechanism"]),
             finished_at=latest["finished_at"],
@@ -325,6 +327,7 @@ def _ledger_html(ledger: LedgerBuild | None) -> str:
         ("ε model (alone)", f"{ledger.epsilon_model:.4f}"),
         ("mechanism", ledger.mechanism),
         ("DP estimate of source rows", f"{ledger.source_rows_dp:,.0f}"),
+        ("share of source rows fitted on", f"{ledger.sample_rate:.3g}"),
         ("twin rows", f"{ledger.twin_rows:,}"),
         ("built at", str(ledger.finished_at)),
         ("builds recorded", str(ledger.builds)),

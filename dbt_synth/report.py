@@ -111,8 +111,10 @@ class TwinReport:
     def tests_summary(self) -> str:
         if not self.tests:
             return "not run"
-        passed = sum(t.status == "pass" for t in self.tests)
-        return f"{passed}/{len(self.tests)} pass"
+        counts: dict[str, int] = {}
+        for test in self.tests:
+            counts[test.status] = counts.get(test.status, 0) + 1
+        return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
 def build_report(
@@ -379,6 +381,6 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left;font-size:13px}.num{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;border:1px solid #eee;padding:6px}
 figcaption{font-size:12px;max-width:340px}.meta{color:#555}.warn{color:#8a5300}
-tr.pass td:nth-child(2){color:#1a7f37}tr.fail td:nth-child(2),tr.error td:nth-child(2)
-{color:#c62828}img.heatmap{max-width:100%}
+tr.pass td:nth-child(2){color:#1a7f37}tr.warn td:nth-child(2){color:#8a5300}
+tr.fail td:nth-child(2),tr.error td:nth-child(2){color:#c62828}img.heatmap{max-width:100%}
 """

@@ -38,6 +38,7 @@ class Candidate:
     source_name: str | None
     synth: dict[str, Any]
     tests: tuple[ColumnTest, ...]
+    columns: tuple[str, ...] = ()
 
     @property
     def twin_name(self) -> str:
@@ -89,6 +90,7 @@ def candidates(manifest: Any, selected: list[str] | None) -> list[Candidate]:
             source_name=getattr(node, "source_name", None),
             synth=dict(synth or {}),
             tests=_inherited_tests(manifest, unique_id),
+            columns=tuple(node.columns or {}),
         )
         parse_config(candidate.synth, model=candidate.twin_name)
         chosen.append(candidate)

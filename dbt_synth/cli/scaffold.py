@@ -55,6 +55,7 @@ def init_project(
             "meta: {synth: {epsilon: 1.0}} to a source table in yml",
         )
     out = project.project_dir / (directory or _default_directory(project.project_dir))
+    available = package_tests(manifest)
     written = []
     for candidate in chosen:
         written.append(
@@ -62,7 +63,9 @@ def init_project(
         )
         written.append(
             write_generated(
-                out / f"{candidate.twin_name}.yml", twin_yml(candidate, epsilon), force=force
+                out / f"{candidate.twin_name}.yml",
+                twin_yml(candidate, epsilon, available),
+                force=force,
             )
         )
     notes = []
@@ -86,7 +89,13 @@ def twin_model(candidate: Candidate) -> str:
     )
 
 
-def twin_yml(candidate: Candidate, epsilon: float) -> str:
+def package_tests(manifest: Any) -> frozenset[str]:
+    """The dbt_synth generic tests the installed package version provides."""
+    prefix = "macro.dbt_synth.test_"
+    return frozenset(uid[len(prefix) :] for uid in manifest.macros if uid.startswith(prefix))
+
+
+def twin_yml(candidate: Candidate, epsilon: float, available: frozenset[str] = frozenset()) -> str:
     synth = synth_config(candidate, epsilon)
     columns: dict[str, list[Any]] = {}
     for test in candidate.tests:
@@ -100,6 +109,9 @@ def twin_yml(candidate: Candidate, epsilon: float) -> str:
         f"(ε = {synth['epsilon']}), built by dbt-synth.",
         "config": {"tags": [TWIN_TAG], "synth": synth},
     }
+    model_tests = _model_tests(candidate, synth, available)
+    if model_tests:
+        model["data_tests"] = model_tests
     if columns:
         model["columns"] = [{"name": c, "data_tests": t} for c, t in columns.items()]
     return yaml.safe_dump(
@@ -114,6 +126,42 @@ def synth_config(candidate: Candidate, epsilon: float) -> dict[str, Any]:
     if unique and "primary_key" not in synth:
         synth["primary_key"] = unique[0] if len(unique) == 1 else unique
     return synth
+
+
+def _model_tests(
+    candidate: Candidate, synth: dict[str, Any], available: frozenset[str]
+) -> list[dict[str, Any]]:
+    """Twin-vs-real tests of the dbt_synth package, where the installed version has them.
+
+    The schema must match exactly (an error otherwise). Drift and copies are judged against
+    thresholds that DP noise can cross on small or odd tables, so they warn: the build stays
+    green and the report shows what they measured; tighten them in the yml once you know the
+    twin.
+    """
+    real = candidate.jinja_reference
+    keys = synth.get("primary_key")
+    keys = [keys] if isinstance(keys, str) else list(keys or [])
+    warn = {"severity": "warn"}
+    tests: list[dict[str, Any]] = []
+    if "schema_matches" in available:
+        tests.append({"dbt_synth.schema_matches": {"arguments": {"compare_model": real}}})
+    for name in ("distribution_drift", "correlation_drift", "no_exact_copies"):
+        if name in available:
+            arguments: dict[str, Any] = {"compare_model": real}
+            if keys:
+                arguments["exclude"] = keys
+            tests.append({f"dbt_synth.{name}": {"arguments": arguments, "config": warn}})
+    identifiers = [c for c in candidate.columns if c not in keys]
+    if "near_duplicate_leakage" in available and synth.get("holdout") and len(identifiers) >= 2:
+        arguments = {
+            "compare_model": real,
+            "quasi_identifiers": identifiers,
+            "holdout": synth["holdout"],
+        }
+        if keys:
+            arguments["key"] = keys
+        tests.append({"dbt_synth.near_duplicate_leakage": {"arguments": arguments, "config": warn}})
+    return tests
 
 
 def _default_directory(project_dir: Path) -> str:

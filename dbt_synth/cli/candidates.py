@@ -8,7 +8,8 @@ inherits where a DP twin is guaranteed to honour them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dbt_synth.config import parse_config
@@ -18,6 +19,8 @@ from dbt_synth.errors import ConfigError
 TWIN_TAG = "dbt_synth_twin"
 # Data tests a twin satisfies whenever the original does (see `_inherited_tests`).
 INHERITED_TESTS = ("not_null", "unique", "accepted_values")
+_SOURCE_CALL = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
+_REF_CALL = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,18 @@ class ColumnTest:
 
 
 @dataclass(frozen=True)
+class ForeignKey:
+    """A `relationships` test on the original: `column` references `parent`.`field`.
+
+    `parent` is the label of the referenced table (`source.table` or a model name).
+    """
+
+    column: str
+    parent: str
+    field: str
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One table to twin: a source table or a model."""
 
@@ -39,6 +54,9 @@ class Candidate:
     synth: dict[str, Any]
     tests: tuple[ColumnTest, ...]
     columns: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    # Columns other twins reference: their twin must hold unique keys.
+    referenced: tuple[str, ...] = ()
 
     @property
     def twin_name(self) -> str:
@@ -91,11 +109,53 @@ def candidates(manifest: Any, selected: list[str] | None) -> list[Candidate]:
             synth=dict(synth or {}),
             tests=_inherited_tests(manifest, unique_id),
             columns=tuple(node.columns or {}),
+            foreign_keys=_foreign_keys(manifest, unique_id),
         )
         parse_config(candidate.synth, model=candidate.twin_name)
         chosen.append(candidate)
     _check_unique_names(chosen)
-    return sorted(chosen, key=lambda c: c.twin_name)
+    return sorted(_link(chosen), key=lambda c: c.twin_name)
+
+
+def _link(chosen: list[Candidate]) -> list[Candidate]:
+    """Keep foreign keys whose parent is twinned too; mark the parents' referenced columns."""
+    by_label = {c.label: c for c in chosen}
+    referenced: dict[str, set[str]] = {}
+    linked = []
+    for candidate in chosen:
+        keys = tuple(k for k in candidate.foreign_keys if k.parent in by_label)
+        for key in keys:
+            referenced.setdefault(key.parent, set()).add(key.field)
+        linked.append(replace(candidate, foreign_keys=keys))
+    return [replace(c, referenced=tuple(sorted(referenced.get(c.label, ())))) for c in linked]
+
+
+def _foreign_keys(manifest: Any, unique_id: str) -> tuple[ForeignKey, ...]:
+    keys = []
+    for node in _column_tests(manifest, unique_id):
+        if node.test_metadata.name != "relationships":
+            continue
+        kwargs = node.test_metadata.kwargs or {}
+        target, field = str(kwargs.get("to", "")), kwargs.get("field")
+        source, ref = _SOURCE_CALL.search(target), _REF_CALL.search(target)
+        parent = f"{source.group(1)}.{source.group(2)}" if source else (ref and ref.group(1))
+        if parent and isinstance(field, str) and node.column_name.isidentifier():
+            keys.append(ForeignKey(node.column_name, parent, field))
+    return tuple(sorted(keys, key=lambda k: k.column))
+
+
+def _column_tests(manifest: Any, unique_id: str):
+    """Generic dbt tests attached to one column of `unique_id`."""
+    for node in manifest.nodes.values():
+        if node.resource_type != "test" or not getattr(node, "test_metadata", None):
+            continue
+        if node.test_metadata.namespace not in (None, "dbt"):
+            continue
+        attached = getattr(node, "attached_node", None) or (
+            node.depends_on.nodes[0] if len(node.depends_on.nodes) == 1 else None
+        )
+        if attached == unique_id and node.column_name:
+            yield node
 
 
 def _tables(manifest: Any):
@@ -132,16 +192,7 @@ def _inherited_tests(manifest: Any, unique_id: str) -> tuple[ColumnTest, ...]:
     original = manifest.sources.get(unique_id) or manifest.nodes.get(unique_id)
     order = {name: i for i, name in enumerate(getattr(original, "columns", None) or {})}
     tests = []
-    for node in manifest.nodes.values():
-        if node.resource_type != "test" or not getattr(node, "test_metadata", None):
-            continue
-        if node.test_metadata.namespace not in (None, "dbt"):
-            continue
-        attached = getattr(node, "attached_node", None) or (
-            node.depends_on.nodes[0] if len(node.depends_on.nodes) == 1 else None
-        )
-        if attached != unique_id or not node.column_name:
-            continue
+    for node in _column_tests(manifest, unique_id):
         name = node.test_metadata.name
         if name not in INHERITED_TESTS:
             continue

@@ -7,7 +7,8 @@ loses a user's edit (see `files.py`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,21 @@ def init_project(
         )
     out = project.project_dir / (directory or _default_directory(project.project_dir))
     available = package_tests(manifest)
+    if not _relational():
+        # Twins stay independent; a child keeps its foreign keys' values as plain columns.
+        chosen = [replace(c, foreign_keys=(), referenced=()) for c in chosen]
+    twin_names = {c.label: c.twin_name for c in chosen}
     written = []
     for candidate in chosen:
         written.append(
-            write_generated(out / f"{candidate.twin_name}.py", twin_model(candidate), force=force)
+            write_generated(
+                out / f"{candidate.twin_name}.py", twin_model(candidate, twin_names), force=force
+            )
         )
         written.append(
             write_generated(
                 out / f"{candidate.twin_name}.yml",
-                twin_yml(candidate, epsilon, available),
+                twin_yml(candidate, epsilon, available, twin_names),
                 force=force,
             )
         )
@@ -76,8 +83,10 @@ def init_project(
     return InitResult(tuple(chosen), tuple(written), tuple(notes))
 
 
-def twin_model(candidate: Candidate) -> str:
+def twin_model(candidate: Candidate, twin_names: dict[str, str] | None = None) -> str:
     kind = "source" if candidate.source_name else "model"
+    if candidate.foreign_keys:
+        return _child_twin_model(candidate, twin_names or {})
     return (
         f'"""DP twin of {kind} {candidate.label}; its synth config and tests are in '
         f'{candidate.twin_name}.yml."""\n\n'
@@ -95,9 +104,50 @@ def package_tests(manifest: Any) -> frozenset[str]:
     return frozenset(uid[len(prefix) :] for uid in manifest.macros if uid.startswith(prefix))
 
 
-def twin_yml(candidate: Candidate, epsilon: float, available: frozenset[str] = frozenset()) -> str:
+def _child_twin_model(candidate: Candidate, twin_names: dict[str, str]) -> str:
+    """A child twin: its foreign keys take values from its parents' twins (dbt builds those first).
+
+    One `dbt.ref` per statement: dbt's Python-model parser does not see nested calls.
+    """
+    parents = sorted({twin_names[k.parent] for k in candidate.foreign_keys})
+    keys = "".join(
+        f"{k.column} -> {twin_names[k.parent]}.{k.field}\n" for k in candidate.foreign_keys
+    )
+    variables = [n if n.isidentifier() else f"parent_{i}" for i, n in enumerate(parents)]
+    refs = "".join(
+        f"    {v} = dbt.ref({json.dumps(n)})\n" for v, n in zip(variables, parents, strict=True)
+    )
+    mapping = ", ".join(f"{json.dumps(n)}: {v}" for v, n in zip(variables, parents, strict=True))
+    return (
+        f'"""DP child twin of {candidate.label}; its foreign keys hold parent twin keys:\n\n'
+        f"{keys}\n"
+        f"The keys are the relationships tests in {candidate.twin_name}.yml.\n"
+        '"""\n\n'
+        "import dbt_synth\n\n\n"
+        "def model(dbt, session):\n"
+        '    dbt.config(materialized="table")\n'
+        f"{refs}"
+        f"    source = {candidate.reference}\n"
+        f"    parents = {{{mapping}}}\n"
+        "    return dbt_synth.child_twin(\n"
+        '        dbt, session, source, dbt.config.get("synth"), parents=parents\n'
+        "    )\n"
+    )
+
+
+def twin_yml(
+    candidate: Candidate,
+    epsilon: float,
+    available: frozenset[str] = frozenset(),
+    twin_names: dict[str, str] | None = None,
+) -> str:
     synth = synth_config(candidate, epsilon)
     columns: dict[str, list[Any]] = {}
+    for key in candidate.foreign_keys:
+        parent = (twin_names or {})[key.parent]
+        columns.setdefault(key.column, []).append(
+            {"relationships": {"arguments": {"to": f"ref('{parent}')", "field": key.field}}}
+        )
     for test in candidate.tests:
         entry: Any = test.name
         if test.arguments:
@@ -123,6 +173,7 @@ def synth_config(candidate: Candidate, epsilon: float) -> dict[str, Any]:
     """The twin's synth config: the user's meta block, the ε budget, unique columns as keys."""
     synth = {"epsilon": epsilon, **candidate.synth}
     unique = [t.column for t in candidate.tests if t.name == "unique"]
+    unique += [c for c in candidate.referenced if c not in unique]
     if unique and "primary_key" not in synth:
         synth["primary_key"] = unique[0] if len(unique) == 1 else unique
     return synth
@@ -162,6 +213,13 @@ def _model_tests(
             arguments["key"] = keys
         tests.append({"dbt_synth.near_duplicate_leakage": {"arguments": arguments, "config": warn}})
     return tests
+
+
+def _relational() -> bool:
+    """Whether this dbt_synth can build child twins (multi-table keys)."""
+    import dbt_synth
+
+    return hasattr(dbt_synth, "child_twin")
 
 
 def _default_directory(project_dir: Path) -> str:

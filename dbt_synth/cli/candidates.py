@@ -136,26 +136,43 @@ def _foreign_keys(manifest: Any, unique_id: str) -> tuple[ForeignKey, ...]:
         if node.test_metadata.name != "relationships":
             continue
         kwargs = node.test_metadata.kwargs or {}
-        target, field = str(kwargs.get("to", "")), kwargs.get("field")
-        source, ref = _SOURCE_CALL.search(target), _REF_CALL.search(target)
-        parent = f"{source.group(1)}.{source.group(2)}" if source else (ref and ref.group(1))
+        parent, field = _called(str(kwargs.get("to", ""))), kwargs.get("field")
         if parent and isinstance(field, str) and node.column_name.isidentifier():
             keys.append(ForeignKey(node.column_name, parent, field))
     return tuple(sorted(keys, key=lambda k: k.column))
 
 
 def _column_tests(manifest: Any, unique_id: str):
-    """Generic dbt tests attached to one column of `unique_id`."""
+    """Generic dbt tests attached to one column of `unique_id`.
+
+    dbt records `attached_node` for tests on models only; a source's test names its table in
+    the `model` argument (`get_where_subquery(source('s', 't'))`).
+    """
+    original = manifest.sources.get(unique_id) or manifest.nodes.get(unique_id)
+    label = _label(original)
     for node in manifest.nodes.values():
         if node.resource_type != "test" or not getattr(node, "test_metadata", None):
             continue
-        if node.test_metadata.namespace not in (None, "dbt"):
+        if node.test_metadata.namespace not in (None, "dbt") or not node.column_name:
             continue
-        attached = getattr(node, "attached_node", None) or (
-            node.depends_on.nodes[0] if len(node.depends_on.nodes) == 1 else None
-        )
-        if attached == unique_id and node.column_name:
+        attached = getattr(node, "attached_node", None)
+        if attached == unique_id or (
+            attached is None and _called(str(node.test_metadata.kwargs.get("model", ""))) == label
+        ):
             yield node
+
+
+def _label(node: Any) -> str:
+    source_name = getattr(node, "source_name", None)
+    return f"{source_name}.{node.name}" if source_name else node.name
+
+
+def _called(jinja: str) -> str | None:
+    """`s.t` for a `source('s', 't')` call, `m` for `ref('m')`, else None."""
+    source, ref = _SOURCE_CALL.search(jinja), _REF_CALL.search(jinja)
+    if source:
+        return f"{source.group(1)}.{source.group(2)}"
+    return ref.group(1) if ref else None
 
 
 def _tables(manifest: Any):

@@ -117,7 +117,9 @@ def _child_twin_model(candidate: Candidate, twin_names: dict[str, str]) -> str:
     refs = "".join(
         f"    {v} = dbt.ref({json.dumps(n)})\n" for v, n in zip(variables, parents, strict=True)
     )
-    mapping = ", ".join(f"{json.dumps(n)}: {v}" for v, n in zip(variables, parents, strict=True))
+    mapping = "".join(
+        f"        {json.dumps(n)}: {v},\n" for v, n in zip(variables, parents, strict=True)
+    )
     return (
         f'"""DP child twin of {candidate.label}; its foreign keys hold parent twin keys:\n\n'
         f"{keys}\n"
@@ -128,7 +130,7 @@ def _child_twin_model(candidate: Candidate, twin_names: dict[str, str]) -> str:
         '    dbt.config(materialized="table")\n'
         f"{refs}"
         f"    source = {candidate.reference}\n"
-        f"    parents = {{{mapping}}}\n"
+        f"    parents = {{\n{mapping}    }}\n"
         "    return dbt_synth.child_twin(\n"
         '        dbt, session, source, dbt.config.get("synth"), parents=parents\n'
         "    )\n"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from dbt_synth.cli import app
+from dbt_synth.cli.candidates import ForeignKey, candidates
+from dbt_synth.cli.dbt_project import DbtProject as CliProject
+from dbt_synth.cli.scaffold import synth_config, twin_model, twin_yml
 from tests.dbt_projects import DbtProject, new_project
 from tests.real_data import cps1988
 
@@ -30,6 +35,11 @@ sources:
                   arguments:
                     values: [cauc, afam]
       - name: other
+        columns:
+          - name: region
+            data_tests:
+              - relationships:
+                  arguments: {to: "source('raw', 'cps1988')", field: region}
 """
 
 DOWNSTREAM = """
@@ -231,3 +241,25 @@ def test_python_twin_sees_project_level_synth_and_yml_config_replaces_it(project
     compiled = {r.node.name: r.node.compiled_code for r in result.result.results}
     assert "config_dict = {'synth': {'epsilon': 0.5, 'seed': 1}}" in compiled["plain_twin"]
     assert "config_dict = {'synth': {'rows': 10}}" in compiled["configured_twin"]
+
+
+def test_relationships_between_twinned_sources_become_child_twin_keys(project, synth_build):
+    manifest = CliProject(project.root, project.root).manifest()
+    ids = ["source.synth_test.raw.cps1988", "source.synth_test.raw.other"]
+    parent, child = candidates(manifest, ids)
+    assert child.foreign_keys == (ForeignKey("region", "raw.cps1988", "region"),)
+    assert parent.referenced == ("region",)
+    assert synth_config(parent, 1.0)["primary_key"] == "region"
+    names = {"raw.cps1988": "cps1988_twin", "raw.other": "other_twin"}
+    code = twin_model(child, names)
+    ast.parse(code)
+    assert 'cps1988_twin = dbt.ref("cps1988_twin")' in code
+    assert "dbt_synth.child_twin(" in code and '"cps1988_twin": cps1988_twin' in code
+    yml = yaml.safe_load(twin_yml(child, 1.0, frozenset(), names))
+    (column,) = yml["models"][0]["columns"]
+    assert column == {
+        "name": "region",
+        "data_tests": [
+            {"relationships": {"arguments": {"to": "ref('cps1988_twin')", "field": "region"}}}
+        ],
+    }

@@ -250,12 +250,14 @@ def test_relationships_between_twinned_sources_become_child_twin_keys(project, s
     assert child.foreign_keys == (ForeignKey("region", "raw.cps1988", "region"),)
     assert parent.referenced == ("region",)
     assert synth_config(parent, 1.0)["primary_key"] == "region"
-    names = {"raw.cps1988": "cps1988_twin", "raw.other": "other_twin"}
-    code = twin_model(child, names)
+    others = {"raw.cps1988": parent, "raw.other": child}
+    code = twin_model(child, others)
     ast.parse(code)
     assert 'cps1988_twin = dbt.ref("cps1988_twin")' in code
-    assert "dbt_synth.child_twin(" in code and '"cps1988_twin": cps1988_twin' in code
-    yml = yaml.safe_load(twin_yml(child, 1.0, frozenset(), names))
+    assert 'cps1988_twin_real = dbt.source("raw", "cps1988")' in code
+    assert '"cps1988_twin": (cps1988_twin, cps1988_twin_real)' in code
+    assert "dbt_synth.child_twin(" in code
+    yml = yaml.safe_load(twin_yml(child, 1.0, frozenset(), others))
     (column,) = yml["models"][0]["columns"]
     assert column == {
         "name": "region",

@@ -60,18 +60,18 @@ def init_project(
     if not _relational():
         # Twins stay independent; a child keeps its foreign keys' values as plain columns.
         chosen = [replace(c, foreign_keys=(), referenced=()) for c in chosen]
-    twin_names = {c.label: c.twin_name for c in chosen}
+    by_label = {c.label: c for c in chosen}
     written = []
     for candidate in chosen:
         written.append(
             write_generated(
-                out / f"{candidate.twin_name}.py", twin_model(candidate, twin_names), force=force
+                out / f"{candidate.twin_name}.py", twin_model(candidate, by_label), force=force
             )
         )
         written.append(
             write_generated(
                 out / f"{candidate.twin_name}.yml",
-                twin_yml(candidate, epsilon, available, twin_names),
+                twin_yml(candidate, epsilon, available, by_label),
                 force=force,
             )
         )
@@ -83,10 +83,11 @@ def init_project(
     return InitResult(tuple(chosen), tuple(written), tuple(notes))
 
 
-def twin_model(candidate: Candidate, twin_names: dict[str, str] | None = None) -> str:
+def twin_model(candidate: Candidate, others: dict[str, Candidate] | None = None) -> str:
+    """The twin's model file; `others` (by label) are the twins its foreign keys reference."""
     kind = "source" if candidate.source_name else "model"
     if candidate.foreign_keys:
-        return _child_twin_model(candidate, twin_names or {})
+        return _child_twin_model(candidate, others or {})
     return (
         f'"""DP twin of {kind} {candidate.label}; its synth config and tests are in '
         f'{candidate.twin_name}.yml."""\n\n'
@@ -104,22 +105,24 @@ def package_tests(manifest: Any) -> frozenset[str]:
     return frozenset(uid[len(prefix) :] for uid in manifest.macros if uid.startswith(prefix))
 
 
-def _child_twin_model(candidate: Candidate, twin_names: dict[str, str]) -> str:
+def _child_twin_model(candidate: Candidate, others: dict[str, Candidate]) -> str:
     """A child twin: its foreign keys take values from its parents' twins (dbt builds those first).
 
-    One `dbt.ref` per statement: dbt's Python-model parser does not see nested calls.
+    Each parent is passed as (its twin, its real table): the child learns, within its own ε, how
+    it depends on the parent's attributes. One `dbt.ref`/`dbt.source` per statement: dbt's
+    Python-model parser does not see nested calls.
     """
-    parents = sorted({twin_names[k.parent] for k in candidate.foreign_keys})
+    referenced = {others[k.parent].twin_name: others[k.parent] for k in candidate.foreign_keys}
+    parents = sorted(referenced.items())
     keys = "".join(
-        f"{k.column} -> {twin_names[k.parent]}.{k.field}\n" for k in candidate.foreign_keys
+        f"{k.column} -> {others[k.parent].twin_name}.{k.field}\n" for k in candidate.foreign_keys
     )
-    variables = [n if n.isidentifier() else f"parent_{i}" for i, n in enumerate(parents)]
-    refs = "".join(
-        f"    {v} = dbt.ref({json.dumps(n)})\n" for v, n in zip(variables, parents, strict=True)
-    )
-    mapping = "".join(
-        f"        {json.dumps(n)}: {v},\n" for v, n in zip(variables, parents, strict=True)
-    )
+    lines, mapping = [], []
+    for i, (name, parent) in enumerate(parents):
+        twin = name if name.isidentifier() else f"parent_{i}"
+        lines.append(f"    {twin} = dbt.ref({json.dumps(name)})\n")
+        lines.append(f"    {twin}_real = {parent.reference}\n")
+        mapping.append(f"        {json.dumps(name)}: ({twin}, {twin}_real),\n")
     return (
         f'"""DP child twin of {candidate.label}; its foreign keys hold parent twin keys:\n\n'
         f"{keys}\n"
@@ -128,9 +131,11 @@ def _child_twin_model(candidate: Candidate, twin_names: dict[str, str]) -> str:
         "import dbt_synth\n\n\n"
         "def model(dbt, session):\n"
         '    dbt.config(materialized="table")\n'
-        f"{refs}"
-        f"    source = {candidate.reference}\n"
-        f"    parents = {{\n{mapping}    }}\n"
+        + "".join(lines)
+        + f"    source = {candidate.reference}\n"
+        + "    parents = {\n"
+        + "".join(mapping)
+        + "    }\n"
         "    return dbt_synth.child_twin(\n"
         '        dbt, session, source, dbt.config.get("synth"), parents=parents\n'
         "    )\n"
@@ -141,12 +146,12 @@ def twin_yml(
     candidate: Candidate,
     epsilon: float,
     available: frozenset[str] = frozenset(),
-    twin_names: dict[str, str] | None = None,
+    others: dict[str, Candidate] | None = None,
 ) -> str:
     synth = synth_config(candidate, epsilon)
     columns: dict[str, list[Any]] = {}
     for key in candidate.foreign_keys:
-        parent = (twin_names or {})[key.parent]
+        parent = (others or {})[key.parent].twin_name
         columns.setdefault(key.column, []).append(
             {"relationships": {"arguments": {"to": f"ref('{parent}')", "field": key.field}}}
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,8 @@ class ColumnComparison:
     real_nulls: float
     twin_nulls: float
     png: str
+    # Keys are regenerated (fresh values by design): shown, but left out of the mean distance.
+    key: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,9 @@ class TwinReport:
 
     @property
     def mean_tvd(self) -> float:
-        return float(np.mean([c.tvd for c in self.columns])) if self.columns else float("nan")
+        """Mean total variation distance over the columns the generator modelled (not keys)."""
+        modelled = [c.tvd for c in self.columns if not c.key]
+        return float(np.mean(modelled)) if modelled else float("nan")
 
     def tests_summary(self) -> str:
         if not self.tests:
@@ -128,6 +132,8 @@ def build_report(
     notes: tuple[str, ...] = (),
 ) -> TwinReport:
     """Compare `real` and `synthetic` (same columns); bundle the figures, ledger and tests."""
+    treatments = ledger.column_treatments if ledger else {}
+    keys = {name for name, how in treatments.items() if str(how).startswith("key")}
     columns = []
     coded_real, coded_twin = {}, {}
     for name in real.columns:
@@ -136,7 +142,7 @@ def build_report(
             comparison = _numeric(name, real_values, twin_values)
         else:
             comparison = _category(name, real_values, twin_values)
-        columns.append(comparison)
+        columns.append(replace(comparison, key=name in keys))
         coded_real[name], coded_twin[name] = _codes(kind, real_values, twin_values)
     heatmap = None
     if len(columns) >= 2:
@@ -269,9 +275,12 @@ def _association(codes: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
 
 
 def _cramers_v(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) == 0:
+    if len(x) == 0 or len(y) == 0:
         return 0.0
-    table = pd.crosstab(x, y).to_numpy().astype(float)
+    x_codes = np.unique(np.asarray(x, dtype=np.int64), return_inverse=True)[1].ravel()
+    y_codes = np.unique(np.asarray(y, dtype=np.int64), return_inverse=True)[1].ravel()
+    table = np.zeros((x_codes.max() + 1, y_codes.max() + 1))
+    np.add.at(table, (x_codes, y_codes), 1.0)
     if min(table.shape) < 2:
         return 0.0
     expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
@@ -287,7 +296,7 @@ def render_html(report: TwinReport, *, generated_at: datetime | None = None) -> 
         f"<title>dbt-synth report: {e(report.twin)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Twin <code>{e(report.twin)}</code> of <code>{e(report.source)}</code></h1>",
         f"<p class='meta'>{report.real_rows:,} real rows compared with {report.twin_rows:,} "
-        f"twin rows; mean total variation distance {report.mean_tvd:.3f}."
+        f"twin rows; mean total variation distance {report.mean_tvd:.3f} (keys left out)."
         + (f" Generated {e(str(generated_at))}." if generated_at else "")
         + "</p><p class='warn'>This report plots the real table's distributions: share it only "
         "with people allowed to see them. The twin itself is what is safe to share.</p>",

@@ -1,7 +1,8 @@
 """`dbt-synth report`: gather each twin's real and synthetic rows, ledger and test results.
 
 Reads run through dbt (`dbt show --inline`), so the report works on whatever warehouse the
-profile points at. `run_results.json` is read first: dbt's own commands below would replace it.
+profile points at. `run_results.json` is read first and put back after: dbt's own commands
+would replace the user's build results with the report's queries.
 """
 
 from __future__ import annotations
@@ -39,7 +40,23 @@ def report_project(
 ) -> list[ReportSummary]:
     """Write `<out>/<twin>.html` for every twin (or the selected ones); return their summaries."""
     target_dir = project.project_dir / _target_path(project.project_dir)
-    outcomes = _run_results(target_dir / "run_results.json")
+    results_path = target_dir / "run_results.json"
+    saved = results_path.read_bytes() if results_path.exists() else None
+    try:
+        return _report(project, target_dir, _run_results(results_path), select, out)
+    finally:
+        # dbt's own commands below rewrite run_results.json: leave the user's build results.
+        if saved is not None:
+            results_path.write_bytes(saved)
+
+
+def _report(
+    project: DbtProject,
+    target_dir: Path,
+    outcomes: dict[str, dict[str, Any]],
+    select: str | None,
+    out: Path | None,
+) -> list[ReportSummary]:
     manifest = project.manifest()
     twins = [
         (uid, node)
@@ -106,7 +123,12 @@ def twin_report(
 
 
 def _original(manifest: Any, node: Any) -> tuple[str, str] | None:
-    for dependency in node.depends_on.nodes:
+    """The table `node` twins: among its inputs (a child twin also reads its parents), the one
+    named like it (`t` for `t_twin`), else the first."""
+    dependencies = sorted(
+        node.depends_on.nodes, key=lambda uid: f"{uid.rsplit('.', 1)[-1]}_twin" != node.name
+    )
+    for dependency in dependencies:
         if dependency in manifest.sources:
             source = manifest.sources[dependency]
             return (

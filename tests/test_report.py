@@ -35,7 +35,13 @@ def built(tmp_path_factory) -> tuple[DbtProject, list]:
 
 
 @pytest.fixture(scope="module")
-def report(built) -> tuple[str, str]:
+def build_results(built) -> bytes:
+    project, _ = built
+    return (project.root / "target" / "run_results.json").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def report(built, build_results) -> tuple[str, str]:
     project, _ = built
     result = CliRunner().invoke(
         app,
@@ -100,3 +106,8 @@ def test_fitting_progress_reaches_dbts_log_at_info_level(built):
     _, events = built
     progress = [e for e in events if "cps1988_twin: " in e.info.msg and "ε so far" in e.info.msg]
     assert progress and {e.info.level for e in progress} == {"info"}
+
+
+def test_report_leaves_the_builds_run_results_in_place(built, build_results, report):
+    project, _ = built
+    assert (project.root / "target" / "run_results.json").read_bytes() == build_results

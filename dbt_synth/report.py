@@ -36,7 +36,8 @@ class ColumnComparison:
     real_nulls: float
     twin_nulls: float
     png: str
-    # Keys are regenerated (fresh values by design): shown, but left out of the mean distance.
+    # Keys and foreign keys hold fresh (parent twin) values by design: shown, but left out of
+    # the mean distance.
     key: bool = False
 
 
@@ -133,7 +134,7 @@ def build_report(
 ) -> TwinReport:
     """Compare `real` and `synthetic` (same columns); bundle the figures, ledger and tests."""
     treatments = ledger.column_treatments if ledger else {}
-    keys = {name for name, how in treatments.items() if str(how).startswith("key")}
+    keys = {n for n, how in treatments.items() if str(how).startswith(("key", "foreign key"))}
     columns = []
     coded_real, coded_twin = {}, {}
     for name in real.columns:

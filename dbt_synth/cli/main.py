@@ -65,6 +65,16 @@ def init(
             force=force,
             synth_mode=synth_mode,
         )
+    twins = Table("original", "twin", "ε", "inherited tests", "foreign keys", title="twins")
+    for candidate in result.candidates:
+        twins.add_row(
+            candidate.label,
+            candidate.twin_name,
+            f"{candidate.synth.get('epsilon', epsilon):g}",
+            str(len(candidate.tests)),
+            ", ".join(f"{k.column} → {k.parent}" for k in candidate.foreign_keys) or "-",
+        )
+    console.print(twins)
     table = Table("file", "outcome", title=f"dbt-synth init: {len(result.candidates)} twin(s)")
     for written in result.written:
         table.add_row(str(written.path.relative_to(project.project_dir)), written.outcome.value)

@@ -21,6 +21,9 @@ from dbt_synth.errors import BudgetError
 ORDERS = np.concatenate(
     [1 + np.arange(1, 100) / 10.0, np.arange(12, 64), np.geomspace(64, 2e5, 120)]
 )
+# Subsampled-Gaussian RDP at fractional orders is taken from opacus only below this order (its
+# series is numerically unstable far above); higher orders use integer orders, which are exact.
+_SGD_MAX_FRACTIONAL_ORDER = 11.0
 # Subsampled-Gaussian RDP is computed exactly only up to this order; above it the curve is taken
 # as +inf, which can only over-state ε.
 _SGD_MAX_ORDER = 512.0
@@ -37,6 +40,10 @@ class Spend:
     rho: float | None = None
     delta: float = 0.0
     detail: str = ""
+    # DP-SGD only: what an audit needs to recompute the curve with `sgd_rdp`.
+    noise_multiplier: float | None = None
+    sample_rate: float | None = None
+    steps: int | None = None
 
     def epsilon_alone(self, delta: float) -> float:
         """This release's ε at `delta` if it were the only one (parts are not additive in ε)."""
@@ -130,7 +137,17 @@ class PrivacyAccountant:
     ) -> Spend:
         """DP-SGD with Poisson sampling, accounted by opacus' subsampled-Gaussian RDP."""
         curve = sgd_rdp(noise_multiplier, sample_rate, steps)
-        return self._record(Spend(part, "subsampled_gaussian", curve, None, None, 0.0, detail))
+        return self._record(
+            Spend(
+                part,
+                "subsampled_gaussian",
+                curve,
+                detail=detail,
+                noise_multiplier=noise_multiplier,
+                sample_rate=sample_rate,
+                steps=steps,
+            )
+        )
 
     def _record(self, spend: Spend) -> Spend:
         self.spends.append(spend)
@@ -147,12 +164,17 @@ class PrivacyAccountant:
         return spend
 
     def calibrate_sgd_noise(self, sample_rate: float, steps: int) -> float:
-        """Smallest noise multiplier whose DP-SGD run fits in the remaining budget."""
+        """Smallest noise multiplier whose DP-SGD run fits in the remaining budget.
+
+        Searched on `sgd_rdp_bound` (fast); the exact curve that `spend_sgd` records can only be
+        lower, so the run always fits, within about 0.1% of the budget.
+        """
         base = self.rdp()
         delta = self.conversion_delta
 
         def fits(noise: float) -> bool:
-            return _epsilon(base + sgd_rdp(noise, sample_rate, steps), delta) <= self.target_epsilon
+            curve = sgd_rdp_bound(noise, sample_rate, steps)
+            return _epsilon(base + curve, delta) <= self.target_epsilon
 
         low, high = 0.3, 1.0
         while not fits(high):
@@ -162,7 +184,7 @@ class PrivacyAccountant:
                     "the remaining budget cannot pay for a single DP-SGD epoch",
                     fix="raise synth.epsilon or use mechanism: marginal",
                 )
-        for _ in range(40):
+        for _ in range(25):
             mid = (low + high) / 2
             if fits(mid):
                 high = mid
@@ -172,13 +194,79 @@ class PrivacyAccountant:
 
 
 def sgd_rdp(noise_multiplier: float, sample_rate: float, steps: int) -> np.ndarray:
-    """opacus' RDP of `steps` Poisson-subsampled Gaussian steps, on our order grid."""
-    exact = ORDERS <= _SGD_MAX_ORDER
-    curve = np.full_like(ORDERS, np.inf)
-    curve[exact] = opacus_rdp.compute_rdp(
-        q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=list(ORDERS[exact])
-    )
+    """opacus' RDP of `steps` Poisson-subsampled Gaussian steps, on our order grid.
+
+    Orders are exact up to opacus' own fractional defaults (< 11); above that, each order takes
+    its ceiling's integer-order value (Rényi divergence does not decrease with the order, so this
+    can only over-state ε). opacus' series for large fractional orders cancels catastrophically:
+    at noise 10.9, q 0.07 it returns RDP ≈ −10 at α ≈ 450, i.e. a negative ε.
+    """
+
+    def opacus_values(orders: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            opacus_rdp.compute_rdp(
+                q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=list(orders)
+            )
+        )
+
+    curve = _on_integer_ceilings(opacus_values)
+    small = ORDERS < _SGD_MAX_FRACTIONAL_ORDER
+    curve[small] = opacus_values(ORDERS[small])
     return curve
+
+
+def sgd_rdp_bound(noise_multiplier: float, sample_rate: float, steps: int) -> np.ndarray:
+    """An upper bound of `sgd_rdp` (integer ceilings at every order), vectorised: ~100× faster.
+
+    opacus sums each integer order's binomial expansion in a Python loop; this evaluates the same
+    closed form (Mironov et al., 2019, §3.3) for all orders in one array expression. It serves
+    the noise search and progress reports; `spend_sgd` records opacus' own values.
+    """
+    return _on_integer_ceilings(
+        lambda orders: _subsampled_gaussian_integer_rdp(
+            noise_multiplier, sample_rate, steps, orders.astype(np.int64)
+        )
+    )
+
+
+def _on_integer_ceilings(values_at) -> np.ndarray:
+    exact = ORDERS <= _SGD_MAX_ORDER
+    ceilings, inverse = np.unique(np.ceil(ORDERS[exact]), return_inverse=True)
+    curve = np.full_like(ORDERS, np.inf)
+    curve[exact] = values_at(ceilings)[inverse]
+    return curve
+
+
+def _subsampled_gaussian_integer_rdp(
+    noise: float, q: float, steps: int, alphas: np.ndarray
+) -> np.ndarray:
+    """RDP at integer orders α ≥ 2: steps · log Σᵢ C(α,i) qⁱ (1−q)^(α−i) e^((i²−i)/2σ²) / (α−1)."""
+    if q == 0:
+        return np.zeros(len(alphas))
+    if q >= 1:
+        return steps * alphas / (2 * noise**2)
+    top = int(alphas.max())
+    log_factorial = np.r_[0.0, np.cumsum(np.log(np.arange(1, top + 1)))]
+    i = np.arange(top + 1)[None, :]
+    a = alphas[:, None]
+    inside = i <= a
+    terms = (
+        log_factorial[a]
+        - log_factorial[i]
+        - log_factorial[np.where(inside, a - i, 0)]
+        + i * math.log(q)
+        + (a - i) * math.log1p(-q)
+        + (i * i - i) / (2 * noise**2)
+    )
+    terms = np.where(inside, terms, -np.inf)
+    peak = terms.max(1)
+    log_a = peak + np.log(np.exp(terms - peak[:, None]).sum(1))
+    return steps * log_a / (alphas - 1)
+
+
+def epsilon_of_curve(rdp: np.ndarray, delta: float) -> float:
+    """(ε, δ) conversion of a composed RDP curve, e.g. to report ε part-way through training."""
+    return _epsilon(rdp, delta)
 
 
 def gaussian_sigma(rho: float, sensitivity: float = 1.0) -> float:

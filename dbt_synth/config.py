@@ -49,6 +49,8 @@ class SynthConfig:
     ledger_table: str = "synth_ledger"
     ledger_schema: str | None = None
     verbose: bool = True
+    # Share of source rows held out from fitting (dbt_synth/holdout.py); 0 fits on every row.
+    holdout: float = 0.0
 
     def column(self, name: str) -> ColumnConfig:
         return self.columns.get(name, _DEFAULT_COLUMN)
@@ -167,6 +169,11 @@ def _check(config: SynthConfig, model: str | None) -> None:
         raise bad(
             f"max_fit_rows must be an integer >= 1000 or null, got {config.max_fit_rows!r}",
             "leave it at the default 1000000, or null to fit on every row",
+        )
+    if not _is_number(config.holdout) or not 0 <= config.holdout <= 0.5:
+        raise bad(
+            f"holdout must be a share in [0, 0.5], got {config.holdout!r}",
+            "set synth.holdout to e.g. 0.2 (or 0 to fit on every row)",
         )
     if config.unsupported not in UNSUPPORTED_POLICIES:
         raise bad(

@@ -157,6 +157,9 @@ class TextModel:
         strings: list[Any] = domain.sample(n, rng, issued=issued)
         if domain.has_null and not self.unique:
             rate = domain.null_count / max(domain.null_count + domain.non_null_estimate, 1.0)
+            if not domain.fine and not domain.coarse:
+                # No format is common enough to reveal: NULL is all the twin can show.
+                rate = 1.0
             for i in np.flatnonzero(rng.random(n) < rate):
                 strings[i] = None
         return pa.array(strings, type=pa.string())

@@ -13,6 +13,7 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from dbt_synth.accounting import Spend
 from dbt_synth.pipeline import SynthResult
 
 # Twins built in parallel dbt threads share one process: serialise DDL + insert on the ledger.
@@ -39,6 +40,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("spends", "VARCHAR"),
     ("column_treatments", "VARCHAR"),
     ("dbt_synth_version", "VARCHAR"),
+    ("holdout", "VARCHAR"),
 )
 
 
@@ -66,6 +68,7 @@ class LedgerEntry:
     spends: str
     column_treatments: str
     dbt_synth_version: str
+    holdout: str | None = None  # JSON of dbt_synth.holdout.HoldoutRule, when rows were held out
 
 
 def entry_for(
@@ -88,6 +91,7 @@ def entry_for(
             "epsilon_alone": round(s.epsilon_alone(result.delta), 6),
             "threshold_delta": s.delta,
             "detail": s.detail,
+            **_sgd_parameters(s),
         }
         for s in result.spends
     ]
@@ -115,6 +119,17 @@ def entry_for(
         column_treatments=json.dumps({c.name: c.treatment for c in result.columns}),
         dbt_synth_version=__version__,
     )
+
+
+def _sgd_parameters(spend: Spend) -> dict[str, float | int]:
+    """A DP-SGD spend's (noise multiplier, sample rate, steps): enough to recompute its ε."""
+    if spend.noise_multiplier is None:
+        return {}
+    return {
+        "noise_multiplier": spend.noise_multiplier,
+        "sample_rate": spend.sample_rate,
+        "steps": spend.steps,
+    }
 
 
 def write_entry(connection, entry: LedgerEntry, *, schema: str, table: str) -> None:

@@ -9,13 +9,17 @@ the casts have succeeded, so it never records a build that produced nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
+from dbt_synth.config import parse_config
 from dbt_synth.errors import SynthError
+from dbt_synth.holdout import HoldoutRule, rule_for, train_filter_sql
 from dbt_synth.ledger import entry_for, write_entry
 from dbt_synth.pipeline import SynthResult, synthesize
 from dbt_synth.schema import TableSchema, schema_from_duckdb
@@ -32,6 +36,9 @@ def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = No
     started_at = _now()
     try:
         schema = schema_from_duckdb(source, session)
+        holdout = _holdout_rule(schema, config)
+        if holdout is not None:
+            source = source.filter(train_filter_sql(schema, holdout))
         raw = dict(config or {})
         result = synthesize(
             SourceRows.of_relation(source),
@@ -53,8 +60,18 @@ def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = No
         started_at=started_at,
         finished_at=_now(),
     )
+    if holdout is not None:
+        entry = dataclasses.replace(entry, holdout=json.dumps(holdout.describe()))
     write_entry(session, entry, schema=settings_schema, table=ledger_table)
     return relation
+
+
+def _holdout_rule(schema: TableSchema, config: dict[str, Any] | None) -> HoldoutRule | None:
+    """The train/holdout split the twin is fit under, keyed by its primary key if it has one."""
+    settings = parse_config(config)
+    if not settings.holdout:
+        return None
+    return rule_for(schema, settings.holdout, settings.primary_key)
 
 
 def _cast_in_warehouse(session: Any, result: SynthResult, schema: TableSchema, model: str) -> Any:

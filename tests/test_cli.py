@@ -111,9 +111,22 @@ def test_init_output_builds_and_the_twin_inherits_the_sources_tests(project, syn
     assert result.success, result.exception
     statuses = {r.node.unique_id: str(r.status) for r in result.result.results}
     assert statuses["model.synth_test.cps1988_twin"] == "success"
-    twin_tests = [u for u in statuses if u.startswith("test.") and "cps1988_twin" in u]
-    assert len(twin_tests) == 3  # not_null wage, not_null + accepted_values ethnicity
-    assert {statuses[uid] for uid in twin_tests} == {"pass"}
+    twin_tests = {
+        u: s for u, s in statuses.items() if u.startswith("test.") and "cps1988_twin" in u
+    }
+    inherited = {u: s for u, s in twin_tests.items() if "dbt_synth_" not in u}
+    assert len(inherited) == 3  # not_null wage, not_null + accepted_values ethnicity
+    assert set(inherited.values()) == {"pass"}
+    package = {u.split(".")[2].split("_cps1988_twin")[0]: s for u, s in twin_tests.items()}
+    package = {name: s for name, s in package.items() if name.startswith("dbt_synth_")}
+    assert package.keys() == {
+        "dbt_synth_schema_matches",
+        "dbt_synth_distribution_drift",
+        "dbt_synth_correlation_drift",
+        "dbt_synth_no_exact_copies",
+    }
+    assert package.pop("dbt_synth_schema_matches") == "pass"
+    assert set(package.values()) <= {"pass", "warn"}  # drift and copies only warn by default
 
 
 def test_twin_config_comes_from_the_generated_yml(project, synth_build):

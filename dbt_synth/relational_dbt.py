@@ -14,17 +14,19 @@ Foreign keys come from the `relationships` tests on this model (the manifest) pl
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
 from dbt_synth.errors import SynthError
+from dbt_synth.holdout import train_filter_sql
 from dbt_synth.ledger import entry_for, write_entry
 from dbt_synth.relational import ParentData, split_config, synthesize_child
 from dbt_synth.relational_manifest import discover_keys, manifest_location
 from dbt_synth.schema import schema_from_duckdb
-from dbt_synth.twin import _cast_in_warehouse, _invocation_id, _now, _progress
+from dbt_synth.twin import _cast_in_warehouse, _holdout_rule, _invocation_id, _now, _progress
 
 
 def child_twin(
@@ -44,13 +46,16 @@ def child_twin(
     started_at = _now()
     raw = dict(config or {})
     try:
-        relational, _ = split_config(raw, model=model)
+        relational, single_table = split_config(raw, model=model)
         discovered = (
             discover_keys(model, manifest_location(relational.manifest_path))
             if relational.discover
             else ()
         )
         schema = schema_from_duckdb(source, session)
+        holdout = _holdout_rule(schema, single_table)
+        if holdout is not None:
+            source = source.filter(train_filter_sql(schema, holdout))
         child = _arrow(source)
         parent_data = {name: _parent(value) for name, value in parents.items()}
         built = synthesize_child(
@@ -73,6 +78,8 @@ def child_twin(
         started_at=started_at,
         finished_at=_now(),
     )
+    if holdout is not None:
+        entry = replace(entry, holdout=json.dumps(holdout.describe()))
     write_entry(
         session,
         replace(entry, privacy_unit=built.privacy_unit),

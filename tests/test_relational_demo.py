@@ -65,3 +65,23 @@ def test_ledger_states_the_privacy_unit_of_each_twin(build):
     assert set(units) == TWINS
     assert units["flights_twin"].startswith("row (one child row")
     assert units["planes_twin"] == "row"
+
+
+def test_a_child_twin_holds_rows_out_and_is_no_closer_to_its_training_rows(build):
+    import duckdb
+
+    result, database = build
+    statuses = {r.node.name: str(r.status) for r in result.result.results}
+    leakage = [s for n, s in statuses.items() if n.startswith("dbt_synth_near_duplicate_leakage")]
+    assert leakage == ["pass"]
+    with duckdb.connect(str(database)) as con:
+        rule = con.execute(
+            "select holdout from main.synth_ledger where model = 'weather_twin'"
+        ).fetchall()
+        real_rows = con.execute("select count(*) from raw.weather").fetchall()[0][0]
+        fitted = con.execute(
+            "select source_rows_dp from main.synth_ledger where model = 'weather_twin'"
+        ).fetchall()[0][0]
+    assert rule[0][0] is not None and '"share": 0.2' in rule[0][0]
+    # The DP count is of the 80 % train rows only (its noise is a few rows).
+    assert abs(fitted - 0.8 * real_rows) < 0.02 * real_rows

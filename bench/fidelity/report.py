@@ -13,6 +13,7 @@ ORDER = (
     "ours-marginal",
     "ours-marginal-dpdomains",
     "ours-dpsgd",
+    "ours-dpsgd-dpdomains",
     "aim",
     "aim-qbins",
     "mst",

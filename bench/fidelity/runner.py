@@ -52,6 +52,9 @@ ARMS = {
         "ours-marginal-dpdomains", "ours", ("--mechanism", "marginal", "--domains", "dp")
     ),
     "ours-dpsgd": Arm("ours-dpsgd", "ours", ("--mechanism", "dpsgd")),
+    "ours-dpsgd-dpdomains": Arm(
+        "ours-dpsgd-dpdomains", "ours", ("--mechanism", "dpsgd", "--domains", "dp")
+    ),
     "aim": Arm("aim", "smartnoise", ("--arm", "aim")),
     "aim-qbins": Arm("aim-qbins", "smartnoise", ("--arm", "aim", "--bins", "quantile")),
     "mst": Arm("mst", "smartnoise", ("--arm", "mst")),
@@ -129,7 +132,7 @@ def _default_python() -> str:
 def _skip_reason(arm: Arm, ours_python: str, ours_path: str) -> str | None:
     if arm.family == "smartnoise" and not SMARTNOISE_PYTHON.exists():
         return "bench/.venv-smartnoise missing: run bench/fidelity/setup_smartnoise.sh"
-    if arm.name == "ours-dpsgd":
+    if arm.name.startswith("ours-dpsgd"):
         probe = subprocess.run(
             [ours_python, "-c", _PROBE_DPSGD],
             env={**os.environ, "PYTHONPATH": ours_path},

@@ -31,13 +31,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--copies", type=int, default=30)
     parser.add_argument("--epsilon", type=float, default=1.0)
+    parser.add_argument(
+        "--duckdb-memory-limit", default=None, help="DuckDB's memory_limit in the profile, e.g. 1GB"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench/out/memory")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     database = args.out / "warehouse.duckdb"
     database.unlink(missing_ok=True)
     rows, arrow_bytes = _load(database, args.copies)
-    _write_project(args.out, database, args.epsilon)
+    _write_project(args.out, database, args.epsilon, args.duckdb_memory_limit)
     started = time.perf_counter()
     run = subprocess.run(
         [
@@ -68,6 +71,7 @@ def main() -> None:
         "peak_rss_bytes": peak_kb * 1024,
         "dbt_build_seconds": round(seconds, 1),
         "twin_rows": twin_rows,
+        "duckdb_memory_limit": args.duckdb_memory_limit,
         "epsilon": ledger[0],
         "sample_rate": ledger[1],
         "machine": f"{platform.machine()}, {_cores()} cores",
@@ -93,7 +97,8 @@ def _load(database: Path, copies: int) -> tuple[int, int]:
     return rows, int(sample.nbytes * rows / sample.num_rows)
 
 
-def _write_project(root: Path, database: Path, epsilon: float) -> None:
+def _write_project(root: Path, database: Path, epsilon: float, memory_limit: str | None) -> None:
+    settings = f"settings: {{memory_limit: '{memory_limit}'}}" if memory_limit else ""
     files = {
         "dbt_project.yml": """
             name: synth_memory
@@ -110,6 +115,7 @@ def _write_project(root: Path, database: Path, epsilon: float) -> None:
                   path: "{database}"
                   schema: main
                   threads: 1
+                  {settings}
             """,
         "packages.yml": f"packages:\n  - local: {REPO}\n",
         "models/sources.yml": """

@@ -113,7 +113,7 @@ def test_null_and_nan_states_are_kept_only_when_common():
     assert not_nullable.specials == ()
 
 
-def test_public_bounds_need_no_tree_and_keep_values_inside():
+def test_public_bounds_keep_values_inside():
     education = cps1988()["education"].to_numpy().astype(float)
     accountant = PrivacyAccountant(1.0, 1e-5)
     domain = dp_numeric_domain(
@@ -129,7 +129,29 @@ def test_public_bounds_need_no_tree_and_keep_values_inside():
     )
     assert domain.low.min() >= 0 and domain.high.max() <= 18
     assert accountant.spends[0].delta == 0.0
-    assert "public bounds" in accountant.spends[0].detail
+    assert "inside public bounds" in accountant.spends[0].detail
+
+
+def test_public_bounds_still_resolve_a_skewed_column():
+    # Wages span 50..18,777 with a median of 522. At a small per-column ρ (a wide table), a
+    # uniform grid inside the bounds drowned the bulk in per-cell noise (bin masses off by a
+    # TVD of 0.47); the tree inside the bounds estimates them within 0.1.
+    wage = cps1988()["wage"].to_numpy().astype(float)
+    domain = dp_numeric_domain(
+        wage,
+        _states(len(wage)),
+        PrivacyAccountant(1.0, 1e-5),
+        1e-4,
+        max_bins=16,
+        nullable=False,
+        public_bounds=(float(wage.min()), float(wage.max())),
+        rng=np.random.default_rng(5),
+    )
+    edges = domain.bin_edges
+    real = np.histogram(wage, bins=edges)[0] / len(wage)
+    estimated = np.bincount(domain.bin_of_leaf, weights=domain.mass) / domain.mass.sum()
+    assert domain.bin_count >= 5
+    assert 0.5 * np.abs(real - estimated).sum() < 0.1
 
 
 def test_threshold_lets_a_singleton_through_with_probability_delta():

@@ -9,8 +9,9 @@ examined when the node's noisy count clears a threshold, which is post-processin
 tree. The surviving leaves give the column's range, its quantile bins and a fine density used
 to sample inside a bin.
 
-With declared public bounds the tree is replaced by a uniform grid inside the bounds, whose
-domain is public, so no thresholding is needed.
+With declared public bounds the same tree is grown inside them: first-level cells outside the
+bounds are known to be empty and the leaves are clipped to the bounds. The tree (rather than a
+uniform grid, whose per-cell noise would swamp a small table) keeps skewed columns resolved.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ LEVELS = len(LEVEL_BITS)
 # level says where the values live at all, so it gets the largest share of the column's ρ; deeper
 # levels only refine regions that are heavy enough to need it.
 LEVEL_RHO_SHARES = (0.4, 0.2, 0.15, 0.1, 0.08, 0.07)
-_PUBLIC_GRID_CELLS = 1024
 # A node is kept when its noisy count clears THRESHOLD_SIGMAS·σ. At 5σ an empty node survives
 # with probability 3e-7, so spurious far-away values are practically never invented. A run of
 # m adjacent weaker siblings (kept as one coarser leaf, next to real mass) needs RUN_SIGMAS·σ·√m.
@@ -129,24 +129,18 @@ def dp_numeric_domain(
         decimals = _dp_decimals(finite, accountant, rho * _DECIMALS_SHARE, column, rng)
         rho *= 1 - _DECIMALS_SHARE
     special_true = np.bincount(states[states >= 0], minlength=len(SPECIALS)).astype(float)
-    if public_bounds is None:
-        sigmas = [gaussian_sigma(rho * share) for share in LEVEL_RHO_SHARES]
-        for level, level_sigma in enumerate(sigmas):
-            accountant.spend_gaussian(
-                "domain",
-                level_sigma,
-                column=column,
-                detail=f"noisy tree over {KEY_BITS}-bit keys, level {level + 1} of {LEVELS}",
-            )
-        low, high, mass = _grow_tree(finite, sigmas, rng, integer=integer)
-        # Special states are counted with the first level (each row is in one of them).
-        sigma = sigmas[0]
-    else:
-        sigma = gaussian_sigma(rho)
+    sigmas = [gaussian_sigma(rho * share) for share in LEVEL_RHO_SHARES]
+    where = "" if public_bounds is None else " inside public bounds"
+    for level, level_sigma in enumerate(sigmas):
         accountant.spend_gaussian(
-            "domain", sigma, column=column, detail="histogram inside public bounds"
+            "domain",
+            level_sigma,
+            column=column,
+            detail=f"noisy tree over {KEY_BITS}-bit keys{where}, level {level + 1} of {LEVELS}",
         )
-        low, high, mass = _public_grid(finite, public_bounds, integer, sigma, rng)
+    low, high, mass = _grow_tree(finite, sigmas, rng, integer=integer, bounds=public_bounds)
+    # Special states are counted with the first level (each row is in one of them).
+    sigma = sigmas[0]
     noisy_special = special_true + rng.normal(0.0, sigma, len(SPECIALS))
     keep = noisy_special >= SPECIAL_SIGMAS * sigma
     if not nullable:
@@ -186,7 +180,12 @@ def _dp_decimals(
 
 
 def _grow_tree(
-    finite: np.ndarray, sigmas: list[float], rng: np.random.Generator, *, integer: bool
+    finite: np.ndarray,
+    sigmas: list[float],
+    rng: np.random.Generator,
+    *,
+    integer: bool,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-down pruned noisy tree; returns value-space [low, high] and mass of every leaf.
 
@@ -194,9 +193,14 @@ def _grow_tree(
     kept as one coarser leaf when its summed noisy count clears the threshold scaled by the
     run's noise (√m·σ), so thin tails survive at a lower resolution. First-level cells that the
     type cannot hold (infinities and NaN; for integers, magnitudes strictly between 0 and 1) are
-    known to be empty: they are never kept and never joined into a run.
+    known to be empty: they are never kept and never joined into a run; so are cells outside
+    public `bounds`, which clip the values and the leaves.
     """
     possible = _possible_first_level(integer)
+    if bounds is not None:
+        lo, hi = float(bounds[0]), float(bounds[1])
+        finite = np.clip(finite, lo, hi)
+        possible = possible & _first_level_within(lo, hi)
     keys = (to_keys(finite) >> np.uint64(64 - KEY_BITS)).astype(np.int64)
     # The root (prefix 0 above level 0) has no count of its own: that would be a ninth release.
     frontier: dict[int, float | None] = {0: None}
@@ -244,7 +248,10 @@ def _grow_tree(
     key_high = np.array([leaf[1] for leaf in leaves], dtype=np.uint64) << np.uint64(64 - KEY_BITS)
     mass = np.array([leaf[2] for leaf in leaves], dtype=float)
     # The last representable key below the next leaf: the leaf's values are [low, high].
-    return from_keys(key_low), from_keys(key_high - np.uint64(1)), mass
+    low, high = from_keys(key_low), from_keys(key_high - np.uint64(1))
+    if bounds is not None:
+        low, high = np.clip(low, lo, hi), np.clip(high, lo, hi)
+    return low, high, mass
 
 
 def _split(
@@ -289,26 +296,13 @@ def _possible_first_level(integer: bool) -> np.ndarray:
     return possible
 
 
-def _public_grid(
-    finite: np.ndarray,
-    bounds: tuple[float, float],
-    integer: bool,
-    sigma: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lo, hi = float(bounds[0]), float(bounds[1])
-    if hi == lo:
-        noisy = max(len(finite) + rng.normal(0.0, sigma), 0.0)
-        return np.array([lo]), np.array([hi]), np.array([noisy])
-    if integer and hi - lo + 1 <= _PUBLIC_GRID_CELLS:
-        edges = np.arange(np.floor(lo), np.floor(hi) + 2) - 0.5
-    else:
-        edges = np.linspace(lo, hi, _PUBLIC_GRID_CELLS + 1)
-    counts, _ = np.histogram(np.clip(finite, lo, hi), bins=edges)
-    noisy = np.clip(counts + rng.normal(0.0, sigma, len(counts)), 0.0, None)
-    low = np.maximum(edges[:-1], lo)
-    high = np.minimum(edges[1:], hi)
-    return low, high, noisy
+def _first_level_within(low: float, high: float) -> np.ndarray:
+    """Which sign-and-exponent cells hold a value of [low, high]."""
+    cells = np.arange(1 << LEVEL_BITS[0], dtype=np.uint64)
+    first_key = cells << np.uint64(64 - LEVEL_BITS[0])
+    last_key = first_key | np.uint64((1 << (64 - LEVEL_BITS[0])) - 1)
+    with np.errstate(invalid="ignore"):
+        return (from_keys(first_key) <= high) & (from_keys(last_key) >= low)
 
 
 def _lookup(prefixes: np.ndarray, counts: np.ndarray, wanted: np.ndarray) -> np.ndarray:

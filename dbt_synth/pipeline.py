@@ -191,7 +191,7 @@ def _synthesize(
             priors=tuple(models[i].prior for i in modelled),
         )
         del table
-        mechanism = build_mechanism(config.mechanism)
+        mechanism = build_mechanism(config.mechanism, len(modelled))
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
         mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, rng=rng, progress=say)
     generator = TwinGenerator(

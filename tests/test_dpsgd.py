@@ -255,3 +255,10 @@ def test_a_planted_canary_row_never_appears(cps):
         assert not frame[CATEGORIES].isin(["martian", "orbit", "atlantis", "never"]).any().any()
         assert frame["wage"].max() < 100_000
         assert not ((frame["education"] == 0) & (frame["experience"] == 70)).any()
+
+
+def test_auto_picks_marginal_for_narrow_tables_and_dpsgd_for_wide_ones(cps):
+    narrow = synthesize(cps.head(3000), config={"seed": 1, "verbose": False})
+    wide_frame = pd.concat([cps.head(3000).add_suffix(f"_{k}") for k in range(2)], axis=1)
+    wide = synthesize(wide_frame, config={"seed": 1, "verbose": False})
+    assert (narrow.mechanism, wide.mechanism) == ("marginal", "dpsgd")

@@ -40,7 +40,7 @@ class FailsMidFit(MarginalMechanism):
 def model(dbt, session):
     dbt.config(materialized="table", synth={synth!r})
     original = pipeline.build_mechanism
-    pipeline.build_mechanism = lambda name: FailsMidFit()
+    pipeline.build_mechanism = lambda name, columns: FailsMidFit()
     try:
         relation = dbt_synth.twin(dbt, session, dbt.source("raw", "cps"), dbt.config.get("synth"))
     finally:

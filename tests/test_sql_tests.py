@@ -170,7 +170,10 @@ def _stored_failures(build: Build, model: str, test: str) -> list[tuple]:
     for r in build.result.result.results:
         metadata = getattr(r.node, "test_metadata", None)
         if metadata and metadata.name == test and r.node.attached_node.endswith("." + model):
-            query = f"select column_name, metric, observed, threshold from {r.node.relation_name}"
+            query = (
+                "select column_name, metric, observed, threshold, detail "
+                f"from {r.node.relation_name}"
+            )
             with duckdb.connect(str(build.root / "demo.duckdb")) as con:
                 return con.execute(query + " order by observed desc").fetchall()
     raise AssertionError(f"no {test} on {model}")
@@ -178,12 +181,12 @@ def _stored_failures(build: Build, model: str, test: str) -> list[tuple]:
 
 def test_failing_rows_name_column_metric_observed_and_threshold(duckdb_build):
     region = _stored_failures(duckdb_build, "twin_missing_category", "distribution_drift")
-    assert [(c, m) for c, m, _, _ in region] == [("region", "tvd")]
+    assert [(c, m) for c, m, *_ in region] == [("region", "tvd")]
     # Dropping 'west' (21.6% of real rows) moves exactly that share of mass.
     assert region[0][2] == pytest.approx(0.216, abs=0.01)
     assert float(region[0][3]) == pytest.approx(0.1)
     shuffled = _stored_failures(duckdb_build, "twin_shuffled", "correlation_drift")
-    pairs = {c: observed for c, m, observed, _ in shuffled if m == "pearson_diff"}
+    pairs = {c: observed for c, m, observed, *_ in shuffled if m == "pearson_diff"}
     # Real corr(wage, education) is 0.30 and corr(education, experience) -0.29: both lost.
     assert pairs["wage, education"] > 0.2
     assert pairs["education, experience"] > 0.2
@@ -191,6 +194,14 @@ def test_failing_rows_name_column_metric_observed_and_threshold(duckdb_build):
     assert leak[0][1] == "closer_to_train_gap" and leak[0][2] > 0.05
     copies = _stored_failures(duckdb_build, "twin_copy", "no_exact_copies")
     assert copies[0][1:3] == ("exact_copy_share", 1.0)
+    # over_real_duplicates: the threshold is the share of real rows equal to another real row.
+    assert float(copies[0][3]) == pytest.approx(_real_duplicate_share(), abs=1e-9)
+    assert f"{100 * _real_duplicate_share():.2f}% of real rows" in copies[0][4]
+
+
+def _real_duplicate_share() -> float:
+    frame = cps1988()
+    return float(frame.duplicated(keep=False).mean())
 
 
 def test_twin_is_fit_on_the_train_split_and_the_ledger_records_the_rule(duckdb_build):

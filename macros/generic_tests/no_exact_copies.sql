@@ -1,31 +1,51 @@
-{% test no_exact_copies(model, compare_model, exclude=[], max_share=0) %}
-  {{ return(adapter.dispatch('test_no_exact_copies', 'dbt_synth')(model, compare_model, exclude, max_share)) }}
+{% test no_exact_copies(model, compare_model, exclude=[], max_share=0, over_real_duplicates=false) %}
+  {{ return(adapter.dispatch('test_no_exact_copies', 'dbt_synth')(model, compare_model, exclude, max_share, over_real_duplicates)) }}
 {% endtest %}
 
-{% macro default__test_no_exact_copies(model, compare_model, exclude, max_share) %}
+{% macro default__test_no_exact_copies(model, compare_model, exclude, max_share, over_real_duplicates) %}
 {#- Share of twin rows equal to some real row on every column but `exclude` (keys, which a twin
     regenerates). Rows are compared by the md5 of their canonical text (dbt_synth.row_text): one
-    hash join, no all-pairs comparison. Fails when the share is over `max_share`. -#}
+    hash join, no all-pairs comparison. Fails when the share is over `max_share`, plus, with
+    `over_real_duplicates`, the share of real rows that equal another real row (the rate at
+    which rows of this table meet by chance). -#}
 {%- set cols = dbt_synth.column_kinds(compare_model, none, exclude) -%}
 {%- set num = 'double precision' -%}
+{%- set text = dbt.type_string() -%}
 with
-real_rows as (
-    select distinct md5({{ dbt_synth.row_text(cols) }}) as h from {{ compare_model }}
+real_counts as (
+    select md5({{ dbt_synth.row_text(cols) }}) as h, count(*) as n
+    from {{ compare_model }}
+    group by 1
+),
+real_duplicates as (
+    select
+        coalesce(cast(sum(case when n > 1 then n else 0 end) as {{ num }}) / nullif(sum(n), 0), 0)
+          as share
+    from real_counts
 ),
 twin_rows as (
     select md5({{ dbt_synth.row_text(cols) }}) as h from {{ model }}
 ),
 matched as (
     select count(*) as twin_rows, count(r.h) as copies
-    from twin_rows as t left join real_rows as r on t.h = r.h
+    from twin_rows as t left join real_counts as r on t.h = r.h
+),
+judged as (
+    select
+        matched.*,
+        cast(copies as {{ num }}) / nullif(twin_rows, 0) as observed,
+        {{ max_share }}{% if over_real_duplicates %} + real_duplicates.share{% endif %} as threshold,
+        real_duplicates.share as real_share
+    from matched cross join real_duplicates
 )
 select
     '{{ cols | map(attribute="name") | join(", ") }}' as column_name,
     'exact_copy_share' as metric,
-    cast(copies as {{ num }}) / nullif(twin_rows, 0) as observed,
-    {{ max_share }} as threshold,
-    cast(copies as {{ dbt.type_string() }}) || ' of ' || cast(twin_rows as {{ dbt.type_string() }})
-      || ' twin rows equal a real row' as detail
-from matched
-where cast(copies as {{ num }}) / nullif(twin_rows, 0) > {{ max_share }}
+    observed,
+    threshold,
+    cast(copies as {{ text }}) || ' of ' || cast(twin_rows as {{ text }})
+      || ' twin rows equal a real row; ' || cast(round(cast(100 * real_share as numeric), 2) as {{ text }})
+      || '% of real rows equal another real row' as detail
+from judged
+where observed > threshold
 {% endmacro %}

@@ -45,7 +45,13 @@ with
 {{ side }}_corr as (
     select
     {%- for a, b in corr_pairs %}
-        corr(v{{ numeric.index(a) + 1 }}, v{{ numeric.index(b) + 1 }}) as p{{ loop.index }}{{ ',' if not loop.last }}
+        {%- set va = 'v' ~ (numeric.index(a) + 1) %}
+        {%- set vb = 'v' ~ (numeric.index(b) + 1) %}
+        {#- A column constant over the pair's rows has no correlation: NULL (DuckDB's corr gives NaN). #}
+        case when stddev_samp(case when {{ vb }} is not null then {{ va }} end) > 0
+              and stddev_samp(case when {{ va }} is not null then {{ vb }} end) > 0
+             then corr({{ va }}, {{ vb }})
+        end as p{{ loop.index }}{{ ',' if not loop.last }}
     {%- endfor %}
     from {{ side }}_values
 ),

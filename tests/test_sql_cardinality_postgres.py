@@ -14,39 +14,18 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 from tests.dbt_projects import REPO_ROOT
+from tests.test_sql_test_configs import CARDINALITY_TESTS, FLIGHTS_HALF, FLIGHTS_OTHER_HALF
 from tests.test_sql_tests import PG_DATABASE, _pg_settings, _require_postgres
 
-HALF = """
-select * from {{ source('raw', 'flights') }}
-where {{ dbt_synth.hash_fraction(
-    "concat_ws('|', year, month, day, flight, carrier, dep_time, origin)") }} < 0.5
-"""
-OTHER_HALF = HALF.replace("< 0.5", ">= 0.5")
+# Postgres has no `select * replace`: the skewed half keeps only the columns the test reads.
 SKEWED = f"""
 select case when hour >= 12 then 'N0SKEW' else tailnum end as tailnum, year, month, day, flight
-from ({OTHER_HALF}) as f
+from ({FLIGHTS_OTHER_HALF}) as f
 """
-SCHEMA = """
-version: 2
-sources:
-  - name: raw
-    tables: [{name: flights}]
-models:
-  - name: flights_twin
-    columns:
-      - name: tailnum
-        data_tests:
-          - dbt_synth.cardinality_drift:
-              name: cardinality_good
-              arguments: {compare_model: "ref('flights_real')", max_tvd: 0.1}
-  - name: flights_skewed
-    columns:
-      - name: tailnum
-        data_tests:
-          - dbt_synth.cardinality_drift:
-              name: cardinality_skewed
-              arguments: {compare_model: "ref('flights_real')", max_tvd: 0.1}
-"""
+SCHEMA = (
+    "version: 2\nsources:\n  - name: raw\n    tables: [{name: flights}]\nmodels:"
+    + CARDINALITY_TESTS
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +52,8 @@ def build(tmp_path_factory):
                   threads: 2
             """
         ),
-        "models/flights_real.sql": HALF,
-        "models/flights_twin.sql": OTHER_HALF,
+        "models/flights_real.sql": FLIGHTS_HALF,
+        "models/flights_twin.sql": FLIGHTS_OTHER_HALF,
         "models/flights_skewed.sql": SKEWED,
         "models/schema.yml": SCHEMA,
     }

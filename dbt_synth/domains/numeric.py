@@ -285,11 +285,15 @@ def _split(
     return parts
 
 
+def _first_level_keys() -> np.ndarray:
+    """The smallest 64-bit key of every sign-and-exponent (first-level) cell."""
+    cells = np.arange(1 << LEVEL_BITS[0], dtype=np.uint64)
+    return cells << np.uint64(64 - LEVEL_BITS[0])
+
+
 def _possible_first_level(integer: bool) -> np.ndarray:
     """Which sign-and-exponent cells a finite value of the column's type can fall in."""
-    cells = np.arange(1 << LEVEL_BITS[0], dtype=np.uint64)
-    first_key = cells << np.uint64(64 - LEVEL_BITS[0])
-    exponent = (from_keys(first_key).view(np.uint64) >> np.uint64(52)) & np.uint64(0x7FF)
+    exponent = (from_keys(_first_level_keys()).view(np.uint64) >> np.uint64(52)) & np.uint64(0x7FF)
     possible = exponent != 0x7FF
     if integer:
         possible &= (exponent == 0) | (exponent >= 1023)
@@ -298,8 +302,7 @@ def _possible_first_level(integer: bool) -> np.ndarray:
 
 def _first_level_within(low: float, high: float) -> np.ndarray:
     """Which sign-and-exponent cells hold a value of [low, high]."""
-    cells = np.arange(1 << LEVEL_BITS[0], dtype=np.uint64)
-    first_key = cells << np.uint64(64 - LEVEL_BITS[0])
+    first_key = _first_level_keys()
     last_key = first_key | np.uint64((1 << (64 - LEVEL_BITS[0])) - 1)
     with np.errstate(invalid="ignore"):
         return (from_keys(first_key) <= high) & (from_keys(last_key) >= low)

@@ -14,19 +14,24 @@ Foreign keys come from the `relationships` tests on this model (the manifest) pl
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
 from dbt_synth.errors import SynthError
-from dbt_synth.holdout import train_filter_sql
 from dbt_synth.ledger import entry_for, write_entry
 from dbt_synth.relational import ParentData, split_config, synthesize_child
 from dbt_synth.relational_manifest import discover_keys, manifest_location
 from dbt_synth.schema import schema_from_duckdb
-from dbt_synth.twin import _cast_in_warehouse, _holdout_rule, _invocation_id, _now, _progress
+from dbt_synth.twin import (
+    _cast_in_warehouse,
+    _invocation_id,
+    _now,
+    _progress,
+    _train_rows,
+    _with_holdout,
+)
 
 
 def child_twin(
@@ -53,9 +58,7 @@ def child_twin(
             else ()
         )
         schema = schema_from_duckdb(source, session)
-        holdout = _holdout_rule(schema, single_table)
-        if holdout is not None:
-            source = source.filter(train_filter_sql(schema, holdout))
+        source, holdout = _train_rows(source, schema, single_table)
         child = _arrow(source)
         parent_data = {name: _parent(value) for name, value in parents.items()}
         built = synthesize_child(
@@ -70,16 +73,17 @@ def child_twin(
         relation = _cast_in_warehouse(session, built.result, schema, model)
     except SynthError as error:
         raise error.for_model(model) from None
-    entry = entry_for(
-        built.result,
-        model=model,
-        source=schema.table,
-        invocation_id=_invocation_id(),
-        started_at=started_at,
-        finished_at=_now(),
+    entry = _with_holdout(
+        entry_for(
+            built.result,
+            model=model,
+            source=schema.table,
+            invocation_id=_invocation_id(),
+            started_at=started_at,
+            finished_at=_now(),
+        ),
+        holdout,
     )
-    if holdout is not None:
-        entry = replace(entry, holdout=json.dumps(holdout.describe()))
     write_entry(
         session,
         replace(entry, privacy_unit=built.privacy_unit),

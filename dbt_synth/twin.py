@@ -20,7 +20,7 @@ import pyarrow as pa
 from dbt_synth.config import parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.holdout import HoldoutRule, rule_for, train_filter_sql
-from dbt_synth.ledger import entry_for, write_entry
+from dbt_synth.ledger import LedgerEntry, entry_for, write_entry
 from dbt_synth.pipeline import SynthResult, synthesize
 from dbt_synth.schema import TableSchema, schema_from_duckdb
 from dbt_synth.source_rows import SourceRows
@@ -36,9 +36,7 @@ def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = No
     started_at = _now()
     try:
         schema = schema_from_duckdb(source, session)
-        holdout = _holdout_rule(schema, config)
-        if holdout is not None:
-            source = source.filter(train_filter_sql(schema, holdout))
+        source, holdout = _train_rows(source, schema, config)
         raw = dict(config or {})
         result = synthesize(
             SourceRows.of_relation(source),
@@ -52,26 +50,40 @@ def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = No
         raise error.for_model(model) from None
     settings_schema = (config or {}).get("ledger_schema") or str(dbt.this.schema)
     ledger_table = (config or {}).get("ledger_table") or "synth_ledger"
-    entry = entry_for(
-        result,
-        model=model,
-        source=schema.table,
-        invocation_id=_invocation_id(),
-        started_at=started_at,
-        finished_at=_now(),
+    entry = _with_holdout(
+        entry_for(
+            result,
+            model=model,
+            source=schema.table,
+            invocation_id=_invocation_id(),
+            started_at=started_at,
+            finished_at=_now(),
+        ),
+        holdout,
     )
-    if holdout is not None:
-        entry = dataclasses.replace(entry, holdout=json.dumps(holdout.describe()))
     write_entry(session, entry, schema=settings_schema, table=ledger_table)
     return relation
 
 
-def _holdout_rule(schema: TableSchema, config: dict[str, Any] | None) -> HoldoutRule | None:
-    """The train/holdout split the twin is fit under, keyed by its primary key if it has one."""
+def _train_rows(
+    source: Any, schema: TableSchema, config: dict[str, Any] | None
+) -> tuple[Any, HoldoutRule | None]:
+    """The source rows the twin is fit on and, with `synth.holdout`, the rule that split them.
+
+    The split is keyed by the twin's primary key if it has one, else by the whole row.
+    """
     settings = parse_config(config)
     if not settings.holdout:
-        return None
-    return rule_for(schema, settings.holdout, settings.primary_key)
+        return source, None
+    rule = rule_for(schema, settings.holdout, settings.primary_key)
+    return source.filter(train_filter_sql(schema, rule)), rule
+
+
+def _with_holdout(entry: LedgerEntry, holdout: HoldoutRule | None) -> LedgerEntry:
+    """The ledger row, stating the holdout rule when rows were held out."""
+    if holdout is None:
+        return entry
+    return dataclasses.replace(entry, holdout=json.dumps(holdout.describe()))
 
 
 def _cast_in_warehouse(session: Any, result: SynthResult, schema: TableSchema, model: str) -> Any:

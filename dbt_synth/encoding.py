@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from dbt_synth.axis import from_axis, is_integral, to_axis
 from dbt_synth.domains.categories import CategoryDomain
-from dbt_synth.domains.numeric import SPECIALS, NumericDomain
+from dbt_synth.domains.numeric import SPECIALS, NumericDomain, grid_span
 from dbt_synth.domains.text import TextDomain
 from dbt_synth.schema import ColumnKind, ColumnSpec
 
@@ -81,12 +81,29 @@ class NumericModel:
         target = before + rng.random(len(bins)) * (cumulative[stops - 1] - before)
         leaves = np.clip(np.searchsorted(cumulative, target, side="left"), starts, stops - 1)
         low, high = self.domain.low[leaves], self.domain.high[leaves]
-        values = low + rng.random(len(bins)) * (high - low)
-        if self.domain.decimals is not None:
-            values = np.round(values, self.domain.decimals)
-        if is_integral(self.spec):
-            values = np.clip(np.round(values), np.ceil(low), np.floor(high))
-        return values
+        decimals = 0 if is_integral(self.spec) else self.domain.decimals
+        if decimals is None:
+            return low + rng.random(len(bins)) * (high - low)
+        return _uniform_on_grid(low, high, decimals, rng)
+
+
+def _uniform_on_grid(
+    low: np.ndarray, high: np.ndarray, decimals: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A value written with `decimals` places, uniform over those in [low, high].
+
+    A leaf that holds no such value (narrower than the step) gives its midpoint, rounded; one
+    spanning more grid values than a double can count is drawn uniformly and rounded.
+    """
+    first, last = grid_span(low, high, decimals)
+    draw = rng.random(len(low))
+    with np.errstate(invalid="ignore"):
+        countable = np.isfinite(first) & np.isfinite(last) & (last - first < 2.0**52)
+        empty = countable & (last < first)
+        picks = first + np.floor(draw * (last - first + 1))
+        on_grid = np.round(np.minimum(picks, last) * 10.0**-decimals, decimals)
+    spread = np.round(np.where(empty, (low + high) / 2, low + draw * (high - low)), decimals)
+    return np.where(countable & ~empty, on_grid, spread)
 
 
 # Values a categorical column contributes to the generator at most (plus NULL and `other`):

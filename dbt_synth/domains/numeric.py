@@ -36,6 +36,14 @@ LEVEL_RHO_SHARES = (0.4, 0.2, 0.15, 0.1, 0.08, 0.07)
 # m adjacent weaker siblings (kept as one coarser leaf, next to real mass) needs RUN_SIGMAS·σ·√m.
 THRESHOLD_SIGMAS = 5.0
 RUN_SIGMAS = 3.0
+# Below a kept node a single missed child is a run too, so that it keeps its share of the
+# parent's mass rather than hand it to the resolved siblings (which would, say, turn the 7s of a
+# count column into 4s, 5s and 6s). A run is cut into pieces that each clear RUN_SIGMAS·σ·√m,
+# so that a flat stretch keeps some resolution instead of becoming one uniform leaf. A single
+# missed child, always next to a kept sibling, needs SINGLE_SIGMAS·σ (a common count value
+# holds ~3σ at a wide table's budget); longer runs keep RUN_SIGMAS, as a lower bar let noise-only
+# runs far from the data through often enough to move a timestamp twin's range by years.
+SINGLE_SIGMAS = 2.0
 # NULL, NaN and ±inf are known to be possible (no privacy at stake in naming them); 3σ only keeps
 # a column with no NULLs from getting a few noisy ones.
 SPECIAL_SIGMAS = 3.0
@@ -138,7 +146,10 @@ def dp_numeric_domain(
             column=column,
             detail=f"noisy tree over {KEY_BITS}-bit keys{where}, level {level + 1} of {LEVELS}",
         )
-    low, high, mass = _grow_tree(finite, sigmas, rng, integer=integer, bounds=public_bounds)
+    # Decimals, once released, say where values can be (post-processing): a column written
+    # with d places has nothing in a cell that holds no multiple of 10^-d.
+    grid = 0 if integer else decimals
+    low, high, mass = _grow_tree(finite, sigmas, rng, grid=grid, bounds=public_bounds)
     # Special states are counted with the first level (each row is in one of them).
     sigma = sigmas[0]
     noisy_special = special_true + rng.normal(0.0, sigma, len(SPECIALS))
@@ -167,16 +178,24 @@ def _dp_decimals(
     column: str | None,
     rng: np.random.Generator,
 ) -> int | None:
-    """Decimals covering 99% of values by a noisy histogram of decimal places; None: all digits."""
+    """Fewest decimals that write all but 1% of values, from a noisy histogram of decimal places.
+
+    The share of values needing more than d decimals is read from the unclipped noisy tail sum,
+    allowed 2σ·√(tail cells) of noise on top of the 1%. None (keep all digits) when that noise
+    allowance would exceed a fifth of the column: the histogram cannot tell then.
+    """
     sigma = gaussian_sigma(rho)
     accountant.spend_gaussian("domain", sigma, column=column, detail="decimal places histogram")
     counts = np.bincount(decimal_places(finite), minlength=MAX_DECIMALS + 2).astype(float)
-    noisy = np.clip(counts + rng.normal(0.0, sigma, len(counts)), 0.0, None)
-    if noisy.sum() <= 0:
+    noisy = counts + rng.normal(0.0, sigma, len(counts))
+    total = float(noisy.sum())
+    if 2.0 * sigma * np.sqrt(len(noisy)) > 0.2 * total:
         return None
-    covered = np.cumsum(noisy) / noisy.sum()
-    digits = int(np.argmax(covered >= 0.99))
-    return digits if digits <= MAX_DECIMALS else None
+    for digits in range(MAX_DECIMALS + 1):
+        tail = noisy[digits + 1 :]
+        if tail.sum() <= 0.01 * total + 2.0 * sigma * np.sqrt(len(tail)):
+            return digits
+    return None
 
 
 def _grow_tree(
@@ -184,19 +203,20 @@ def _grow_tree(
     sigmas: list[float],
     rng: np.random.Generator,
     *,
-    integer: bool,
+    grid: int | None,
     bounds: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-down pruned noisy tree; returns value-space [low, high] and mass of every leaf.
 
     Children that miss the threshold are not lost: each run of adjacent missed siblings is
     kept as one coarser leaf when its summed noisy count clears the threshold scaled by the
-    run's noise (√m·σ), so thin tails survive at a lower resolution. First-level cells that the
-    type cannot hold (infinities and NaN; for integers, magnitudes strictly between 0 and 1) are
-    known to be empty: they are never kept and never joined into a run; so are cells outside
-    public `bounds`, which clip the values and the leaves.
+    run's noise (√m·σ), so thin tails survive at a lower resolution. Cells that the type cannot
+    hold (infinities and NaN; with `grid` decimals, cells with no value written with that
+    many decimals) are known to be
+    empty: they are never kept and never joined into a run; so are cells outside public
+    `bounds`, which clip the values and the leaves.
     """
-    possible = _possible_first_level(integer)
+    possible = _possible_first_level(integer=grid == 0)
     if bounds is not None:
         lo, hi = float(bounds[0]), float(bounds[1])
         finite = np.clip(finite, lo, hi)
@@ -214,9 +234,17 @@ def _grow_tree(
         sigma = sigmas[level]
         noisy = true + rng.normal(0.0, sigma, true.shape)
         next_frontier: dict[int, float | None] = {}
+        allowed = np.broadcast_to(possible, children.shape) if level == 0 else None
+        if level and grid is not None:
+            allowed = _holds_grid_value(children, shift, grid)
         for row, parent in enumerate(parents):
-            parts = _split(noisy[row], sigma, possible if level == 0 else None)
             parent_mass = frontier[parent]
+            parts = _split(
+                noisy[row],
+                sigma,
+                None if allowed is None else allowed[row],
+                residual=parent_mass is not None,
+            )
             if not parts:
                 if parent_mass is not None:
                     leaves.append(
@@ -227,18 +255,17 @@ def _grow_tree(
                         )
                     )
                 continue
-            estimates = np.array([estimate for _, _, estimate in parts])
+            estimates = np.array([part.mass for part in parts])
             if parent_mass is not None:
                 # Consistency: the parent's estimate is shared in proportion to its parts.
                 estimates = parent_mass * estimates / estimates.sum()
-            for (first, stop, _), estimate in zip(parts, estimates, strict=True):
-                child = int(children[row][first])
-                if stop - first == 1 and level < LEVELS - 1:
+            for part, estimate in zip(parts, estimates, strict=True):
+                child = int(children[row][part.first])
+                if part.expand and level < LEVELS - 1:
                     next_frontier[child] = float(estimate)
                 else:
-                    leaves.append(
-                        (child << shift, int(children[row][stop - 1] + 1) << shift, float(estimate))
-                    )
+                    last = int(children[row][part.stop - 1])
+                    leaves.append((child << shift, (last + 1) << shift, float(estimate)))
         frontier = next_frontier
     if not leaves:
         empty = np.zeros(0)
@@ -254,35 +281,113 @@ def _grow_tree(
     return low, high, mass
 
 
-def _split(
-    noisy: np.ndarray, sigma: float, possible: np.ndarray | None = None
-) -> list[tuple[int, int, float]]:
-    """Siblings worth keeping, as [first, stop) index runs with their noisy mass.
+@dataclass(frozen=True)
+class _Part:
+    """Siblings [first, stop) kept as one node with their summed noisy mass."""
 
-    A sibling above the threshold is a run of its own (and is expanded further); maximal runs
-    of siblings below it are kept whole when their sum clears the threshold for that sum.
-    Siblings that `possible` rules out are skipped and end a run.
+    first: int
+    stop: int
+    mass: float
+    expand: bool  # a single sibling that cleared the threshold: its children are examined
+
+
+def _split(
+    noisy: np.ndarray,
+    sigma: float,
+    possible: np.ndarray | None = None,
+    *,
+    residual: bool = False,
+) -> list[_Part]:
+    """Siblings worth keeping.
+
+    A sibling above the threshold is a part of its own and is expanded further. Maximal runs of
+    m siblings below it are kept whole (not expanded) when their sum clears RUN_SIGMAS·σ·√m
+    and m > 1. Siblings that `possible` rules out are skipped and end a run. With `residual`
+    (the parent is a kept node) a single sibling is a run too, a run is cut into pieces, and
+    ruled-out siblings are stepped over rather than ending a run: they hold no values.
     """
+    if residual and possible is not None:
+        index = np.flatnonzero(possible)
+        return [
+            _Part(int(index[p.first]), int(index[p.stop - 1]) + 1, p.mass, p.expand)
+            for p in _split(noisy[index], sigma, residual=True)
+        ]
     threshold = THRESHOLD_SIGMAS * sigma
+    shortest_run = 1 if residual else 2
     allowed = np.ones(len(noisy), bool) if possible is None else possible
-    parts: list[tuple[int, int, float]] = []
+    parts: list[_Part] = []
     i = 0
     while i < len(noisy):
         if not allowed[i]:
             i += 1
             continue
         if noisy[i] >= threshold:
-            parts.append((i, i + 1, float(noisy[i])))
+            parts.append(_Part(i, i + 1, float(noisy[i]), expand=True))
             i += 1
             continue
         j = i
         while j < len(noisy) and allowed[j] and noisy[j] < threshold:
             j += 1
         total = float(noisy[i:j].sum())
-        if j - i > 1 and total >= RUN_SIGMAS * sigma * np.sqrt(j - i):
-            parts.append((i, j, total))
+        bar = SINGLE_SIGMAS * sigma if j - i == 1 else RUN_SIGMAS * sigma * np.sqrt(j - i)
+        if j - i >= shortest_run and total >= bar:
+            if not residual:
+                parts.append(_Part(i, j, total, expand=False))
+            else:
+                # Grow pieces outward from the kept sibling the run leans on, if there is one
+                # only on its right, so that a piece's empty far end is what gets left over.
+                lean_right = j < len(noisy) and (i == 0 or not allowed[i - 1])
+                for a, b in _segments(noisy[i:j], sigma, from_right=lean_right):
+                    mass = float(noisy[i + a : i + b].sum())
+                    parts.append(_Part(i + a, i + b, mass, expand=False))
         i = j
     return parts
+
+
+def _segments(noisy: np.ndarray, sigma: float, *, from_right: bool) -> list[tuple[int, int]]:
+    """Cut a run into pieces that each clear RUN_SIGMAS·σ·√m, scanning from one end; what is
+    left at the far end joins the last piece."""
+    values = noisy[::-1] if from_right else noisy
+    cuts: list[tuple[int, int]] = []
+    start, total = 0, 0.0
+    for k, value in enumerate(values):
+        total += value
+        if total >= RUN_SIGMAS * sigma * np.sqrt(k + 1 - start):
+            cuts.append((start, k + 1))
+            start, total = k + 1, 0.0
+    if start < len(values):
+        cuts[-1:] = [(cuts[-1][0] if cuts else 0, len(values))]
+    if from_right:
+        cuts = [(len(values) - b, len(values) - a) for a, b in reversed(cuts)]
+    return cuts
+
+
+def grid_span(low: np.ndarray, high: np.ndarray, decimals: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last k with round(k·10^-decimals, decimals) in [low, high] (last < first: none).
+
+    Compared as doubles, so a cell ending one ulp below 7 does not hold 7 while [0, 0.29] holds
+    0.29 (which is a hair below 29/100).
+    """
+    step = 10.0**-decimals
+    with np.errstate(invalid="ignore"):
+        first, last = np.ceil(low / step), np.floor(high / step)
+        # The divisions may be off by one either way.
+        first = np.where(np.round(first * step, decimals) < low, first + 1, first)
+        first = np.where(np.round((first - 1) * step, decimals) >= low, first - 1, first)
+        last = np.where(np.round(last * step, decimals) > high, last - 1, last)
+        last = np.where(np.round((last + 1) * step, decimals) <= high, last + 1, last)
+    return first, last
+
+
+def _holds_grid_value(cells: np.ndarray, shift: int, decimals: int) -> np.ndarray:
+    """Which tree cells (prefixes of `KEY_BITS - shift` bits) hold a value with `decimals`."""
+    unit = np.uint64(64 - KEY_BITS + shift)
+    first = cells.astype(np.uint64) << unit
+    ends = from_keys(first), from_keys(first | ((np.uint64(1) << unit) - np.uint64(1)))
+    low, high = np.minimum(*ends), np.maximum(*ends)
+    with np.errstate(invalid="ignore"):
+        first, last = grid_span(low, high, decimals)
+    return first <= last
 
 
 def _first_level_keys() -> np.ndarray:
@@ -291,7 +396,7 @@ def _first_level_keys() -> np.ndarray:
     return cells << np.uint64(64 - LEVEL_BITS[0])
 
 
-def _possible_first_level(integer: bool) -> np.ndarray:
+def _possible_first_level(*, integer: bool) -> np.ndarray:
     """Which sign-and-exponent cells a finite value of the column's type can fall in."""
     exponent = (from_keys(_first_level_keys()).view(np.uint64) >> np.uint64(52)) & np.uint64(0x7FF)
     possible = exponent != 0x7FF

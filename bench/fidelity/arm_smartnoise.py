@@ -89,9 +89,13 @@ def main() -> None:
 
 
 def _settings(args: argparse.Namespace) -> dict:
+    # verbose: AIM prints the budget used per round and DP-CTGAN the ε per epoch, which the
+    # runner quotes when a run hits its cap.
     if args.arm == "dpctgan":
         # smartnoise's defaults (sigma 5, batch 500, up to 300 epochs, stops at ε); CPU only.
-        return {"epsilon": args.epsilon, "delta": args.delta, "cuda": False, "verbose": False}
+        return {"epsilon": args.epsilon, "delta": args.delta, "cuda": False, "verbose": True}
+    if args.arm == "aim":
+        return {"epsilon": args.epsilon, "delta": args.delta, "verbose": True}
     return {"epsilon": args.epsilon, "delta": args.delta}
 
 

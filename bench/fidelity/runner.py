@@ -86,7 +86,6 @@ def main() -> None:
     arms = [ARMS[a] for a in (args.arms or (QUICK_ARMS if quick else FULL_ARMS))]
     ours_python = args.ours_python or _default_python()
     results_path = OUT / "quick-results.json" if quick else RESULTS
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
 
     for name in datasets:
         data_dir = OUT / "data" / (f"{name}-quick" if quick else name)
@@ -100,9 +99,9 @@ def main() -> None:
                 key = f"{name}|{arm.name}|{epsilon:g}"
                 if skip:
                     print(f"[{key}] skipped: {skip}", flush=True)
-                    results[key] = _record(name, arm, epsilon, status="skipped", note=skip)
+                    record = _record(name, arm, epsilon, status="skipped", note=skip)
                 else:
-                    results[key] = _run_arm(
+                    record = _run_arm(
                         arm,
                         dataset,
                         data_dir,
@@ -114,14 +113,24 @@ def main() -> None:
                         ours_python=ours_python,
                         ours_path=args.ours_path,
                     )
-                results[key]["auc_real"] = baseline
-                results_path.parent.mkdir(parents=True, exist_ok=True)
-                results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
-                print(f"[{key}] {_summary(results[key])}", flush=True)
+                record["auc_real"] = baseline
+                _merge(results_path, key, record)
+                print(f"[{key}] {_summary(record)}", flush=True)
     if not args.no_report and not quick:
-        write_section(ROOT / "bench" / "RESULTS.md", results)
+        write_section(ROOT / "bench" / "RESULTS.md", json.loads(results_path.read_text()))
     if quick:
-        _print_quick(results)
+        _print_quick(json.loads(results_path.read_text()))
+
+
+def _merge(path: Path, key: str, record: dict) -> None:
+    """Write one result into the file as it is now, so that runners side by side keep each
+    other's results (a runner holding the whole table from its start would not)."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results[key] = record
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps(results, indent=1, sort_keys=True))
+    staging.replace(path)
 
 
 def _default_python() -> str:
@@ -192,7 +201,9 @@ def _run_arm(
         load_after=list(os.getloadavg()),
     )
     if timed_out:
-        record.update(status="dnf", note=f"did not finish in {cap / 60:.0f} min")
+        progress = _progress(out / "log.txt")
+        note = f"did not finish in {cap / 60:.0f} min" + (f"; {progress}" if progress else "")
+        record.update(status="dnf", note=note)
         return record
     if status != 0 or not (out / "synthetic.parquet").exists():
         tail = (out / "log.txt").read_text().strip().splitlines()[-3:]
@@ -213,6 +224,20 @@ def _run_arm(
         treatments=stats.get("columns"),
     )
     return record
+
+
+def _progress(log: Path) -> str | None:
+    """How far a smartnoise run got: AIM's budget used, or DP-CTGAN's epochs and ε so far."""
+    lines = log.read_text(errors="replace").splitlines()
+    budget = [line for line in lines if "Budget Used" in line]
+    if budget:
+        used = float(budget[-1].rsplit("Budget Used", 1)[1])
+        return f"{len(budget)} AIM rounds, {used:.0%} of the budget used"
+    epochs = [line for line in lines if line.startswith("epsilon is")]
+    if epochs:
+        reached = float(epochs[-1].split()[2].rstrip(","))
+        return f"{len(epochs)} DP-CTGAN epochs, ε {reached:.2f} reached"
+    return None
 
 
 def _wait(process: subprocess.Popen, cap: float) -> tuple[int, int, float, bool]:

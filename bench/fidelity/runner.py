@@ -72,7 +72,13 @@ def main() -> None:
     parser.add_argument("--epsilons", nargs="+", type=float, default=[0.3, 1.0, 3.0])
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=None)
     parser.add_argument("--cap", type=float, default=1800.0, help="wall-clock cap per run, s")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="seed 0 fills the table; others are stored as `…|seedN` for the seed-spread table",
+    )
     parser.add_argument("--ours-python", default=os.environ.get("BENCH_PYTHON"))
     parser.add_argument(
         "--ours-path", default=str(ROOT), help="the dbt_synth source tree the ours arms import"
@@ -94,12 +100,12 @@ def main() -> None:
         holdout = pd.read_parquet(data_dir / "holdout.parquet")
         baseline = _score_real(dataset, train, holdout)
         for epsilon in epsilons:
-            for arm in arms:
+            for arm, seed in [(arm, seed) for arm in arms for seed in args.seeds]:
                 skip = _skip_reason(arm, ours_python, args.ours_path)
-                key = f"{name}|{arm.name}|{epsilon:g}"
+                key = f"{name}|{arm.name}|{epsilon:g}" + (f"|seed{seed}" if seed else "")
                 if skip:
                     print(f"[{key}] skipped: {skip}", flush=True)
-                    record = _record(name, arm, epsilon, status="skipped", note=skip)
+                    record = _record(name, arm, epsilon, seed, status="skipped", note=skip)
                 else:
                     record = _run_arm(
                         arm,
@@ -108,7 +114,7 @@ def main() -> None:
                         train,
                         holdout,
                         epsilon,
-                        seed=args.seed,
+                        seed=seed,
                         cap=args.cap,
                         ours_python=ours_python,
                         ours_path=args.ours_path,
@@ -168,7 +174,12 @@ def _run_arm(
     ours_python: str,
     ours_path: str,
 ) -> dict:
-    out = OUT / "runs" / dataset.name / f"{arm.name}-eps{epsilon:g}"
+    out = (
+        OUT
+        / "runs"
+        / dataset.name
+        / (f"{arm.name}-eps{epsilon:g}" + (f"-seed{seed}" if seed else ""))
+    )
     for stale in ("synthetic.parquet", "stats.json"):
         (out / stale).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +203,7 @@ def _run_arm(
         )
         status, peak_kb, cpu_s, timed_out = _wait(process, cap)
     wall = time.perf_counter() - started
-    record = _record(dataset.name, arm, epsilon, status="ok")
+    record = _record(dataset.name, arm, epsilon, seed, status="ok")
     record.update(
         wall_s=wall,
         peak_rss_mb=peak_kb / 1024,
@@ -274,11 +285,14 @@ def _score_real(dataset: Dataset, train: pd.DataFrame, holdout: pd.DataFrame) ->
     return utility_auc(train, holdout, **_task(dataset))
 
 
-def _record(dataset: str, arm: Arm, epsilon: float, *, status: str, note: str = "") -> dict:
+def _record(
+    dataset: str, arm: Arm, epsilon: float, seed: int, *, status: str, note: str = ""
+) -> dict:
     return {
         "dataset": dataset,
         "arm": arm.name,
         "epsilon": epsilon,
+        "seed": seed,
         "delta": DELTA,
         "status": status,
         "note": note,

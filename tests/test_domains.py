@@ -212,24 +212,20 @@ def test_a_double_column_of_whole_numbers_is_decoded_as_whole_numbers():
     assert np.allclose(rates, np.round(rates, 2))
 
 
-def test_decimals_are_left_alone_when_the_histogram_cannot_tell():
-    # 300 whole numbers at this ρ: the noise allowance exceeds the column, so keep all digits.
-    values = np.arange(300, dtype=float)
+@pytest.mark.parametrize(
+    "values",
+    [
+        # 300 whole numbers: at this ρ the noise allowance exceeds the column.
+        np.arange(300, dtype=float),
+        # A continuous column: no number of decimals writes it.
+        np.random.default_rng(1).lognormal(3.0, 1.0, 20_000),
+    ],
+    ids=["too-few-rows", "continuous"],
+)
+def test_decimals_are_left_alone_when_the_histogram_cannot_tell(values):
     domain = dp_numeric_domain(
         values,
         _states(len(values)),
-        PrivacyAccountant(1.0, 1e-5),
-        WIDE_TABLE_RHO,
-        max_bins=8,
-        nullable=False,
-        learn_decimals=True,
-        rng=np.random.default_rng(0),
-    )
-    assert domain.decimals is None
-    continuous = np.random.default_rng(1).lognormal(3.0, 1.0, 20_000)
-    domain = dp_numeric_domain(
-        continuous,
-        _states(len(continuous)),
         PrivacyAccountant(1.0, 1e-5),
         WIDE_TABLE_RHO,
         max_bins=8,

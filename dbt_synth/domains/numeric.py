@@ -32,8 +32,11 @@ LEVELS = len(LEVEL_BITS)
 # levels only refine regions that are heavy enough to need it.
 LEVEL_RHO_SHARES = (0.4, 0.2, 0.15, 0.1, 0.08, 0.07)
 # A node is kept when its noisy count clears THRESHOLD_SIGMAS·σ. At 5σ an empty node survives
-# with probability 3e-7, so spurious far-away values are practically never invented. A run of
-# m adjacent weaker siblings (kept as one coarser leaf, next to real mass) needs RUN_SIGMAS·σ·√m.
+# with probability 3e-7, so spurious far-away values are practically never invented. On the
+# first level, which sets the range, a run of m adjacent weaker cells (kept as one coarse leaf)
+# needs the same THRESHOLD_SIGMAS·σ·√m: at 3σ a run of the ~1000 empty negative exponent cells
+# of a non-negative column came through about once in 300 columns, as a leaf down to -1.8e308.
+# Below a kept node a run is bounded by that node and needs RUN_SIGMAS·σ·√m.
 THRESHOLD_SIGMAS = 5.0
 RUN_SIGMAS = 3.0
 # Below a kept node a single missed child is a run too, so that it keeps its share of the
@@ -301,10 +304,11 @@ def _split(
     """Siblings worth keeping.
 
     A sibling above the threshold is a part of its own and is expanded further. Maximal runs of
-    m siblings below it are kept whole (not expanded) when their sum clears RUN_SIGMAS·σ·√m
-    and m > 1. Siblings that `possible` rules out are skipped and end a run. With `residual`
-    (the parent is a kept node) a single sibling is a run too, a run is cut into pieces, and
-    ruled-out siblings are stepped over rather than ending a run: they hold no values.
+    m siblings below it are kept whole (not expanded) when their sum clears
+    THRESHOLD_SIGMAS·σ·√m and m > 1. Siblings that `possible` rules out are skipped and end a
+    run. With `residual` (the parent is a kept node) runs need RUN_SIGMAS·σ·√m, a single
+    sibling is a run too (SINGLE_SIGMAS·σ), a run is cut into pieces, and ruled-out siblings
+    are stepped over rather than ending a run: they hold no values.
     """
     if residual and possible is not None:
         index = np.flatnonzero(possible)
@@ -329,7 +333,8 @@ def _split(
         while j < len(noisy) and allowed[j] and noisy[j] < threshold:
             j += 1
         total = float(noisy[i:j].sum())
-        bar = SINGLE_SIGMAS * sigma if j - i == 1 else RUN_SIGMAS * sigma * np.sqrt(j - i)
+        run_sigmas = RUN_SIGMAS if residual else THRESHOLD_SIGMAS
+        bar = SINGLE_SIGMAS * sigma if j - i == 1 else run_sigmas * sigma * np.sqrt(j - i)
         if j - i >= shortest_run and total >= bar:
             if not residual:
                 parts.append(_Part(i, j, total, expand=False))

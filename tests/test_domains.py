@@ -162,22 +162,29 @@ def test_public_bounds_still_resolve_a_skewed_column():
 WIDE_TABLE_RHO = 1e-4
 
 
-def _domain_sample(column: str, sql_type: str, seed: int) -> tuple[np.ndarray, NumericDomain]:
-    """Values drawn from a loans column's DP domain alone (bins by noisy mass), and the domain."""
-    values = real_table("openintro", "loans_full_schema")[column].dropna().to_numpy(float)
-    spec = column_spec(column, sql_type)
-    rng = np.random.default_rng(seed)
-    domain = dp_numeric_domain(
+def _wide_table_domain(
+    values: np.ndarray, rng: np.random.Generator, *, integer: bool = False
+) -> NumericDomain:
+    """A column's DP domain at a wide table's ρ (DOUBLE columns also learn their decimals)."""
+    return dp_numeric_domain(
         values,
         _states(len(values)),
         PrivacyAccountant(1.0, 1e-5),
         WIDE_TABLE_RHO,
         max_bins=20,
         nullable=False,
-        integer=sql_type == "BIGINT",
-        learn_decimals=sql_type == "DOUBLE",
+        integer=integer,
+        learn_decimals=not integer,
         rng=rng,
     )
+
+
+def _domain_sample(column: str, sql_type: str, seed: int) -> tuple[np.ndarray, NumericDomain]:
+    """Values drawn from a loans column's DP domain alone (bins by noisy mass), and the domain."""
+    values = real_table("openintro", "loans_full_schema")[column].dropna().to_numpy(float)
+    spec = column_spec(column, sql_type)
+    rng = np.random.default_rng(seed)
+    domain = _wide_table_domain(values, rng, integer=sql_type == "BIGINT")
     weights = np.clip(domain.code_counts(), 0.0, None)
     codes = rng.choice(len(weights), size=len(values), p=weights / weights.sum())
     sampled = NumericModel(spec, domain, 1.0).decode(codes, rng).to_numpy(zero_copy_only=False)
@@ -223,17 +230,7 @@ def test_a_double_column_of_whole_numbers_is_decoded_as_whole_numbers():
     ids=["too-few-rows", "continuous"],
 )
 def test_decimals_are_left_alone_when_the_histogram_cannot_tell(values):
-    domain = dp_numeric_domain(
-        values,
-        _states(len(values)),
-        PrivacyAccountant(1.0, 1e-5),
-        WIDE_TABLE_RHO,
-        max_bins=8,
-        nullable=False,
-        learn_decimals=True,
-        rng=np.random.default_rng(0),
-    )
-    assert domain.decimals is None
+    assert _wide_table_domain(values, np.random.default_rng(0)).decimals is None
 
 
 def test_a_column_of_zeros_never_gets_a_far_away_range():
@@ -242,16 +239,7 @@ def test_a_column_of_zeros_never_gets_a_far_away_range():
     # a leaf down to -1.8e308 (a twin full of -1e308). First-level runs now need 5σ·√m.
     values = real_table("openintro", "loans_full_schema")["paid_late_fees"].to_numpy(float)
     for seed in range(300):
-        domain = dp_numeric_domain(
-            values,
-            _states(len(values)),
-            PrivacyAccountant(1.0, 1e-5),
-            WIDE_TABLE_RHO,
-            max_bins=20,
-            nullable=False,
-            learn_decimals=True,
-            rng=np.random.default_rng(seed),
-        )
+        domain = _wide_table_domain(values, np.random.default_rng(seed))
         assert domain.low.min() >= 0.0 and domain.high.max() < 1e3, seed
 
 

@@ -20,17 +20,16 @@ from typing import Any
 import pyarrow as pa
 
 from dbt_synth.errors import SynthError
-from dbt_synth.ledger import entry_for, write_entry
 from dbt_synth.relational import ParentData, split_config, synthesize_child
 from dbt_synth.relational_manifest import discover_keys, manifest_location
 from dbt_synth.schema import schema_from_duckdb
 from dbt_synth.twin import (
     _cast_in_warehouse,
-    _invocation_id,
+    _ledger_entry,
     _now,
     _progress,
     _train_rows,
-    _with_holdout,
+    _write_ledger,
 )
 
 
@@ -73,23 +72,8 @@ def child_twin(
         relation = _cast_in_warehouse(session, built.result, schema, model)
     except SynthError as error:
         raise error.for_model(model) from None
-    entry = _with_holdout(
-        entry_for(
-            built.result,
-            model=model,
-            source=schema.table,
-            invocation_id=_invocation_id(),
-            started_at=started_at,
-            finished_at=_now(),
-        ),
-        holdout,
-    )
-    write_entry(
-        session,
-        replace(entry, privacy_unit=built.privacy_unit),
-        schema=raw.get("ledger_schema") or str(dbt.this.schema),
-        table=raw.get("ledger_table") or "synth_ledger",
-    )
+    entry = _ledger_entry(built.result, model, schema, started_at, holdout)
+    _write_ledger(dbt, session, replace(entry, privacy_unit=built.privacy_unit), raw)
     return relation
 
 

@@ -48,20 +48,7 @@ def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = No
         relation = _cast_in_warehouse(session, result, schema, model)
     except SynthError as error:
         raise error.for_model(model) from None
-    settings_schema = (config or {}).get("ledger_schema") or str(dbt.this.schema)
-    ledger_table = (config or {}).get("ledger_table") or "synth_ledger"
-    entry = _with_holdout(
-        entry_for(
-            result,
-            model=model,
-            source=schema.table,
-            invocation_id=_invocation_id(),
-            started_at=started_at,
-            finished_at=_now(),
-        ),
-        holdout,
-    )
-    write_entry(session, entry, schema=settings_schema, table=ledger_table)
+    _write_ledger(dbt, session, _ledger_entry(result, model, schema, started_at, holdout), config)
     return relation
 
 
@@ -79,11 +66,38 @@ def _train_rows(
     return source.filter(train_filter_sql(schema, rule)), rule
 
 
-def _with_holdout(entry: LedgerEntry, holdout: HoldoutRule | None) -> LedgerEntry:
-    """The ledger row, stating the holdout rule when rows were held out."""
+def _ledger_entry(
+    result: SynthResult,
+    model: str,
+    schema: TableSchema,
+    started_at: str,
+    holdout: HoldoutRule | None,
+) -> LedgerEntry:
+    """The ledger row of a finished twin, stating the holdout rule when rows were held out."""
+    entry = entry_for(
+        result,
+        model=model,
+        source=schema.table,
+        invocation_id=_invocation_id(),
+        started_at=started_at,
+        finished_at=_now(),
+    )
     if holdout is None:
         return entry
     return dataclasses.replace(entry, holdout=json.dumps(holdout.describe()))
+
+
+def _write_ledger(
+    dbt: Any, session: Any, entry: LedgerEntry, config: dict[str, Any] | None
+) -> None:
+    """Append `entry` to the configured ledger (default: `synth_ledger` in the twin's schema)."""
+    settings = config or {}
+    write_entry(
+        session,
+        entry,
+        schema=settings.get("ledger_schema") or str(dbt.this.schema),
+        table=settings.get("ledger_table") or "synth_ledger",
+    )
 
 
 def _cast_in_warehouse(session: Any, result: SynthResult, schema: TableSchema, model: str) -> Any:

@@ -341,7 +341,8 @@ def _split(
             else:
                 # Grow pieces outward from the kept sibling the run leans on, if there is one
                 # only on its right, so that a piece's empty far end is what gets left over.
-                lean_right = j < len(noisy) and (i == 0 or not allowed[i - 1])
+                # (Residual runs have no ruled-out siblings: those were stepped over above.)
+                lean_right = i == 0 and j < len(noisy)
                 for a, b in _segments(noisy[i:j], sigma, from_right=lean_right):
                     mass = float(noisy[i + a : i + b].sum())
                     parts.append(_Part(i + a, i + b, mass, expand=False))
@@ -389,9 +390,7 @@ def _holds_grid_value(cells: np.ndarray, shift: int, decimals: int) -> np.ndarra
     unit = np.uint64(64 - KEY_BITS + shift)
     first = cells.astype(np.uint64) << unit
     ends = from_keys(first), from_keys(first | ((np.uint64(1) << unit) - np.uint64(1)))
-    low, high = np.minimum(*ends), np.maximum(*ends)
-    with np.errstate(invalid="ignore"):
-        first, last = grid_span(low, high, decimals)
+    first, last = grid_span(np.minimum(*ends), np.maximum(*ends), decimals)
     return first <= last
 
 

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+from dbt_synth.config import ColumnConfig, SynthConfig, parse_config
 from dbt_synth.errors import ConfigError, SourceError, SynthError
 from dbt_synth.pipeline import ColumnReport, SynthResult, schema_of, synthesize
 from dbt_synth.schema import TableSchema
@@ -304,17 +305,25 @@ def check_keys(keys: tuple[ForeignKey, ...], *, model: str, child_columns: list[
 def synthesize_child(
     child: pa.Table,
     parents: dict[str, ParentData],
-    raw_config: dict[str, Any] | None,
+    config: SynthConfig | dict[str, Any] | None,
     *,
     model: str,
+    relational: RelationalConfig | None = None,
     schema: TableSchema | None = None,
     discovered: tuple[ForeignKey, ...] = (),
     progress=None,
 ) -> ChildResult:
-    """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default)."""
+    """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default).
+
+    `config` is the parsed single-table config with `relational` the parsed relational one
+    (as the dbt glue passes them), or a raw `synth` dict holding both, parsed here once.
+    """
     say = progress or (lambda _m: None)
     try:
-        relational, config = split_config(raw_config, model=model)
+        if not isinstance(config, SynthConfig):
+            relational, single_table = split_config(config, model=model)
+            config = parse_config(single_table, model=model)
+        relational = relational or RelationalConfig()
         keys = merge_keys(relational.foreign_keys, discovered)
         schema = schema or schema_of(child.schema)
         check_keys(keys, model=model, child_columns=schema.names)
@@ -327,14 +336,14 @@ def _synthesize_child(
     child: pa.Table,
     parents: dict[str, ParentData],
     relational: RelationalConfig,
-    config: dict[str, Any],
+    config: SynthConfig,
     keys: tuple[ForeignKey, ...],
     schema: TableSchema,
     model: str,
     say,
 ) -> ChildResult:
-    rng = np.random.default_rng(config.get("seed"))
-    target_epsilon = float(config.get("epsilon", 1.0))
+    rng = np.random.default_rng(config.seed)
+    target_epsilon = config.epsilon
     plans = _plan_keys(keys, parents, model)
     row_epsilon, unit = _row_budget(target_epsilon, relational, plans, model)
     if relational.privacy_unit == "parent":
@@ -344,7 +353,7 @@ def _synthesize_child(
     attribute_plans = [(k, a) for k, a, mode in plans if mode == "attributes" and a is not None]
     card_epsilon = relational.cardinality_share * row_epsilon if attribute_plans else 0.0
     joined, columns_config = _joined(child, plans, parents, config, schema)
-    fit_config = {**config, "epsilon": row_epsilon - card_epsilon, "columns": columns_config}
+    fit_config = replace(config, epsilon=row_epsilon - card_epsilon, columns=columns_config)
     fitted = synthesize(joined, config=fit_config, model=model, progress=say)
 
     # Children-per-parent histograms: one Gaussian release per attributes-mode FK, at a δ
@@ -377,6 +386,7 @@ def _synthesize_child(
         spends=spends,
         columns=_column_reports(fitted.columns, schema, reports),
         fit_seconds=fitted.fit_seconds,
+        privacy_unit=unit,
     )
     return ChildResult(result, tuple(reports), unit)
 
@@ -543,7 +553,7 @@ def _joined(
     child: pa.Table,
     plans,
     parents: dict[str, ParentData],
-    config: dict[str, Any],
+    config: SynthConfig,
     schema: TableSchema,
 ):
     """Child columns (FK columns of attributes-mode keys dropped) + real parent attributes and a
@@ -551,14 +561,14 @@ def _joined(
 
     The NULL state exists only if a key column is nullable in the warehouse schema (a public
     fact), so a NOT NULL key never comes out NULL from noise."""
-    columns = dict(config.get("columns") or {})
+    columns = dict(config.columns)
     drop: set[str] = set()
     frame = child
     for key, attributes, mode in plans:
         if mode == "implied":
             continue
         if mode == "category":
-            columns.setdefault(key.columns[0], {"role": "category"})
+            columns.setdefault(key.columns[0], ColumnConfig(role="category"))
             continue
         drop |= set(key.columns)
         source = parents[key.parent].source
@@ -566,7 +576,7 @@ def _joined(
         frame = frame.append_column(f"{_STATE}{key.name}", pa.array(state))
         nullable = any(schema.column(c).nullable for c in key.columns)
         states = [s for s in _STATES if nullable or s != "null"]
-        columns[f"{_STATE}{key.name}"] = {"categories": states}
+        columns[f"{_STATE}{key.name}"] = ColumnConfig(categories=tuple(states))
         for name, array in values.items():
             frame = frame.append_column(f"__{key.name}__{name}", array)
     frame = frame.drop_columns(sorted(c for c in drop if c in frame.column_names))

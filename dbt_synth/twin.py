@@ -29,7 +29,7 @@ from dbt_synth.holdout import HoldoutRule, rule_for, train_filter_sql
 from dbt_synth.ledger import entry_for, write_entry
 from dbt_synth.pipeline import SynthResult, synthesize
 from dbt_synth.relational import ParentData, RelationalConfig, split_config, synthesize_child
-from dbt_synth.relational_manifest import discover_keys, manifest_location
+from dbt_synth.relational.manifest import discover_keys, manifest_location
 from dbt_synth.schema import TableSchema
 from dbt_synth.warehouse import OwnTable, Warehouse, create
 

@@ -8,19 +8,14 @@ project in the same session. All of it in the one JVM of tests/spark_env.py.
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from dbt_synth import synthesize
-from tests.dbt_projects import REPO_ROOT
 from tests.real_data import cps1988
 from tests.spark_env import SparkEnv, script
-from tests.test_sql_cardinality_postgres import SCHEMA as CARDINALITY_SCHEMA
-from tests.test_sql_cardinality_postgres import SKEWED
-from tests.test_sql_test_configs import FLIGHTS_HALF, FLIGHTS_OTHER_HALF
+from tests.test_sql_cardinality_postgres import write_project
 from tests.test_sql_tests import (
     DEMO,
     Build,
@@ -96,30 +91,17 @@ def cardinality_build(spark: SparkEnv, tmp_path_factory) -> dbtRunnerResult:
     flights = [table for table in loader.FLIGHTS_TABLES if table[2] == "flights"]
     loader.load_spark(flights, flights_rows=20_000)
     root = tmp_path_factory.mktemp("cardinality_spark")
-    files = {
-        "dbt_project.yml": "name: cardinality_spark\nconfig-version: 2\nprofile: cardinality\n",
-        "packages.yml": f"packages:\n  - local: {REPO_ROOT}\n",
-        "profiles.yml": textwrap.dedent(
-            """
-            cardinality:
-              target: spark
-              outputs:
-                spark:
-                  type: spark
-                  method: session
-                  host: localhost
-                  schema: cardinality
-                  threads: 2
-            """
-        ),
-        "models/flights_real.sql": FLIGHTS_HALF,
-        "models/flights_twin.sql": FLIGHTS_OTHER_HALF,
-        "models/flights_skewed.sql": SKEWED,
-        "models/schema.yml": CARDINALITY_SCHEMA,
-    }
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+    write_project(
+        root,
+        "spark",
+        """
+        type: spark
+        method: session
+        host: localhost
+        schema: cardinality
+        threads: 2
+        """,
+    )
     assert _dbt(str(root), "deps", "--quiet").success
     return _dbt(str(root), "build")
 

@@ -14,9 +14,13 @@ import shutil
 
 import pytest
 
+from dbt_synth.cli.candidates import candidates
 from dbt_synth.cli.dbt_project import DbtProject
+from dbt_synth.cli.scaffold import synth_config
 from dbt_synth.lineage import InheritedTest, TracedKey, TwinColumn, trace_constraints
 from tests.dbt_projects import REPO_ROOT
+
+pytestmark = pytest.mark.slow
 
 FIXTURE = REPO_ROOT / "integration_tests" / "movielens"
 SEED = "seed.dbt_synth_movielens."
@@ -182,3 +186,28 @@ def test_a_twinned_staging_model_ends_the_trace_there(compiled_project):
         InheritedTest.UNIQUE,
         InheritedTest.NOT_NULL,
     }
+
+
+def test_init_candidates_inherit_the_traced_tests_and_keys(compiled_project):
+    # Twinning the staging views (what init could twin before seeds): the marts' tests reach
+    # them, the relationships tests as foreign keys between the twins, accepted values as
+    # public categories in the twin's config.
+    manifest, compiled = compiled_project
+    staging = [f"model.dbt_synth_movielens.stg_{t}" for t in ("users", "movies", "ratings")]
+    chosen = candidates(manifest, staging, lambda ids: trace_constraints(manifest, ids, compiled))
+    by_name = {c.name: c for c in chosen}
+    keys = {(k.columns, k.parent, k.parent_columns) for k in by_name["stg_ratings"].foreign_keys}
+    assert keys == {
+        (("user_id",), "stg_users", ("user_id",)),
+        (("movie_id",), "stg_movies", ("movie_id",)),
+    }
+    assert by_name["stg_users"].referenced == ("user_id",)
+    users = by_name["stg_users"]
+    assert {(t.column, t.name) for t in users.tests} == {
+        ("user_id", "unique"),
+        ("user_id", "not_null"),
+        ("status", "accepted_values"),
+    }
+    config = synth_config(users, 1.0)
+    assert config["primary_key"] == "user_id"
+    assert config["columns"] == {"status": {"categories": ["casual", "regular", "heavy", "lapsed"]}}

@@ -18,6 +18,7 @@ from dbt_synth.cli.candidates import TWIN_TAG, Candidate, candidates
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.cli.files import Written, write_generated
 from dbt_synth.errors import ConfigError
+from dbt_synth.lineage import trace_constraints
 
 SOURCE_MACRO = """\
 {#- Synth mode: `dbt build --vars 'synth: true'` reads sources through their twins. -#}
@@ -47,7 +48,9 @@ def init_project(
     """Scaffold twins for the selected (or `meta: {synth: ...}`-marked) sources and models."""
     manifest = project.manifest()
     selected = project.select(select, exclude) if select else None
-    chosen = candidates(manifest, selected)
+    chosen = candidates(
+        manifest, selected, lambda ids: trace_constraints(manifest, ids, project.compiled())
+    )
     if not chosen:
         raise ConfigError(
             "nothing to twin: no source or model "
@@ -212,6 +215,15 @@ def synth_config(candidate: Candidate, epsilon: float) -> dict[str, Any]:
     unique += [c for c in candidate.referenced if c not in unique]
     if unique and "primary_key" not in synth:
         synth["primary_key"] = unique[0] if len(unique) == 1 else unique
+    # The project's accepted values are public (they are in its yml): declared, they cost no ε
+    # and survive on a table too small for DP to reveal any value.
+    accepted = {
+        t.column: {"categories": list(t.arguments["values"])}
+        for t in candidate.tests
+        if t.name == "accepted_values" and t.arguments.get("values")
+    }
+    if accepted:
+        synth["columns"] = {**accepted, **(synth.get("columns") or {})}
     return synth
 
 

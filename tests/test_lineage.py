@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from dbt_synth.cli.candidates import candidates
+from dbt_synth.cli.candidates import Candidate, ColumnTest
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.cli.scaffold import synth_config
 from dbt_synth.lineage import InheritedTest, TracedKey, TwinColumn, trace_constraints
@@ -188,26 +188,22 @@ def test_a_twinned_staging_model_ends_the_trace_there(compiled_project):
     }
 
 
-def test_init_candidates_inherit_the_traced_tests_and_keys(compiled_project):
-    # Twinning the staging views (what init could twin before seeds): the marts' tests reach
-    # them, the relationships tests as foreign keys between the twins, accepted values as
-    # public categories in the twin's config.
-    manifest, compiled = compiled_project
-    staging = [f"model.dbt_synth_movielens.stg_{t}" for t in ("users", "movies", "ratings")]
-    chosen = candidates(manifest, staging, lambda ids: trace_constraints(manifest, ids, compiled))
-    by_name = {c.name: c for c in chosen}
-    keys = {(k.columns, k.parent, k.parent_columns) for k in by_name["stg_ratings"].foreign_keys}
-    assert keys == {
-        (("user_id",), "stg_users", ("user_id",)),
-        (("movie_id",), "stg_movies", ("movie_id",)),
+def test_accepted_values_become_public_categories_of_the_twin():
+    # The project's accepted values are in its yml, so public: declared in the twin's config
+    # they cost no ε and survive on a table too small for DP to reveal any value (99 users).
+    status = ColumnTest("status", "accepted_values", {"values": ["casual", "regular", "heavy"]})
+    candidate = Candidate(
+        unique_id=f"{SEED}raw_users",
+        name="raw_users",
+        source_name=None,
+        synth={"columns": {"signed_up_on": {"role": "auto"}}},
+        tests=(ColumnTest("id", "unique", {}), status),
+    )
+    assert synth_config(candidate, 1.0) == {
+        "epsilon": 1.0,
+        "columns": {
+            "status": {"categories": ["casual", "regular", "heavy"]},
+            "signed_up_on": {"role": "auto"},
+        },
+        "primary_key": "id",
     }
-    assert by_name["stg_users"].referenced == ("user_id",)
-    users = by_name["stg_users"]
-    assert {(t.column, t.name) for t in users.tests} == {
-        ("user_id", "unique"),
-        ("user_id", "not_null"),
-        ("status", "accepted_values"),
-    }
-    config = synth_config(users, 1.0)
-    assert config["primary_key"] == "user_id"
-    assert config["columns"] == {"status": {"categories": ["casual", "regular", "heavy", "lapsed"]}}

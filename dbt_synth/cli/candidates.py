@@ -8,13 +8,11 @@ inherits where a DP twin is guaranteed to honour them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
-from dbt_synth.lineage import TracedConstraints
 from dbt_synth.relational.keys import ForeignKey, KeyOrigin, called_table
 
 # A model that calls dbt_synth.twin is a twin; twins are never twinned again.
@@ -75,15 +73,8 @@ def is_twin(node: Any) -> bool:
     )
 
 
-def candidates(
-    manifest: Any,
-    selected: list[str] | None,
-    trace: Callable[[list[str]], TracedConstraints] | None = None,
-) -> list[Candidate]:
+def candidates(manifest: Any, selected: list[str] | None) -> list[Candidate]:
     """The candidates: `selected` unique ids if given, else every node with a `synth` meta block.
-
-    `trace` (given the chosen unique ids) adds the tests and keys the project declares further
-    downstream, traced back to the chosen tables through lineage (`dbt_synth.lineage`).
 
     A `meta: {synth: false}` opts a selected node out. The synth block is validated here, so a typo
     fails `init` with the key to fix instead of failing `dbt build` later.
@@ -109,31 +100,7 @@ def candidates(
         parse_config(candidate.synth, model=candidate.twin_name)
         chosen.append(candidate)
     _check_unique_names(chosen)
-    if trace is not None and chosen:
-        chosen = _with_lineage(chosen, trace([c.unique_id for c in chosen]))
     return sorted(_link(chosen), key=lambda c: c.twin_name)
-
-
-def _with_lineage(chosen: list[Candidate], traced: TracedConstraints) -> list[Candidate]:
-    """Each candidate plus the tests and foreign keys traced back to it from downstream."""
-    labels = {c.unique_id: c.label for c in chosen}
-    linked = []
-    for candidate in chosen:
-        tests, seen = list(candidate.tests), {(t.column, t.name) for t in candidate.tests}
-        for test in traced.tests_on(candidate.unique_id):
-            if (test.column.column, test.kind.value) not in seen:
-                seen.add((test.column.column, test.kind.value))
-                tests.append(ColumnTest(test.column.column, test.kind.value, test.arguments()))
-        keys, keyed = list(candidate.foreign_keys), {k.columns for k in candidate.foreign_keys}
-        for key in traced.keys_of(candidate.unique_id):
-            columns = (key.child.column,)
-            if columns not in keyed and key.parent.node in labels:
-                keyed.add(columns)
-                parent = labels[key.parent.node]
-                origin = KeyOrigin.RELATIONSHIPS_TEST
-                keys.append(ForeignKey(columns, parent, (key.parent.column,), origin=origin))
-        linked.append(replace(candidate, tests=tuple(tests), foreign_keys=tuple(keys)))
-    return linked
 
 
 def _link(chosen: list[Candidate]) -> list[Candidate]:

@@ -53,12 +53,6 @@ class DbtProject:
         """A freshly parsed manifest (`dbt parse`; partial parsing keeps repeats fast)."""
         return self.invoke("parse")
 
-    def compiled(self) -> dict[str, str]:
-        """Compiled SQL of every model but the twins, by unique id (what lineage reads)."""
-        args = ["compile", "--select", "resource_type:model", "--exclude", "tag:dbt_synth_twin"]
-        results = self.invoke(*args).results
-        return {r.node.unique_id: r.node.compiled_code for r in results if r.node.compiled_code}
-
     def select(self, selector: str, exclude: str | None = None) -> list[str]:
         """Unique ids of the sources and models `selector` picks, by dbt's own selection syntax."""
         import json

@@ -18,7 +18,6 @@ from dbt_synth.cli.candidates import TWIN_TAG, Candidate, candidates
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.cli.files import Written, write_generated
 from dbt_synth.errors import ConfigError
-from dbt_synth.lineage import trace_constraints
 
 SOURCE_MACRO = """\
 {#- Synth mode: `dbt build --vars 'synth: true'` reads sources through their twins. -#}
@@ -48,9 +47,7 @@ def init_project(
     """Scaffold twins for the selected (or `meta: {synth: ...}`-marked) sources and models."""
     manifest = project.manifest()
     selected = project.select(select, exclude) if select else None
-    chosen = candidates(
-        manifest, selected, lambda ids: trace_constraints(manifest, ids, project.compiled())
-    )
+    chosen = candidates(manifest, selected)
     if not chosen:
         raise ConfigError(
             "nothing to twin: no source or model "

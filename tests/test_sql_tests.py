@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class Build:
     result: dbtRunnerResult
     target: str
     root: Path
+    # Counts a relation's rows where the warehouse is neither DuckDB nor Postgres (Spark).
+    count_rows: Callable[[str], int] | None = None
 
 
 def _loader():
@@ -123,6 +126,8 @@ def postgres_build(tmp_path_factory, env, duckdb_build) -> Build:
 
 
 def _count_rows(build: Build, relation: str) -> int:
+    if build.count_rows is not None:
+        return build.count_rows(relation)
     if build.target == "duckdb":
         with duckdb.connect(str(build.root / "demo.duckdb")) as con:
             return con.execute(f"select count(*) from {relation}").fetchone()[0]

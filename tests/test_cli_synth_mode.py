@@ -167,7 +167,8 @@ def test_synth_mode_reads_twins_through_ref_downstream(project, synth_build):
     ]
     (workers,) = project.query("select sum(workers) from main.wages_by_region")[0]
     (joined,) = project.query(
-        "select count(*) from main_synth.raw_workers_twin join main_synth.raw_places_twin using (worker_id)"
+        "select count(*) from main_synth.raw_workers_twin "
+        "join main_synth.raw_places_twin using (worker_id)"
     )[0]
     assert workers == joined > 0
 

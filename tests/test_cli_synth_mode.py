@@ -73,6 +73,8 @@ def _compiled(project: DbtProject) -> dict[str, dict]:
 def project(tmp_path_factory) -> DbtProject:
     project = new_project(tmp_path_factory.mktemp("synth_mode"))
     (project.root / "models" / "sources.yml").unlink()  # seeds only
+    settings = project.root / "dbt_project.yml"
+    settings.write_text(settings.read_text() + 'on-run-end: ["{{ dbt_synth.ledger_summary() }}"]\n')
     rows = cps1988().head(400).reset_index(drop=True)
     rows.insert(0, "worker_id", rows.index + 1)
     seeds = project.root / "seeds"
@@ -143,6 +145,12 @@ def test_init_twins_the_selected_seeds_reading_them_through_ref(project, initial
     # The seed's unique test made worker_id the twin's primary key.
     yml = (project.root / "models" / "synth" / "raw_workers_twin.yml").read_text()
     assert "primary_key: worker_id" in yml
+    # worker_id in raw_places next to raw_workers' unique worker_id: a key proposed, as a
+    # comment, never applied (the twins stay independent).
+    places = (project.root / "models" / "synth" / "raw_places_twin.yml").read_text()
+    proposal = "#   worker_id: relationships to ref('raw_workers_twin'), field worker_id\n"
+    assert places.endswith(proposal)
+    assert "child_twin" not in (project.root / "models/synth/raw_places_twin.py").read_text()
 
 
 def test_init_with_several_select_values_is_the_same_init(project, initialised):
@@ -221,7 +229,7 @@ def test_a_failing_twin_ends_dbt_build_with_our_one_line_message(project, synth_
         result = project.dbt("run", "--select", "raw_regions_broken")
     finally:
         (project.root / "models" / "broken" / "raw_regions_broken.py").unlink()
-    (failed,) = result.result.results
+    (failed,) = [r for r in result.result.results if r.node.name == "raw_regions_broken"]
     message = failed.message.strip()
     assert "Traceback" not in message
     last = message.splitlines()[-1].strip()

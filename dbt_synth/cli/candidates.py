@@ -8,7 +8,8 @@ inherits where a DP twin is guaranteed to honour them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dbt_synth.config import parse_config
@@ -46,6 +47,8 @@ class Candidate:
     foreign_keys: tuple[ForeignKey, ...] = ()
     # Columns other twins reference: their twin must hold unique keys.
     referenced: tuple[str, ...] = ()
+    # Keys guessed from column names: written into the yml as comments, never applied.
+    proposals: tuple[ForeignKey, ...] = ()
 
     @property
     def twin_name(self) -> str:
@@ -99,29 +102,53 @@ def label_of(node: Any) -> str:
     return f"{source_name}.{node.name}" if source_name else node.name
 
 
-def candidates(manifest: Any, selected: list[str] | None) -> list[Candidate]:
-    """The candidates: `selected` unique ids if given, else every node with a `synth` meta block.
+@dataclass(frozen=True)
+class Traced:
+    """What the project's tests downstream say about each twinned table (by unique id), traced
+    through column lineage (`cli/traced.py`): tests and keys to add, keys only to propose."""
 
-    A `meta: {synth: false}` opts a selected node out. The synth block is validated here, so a typo
-    fails `init` with the key to fix instead of failing `dbt build` later.
-    """
+    tests: Mapping[str, tuple[ColumnTest, ...]] = field(default_factory=dict)
+    keys: Mapping[str, tuple[ForeignKey, ...]] = field(default_factory=dict)
+    proposals: Mapping[str, tuple[ForeignKey, ...]] = field(default_factory=dict)
+
+
+def chosen_ids(manifest: Any, selected: list[str] | None) -> list[str]:
+    """Unique ids of the tables to twin: `selected` if given, else every node with a `synth`
+    meta block; a `meta: {synth: false}` opts a selected node out."""
     chosen = []
     for unique_id, node in _tables(manifest):
         synth = _meta_synth(node)
-        if synth is False:
+        if synth is False or (selected is None and synth is None):
             continue
-        if selected is None and synth is None:
-            continue
-        if selected is not None and unique_id not in selected:
-            continue
+        if selected is None or unique_id in selected:
+            chosen.append(unique_id)
+    return chosen
+
+
+def candidates(
+    manifest: Any, selected: list[str] | None, traced: Traced | None = None
+) -> list[Candidate]:
+    """The candidates (see `chosen_ids`), with their tests and keys: those declared on them and
+    those `traced` back to them from downstream.
+
+    The synth block is validated here, so a typo fails `init` with the key to fix instead of
+    failing `dbt build` later.
+    """
+    traced = traced or Traced()
+    chosen = []
+    for unique_id in chosen_ids(manifest, selected):
+        node = manifest.sources.get(unique_id) or manifest.nodes[unique_id]
+        tests = _inherited_tests(manifest, unique_id) + traced.tests.get(unique_id, ())
+        keys = _foreign_keys(manifest, unique_id) + traced.keys.get(unique_id, ())
         candidate = Candidate(
             unique_id=unique_id,
             name=node.name,
             source_name=getattr(node, "source_name", None),
-            synth=dict(synth or {}),
-            tests=_inherited_tests(manifest, unique_id),
+            synth=dict(_meta_synth(node) or {}),
+            tests=_distinct(tests, lambda t: (t.column, t.name, repr(t.arguments))),
             columns=tuple(node.columns or {}),
-            foreign_keys=_foreign_keys(manifest, unique_id),
+            foreign_keys=_distinct(keys, lambda k: (k.columns, k.parent, k.parent_columns)),
+            proposals=traced.proposals.get(unique_id, ()),
         )
         parse_config(candidate.synth, model=candidate.twin_name)
         chosen.append(candidate)
@@ -235,3 +262,11 @@ def _check_unique_names(chosen: list[Candidate]) -> None:
                 model=candidate.twin_name,
             )
         seen[candidate.twin_name] = candidate
+
+
+def _distinct(items: Iterable[Any], key: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """`items` without repeats by `key`, the first kept (declared tests before traced ones)."""
+    seen: dict[Any, Any] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return tuple(seen.values())

@@ -71,6 +71,15 @@ class DbtProject:
             args += ["--exclude", *exclude]
         return [json.loads(line)["unique_id"] for line in self.invoke(*args) or []]
 
+    def compile(self) -> dict[str, str]:
+        """The compiled SQL of every model, by unique id (what column lineage reads)."""
+        result = self.invoke("compile", "--select", "resource_type:model")
+        return {
+            r.node.unique_id: r.node.compiled_code
+            for r in getattr(result, "results", None) or []
+            if getattr(r.node, "compiled_code", None) and r.node.resource_type == "model"
+        }
+
     def query(self, sql: str) -> Any:
         """All rows of a Jinja-SQL query (refs/sources resolve as in a model), as agate."""
         result = self.invoke("show", "--inline", sql, "--limit", "-1")

@@ -25,6 +25,7 @@ from dbt_synth.cli.candidates import (
 )
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.cli.files import Written, remove_generated, write_generated
+from dbt_synth.cli.traced import trace
 from dbt_synth.errors import ConfigError
 
 # The root project's `ref`/`source` overrides: dbt records a model's dependencies at parse time,
@@ -87,12 +88,15 @@ def init_project(
             fix="pass --select resource_type:seed or source:my_source (dbt selection syntax), or "
             "add meta: {synth: {epsilon: 1.0}} to a seed, source table or model",
         )
+    traced, lineage_note = trace(project, manifest, [c.unique_id for c in chosen])
+    chosen = candidates(manifest, selected, traced)
     out = project.project_dir / (directory or _default_directory(project.project_dir))
     chosen, notes = _skip_hand_written(chosen, manifest, out.relative_to(project.project_dir))
+    notes += [lineage_note] if lineage_note else []
     available = package_tests(manifest)
     if not _relational():
         # Twins stay independent; a child keeps its foreign keys' values as plain columns.
-        chosen = [replace(c, foreign_keys=(), referenced=()) for c in chosen]
+        chosen = [replace(c, foreign_keys=(), referenced=(), proposals=()) for c in chosen]
     by_label = {c.label: c for c in chosen}
     chosen = [
         replace(c, foreign_keys=tuple(k for k in c.foreign_keys if k.parent in by_label))
@@ -246,8 +250,27 @@ def twin_yml(
         model["data_tests"] = model_tests
     if columns:
         model["columns"] = [{"name": c, "data_tests": t} for c, t in columns.items()]
-    return yaml.safe_dump(
+    text = yaml.safe_dump(
         {"version": 2, "models": [model]}, sort_keys=False, allow_unicode=True, width=100
+    )
+    return text + _proposed_keys(candidate, others or {})
+
+
+def _proposed_keys(candidate: Candidate, others: dict[str, Candidate]) -> str:
+    """Keys guessed from column names, as comments: a user sees them and applies or deletes
+    them; a wrong key applied silently would shape the twin on a relation that is not there."""
+    lines = [
+        f"#   {key.columns[0]}: relationships to ref('{others[key.parent].twin_name}'), "
+        f"field {key.parent_columns[0]}\n"
+        for key in candidate.proposals
+        if key.parent in others and key not in candidate.foreign_keys
+    ]
+    if not lines:
+        return ""
+    return (
+        "# Keys proposed by name only (not applied). To apply one, add a relationships test\n"
+        "# under the column, or declare it on the original (or downstream) and re-run init:\n"
+        + "".join(lines)
     )
 
 

@@ -144,7 +144,7 @@ def test_init_twins_the_selected_seeds_reading_them_through_ref(project, initial
     assert '{"raw_places": "raw_places_twin", "raw_workers": "raw_workers_twin"}' in macros
     # The seed's unique test made worker_id the twin's primary key.
     yml = (project.root / "models" / "synth" / "raw_workers_twin.yml").read_text()
-    assert "primary_key: worker_id" in yml
+    assert "primary_key: worker_id" in yml and "seed: 3" in yml  # from dbt_project.yml
     # worker_id in raw_places next to raw_workers' unique worker_id: a key proposed, as a
     # comment, never applied (the twins stay independent).
     places = (project.root / "models" / "synth" / "raw_places_twin.yml").read_text()

@@ -5,7 +5,7 @@
     are fit on). Twins, tests (they read what they are declared on) and the real pipeline
     itself are exempt, and so is everything listed in the `synth_passthrough` var.
   -#}
-  {% if not execute or not dbt_synth.synth_mode() or not dbt_synth.synth_redirects_in_node() %}
+  {% if not execute or not dbt_synth.synth_mode() or not dbt_synth.synth_redirects_in_node(twins) %}
     {{ return('') }}
   {% endif %}
   {% if model.resource_type == 'test' or label in var('synth_passthrough', []) %}

@@ -33,7 +33,7 @@
     models record their refs without this macro, so they read what they name.
   -#}
   {% set twin = (twins or {}).get(label) %}
-  {% if not twin or not dbt_synth.synth_mode() or not dbt_synth.synth_redirects_in_node() %}
+  {% if not twin or not dbt_synth.synth_mode() or not dbt_synth.synth_redirects_in_node(twins) %}
     {{ return(none) }}
   {% endif %}
   {% if model.name == twin or label in var('synth_passthrough', []) %}{{ return(none) }}{% endif %}
@@ -46,8 +46,13 @@
   {{ return(twin) }}
 {% endmacro %}
 
-{% macro synth_redirects_in_node() %}
-  {#- False inside a twin (it reads the real tables it is fit on) and outside any node. -#}
+{% macro synth_redirects_in_node(twins=none) %}
+  {#-
+    False inside a twin (it reads the real tables it is fit on) and outside any node. A twin is
+    known by its tag; while dbt parses a Python model the tags of its yml are not applied yet,
+    so the list of twins (written from the same tag by `init`) names it too.
+  -#}
   {% if model is not mapping or model.resource_type is not defined %}{{ return(false) }}{% endif %}
+  {% if model.name in (twins or {}).values() %}{{ return(false) }}{% endif %}
   {{ return('dbt_synth_twin' not in (model.config.tags or model.tags or [])) }}
 {% endmacro %}

@@ -74,7 +74,12 @@ def project(tmp_path_factory) -> DbtProject:
     project = new_project(tmp_path_factory.mktemp("synth_mode"))
     (project.root / "models" / "sources.yml").unlink()  # seeds only
     settings = project.root / "dbt_project.yml"
-    settings.write_text(settings.read_text() + 'on-run-end: ["{{ dbt_synth.ledger_summary() }}"]\n')
+    settings.write_text(
+        settings.read_text()
+        + 'on-run-end: ["{{ dbt_synth.ledger_summary() }}"]\n'
+        # A synth block for one seed, set where dbt sets seed configs.
+        + "seeds:\n  synth_test:\n    raw_workers:\n      +meta: {synth: {seed: 3}}\n"
+    )
     rows = cps1988().head(400).reset_index(drop=True)
     rows.insert(0, "worker_id", rows.index + 1)
     seeds = project.root / "seeds"

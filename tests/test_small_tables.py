@@ -137,3 +137,19 @@ def test_a_one_row_table_still_gets_a_twin_of_its_types():
     values = result.table.column("a").to_numpy()
     assert ((values >= low) & (values <= high)).all()
     assert all("fallback" in c.treatment for c in result.columns)
+
+
+def test_a_small_table_spends_a_second_count_and_keeps_its_size():
+    # At 1 % of ε = 1 the count's σ is about 50 rows: a 99-row table's twin came out with 20
+    # rows. Below 1,000 rows a second count at 10 % brings σ to about 12 rows.
+    ratings = _ratings(99)[["stars", "rated_on"]]
+    sizes = []
+    for seed in range(5):
+        result = synthesize(ratings, epsilon=1.0, seed=seed)
+        counts = [s for s in result.spends if s.part == "count"]
+        assert len(counts) == 2 and "small table" in counts[1].detail
+        assert result.epsilon == pytest.approx(1.0, rel=1e-4)
+        sizes.append(result.rows)
+    assert max(abs(size - 99) for size in sizes) < 40
+    large = synthesize(_ratings(2_000)[["stars"]], epsilon=1.0, seed=0)
+    assert [s.part for s in large.spends].count("count") == 1

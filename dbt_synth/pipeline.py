@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
-from dbt_synth.axis import is_integral, to_axis, type_range
+from dbt_synth.axis import axis_bound, is_integral, to_axis, type_range
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
 from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain, widened
@@ -33,7 +33,7 @@ from dbt_synth.encoding import (
     TextModel,
 )
 from dbt_synth.errors import SourceError, SynthError
-from dbt_synth.generation import TwinGenerator
+from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
@@ -65,7 +65,7 @@ class ColumnReport:
 class SynthResult:
     """A twin and the privacy it cost; the twin's rows come from `generator`."""
 
-    generator: TwinGenerator = field(repr=False)
+    generator: TwinRows = field(repr=False)
     schema: TableSchema
     mechanism: str
     epsilon: float
@@ -322,7 +322,9 @@ def _column_model(
         return NullModel(spec)
     if plan == "numeric":
         values, states = to_axis(array, spec)
-        bounds = (settings.min, settings.max) if settings.min is not None else None
+        bounds = None
+        if settings.min is not None:
+            bounds = (axis_bound(settings.min, spec), axis_bound(settings.max, spec))
         domain = dp_numeric_domain(
             values,
             states,

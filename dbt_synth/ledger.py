@@ -41,6 +41,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("column_treatments", "VARCHAR"),
     ("dbt_synth_version", "VARCHAR"),
     ("holdout", "VARCHAR"),
+    ("sampling_seed_fixed", "BOOLEAN"),
+    ("noise_replayed", "BOOLEAN"),
 )
 
 
@@ -69,6 +71,10 @@ class LedgerEntry:
     column_treatments: str
     dbt_synth_version: str
     holdout: str | None = None  # JSON of dbt_synth.holdout.HoldoutRule, when rows were held out
+    # `synth.seed` fixed the sampling of twin rows (never the fit's noise, which is OS entropy).
+    sampling_seed_fixed: bool = False
+    # A test replayed the fit's noise (`dbt_synth.noise.replayable_noise`): not private.
+    noise_replayed: bool = False
 
 
 def entry_for(
@@ -118,6 +124,8 @@ def entry_for(
         spends=json.dumps(spends),
         column_treatments=json.dumps({c.name: c.treatment for c in result.columns}),
         dbt_synth_version=__version__,
+        sampling_seed_fixed=result.seed_fixed,
+        noise_replayed=result.noise_replayable,
     )
 
 

@@ -36,6 +36,7 @@ from dbt_synth.errors import SourceError, SynthError
 from dbt_synth.generation import TwinGenerator
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
+from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
 
@@ -72,6 +73,10 @@ class SynthResult:
     spends: tuple[Spend, ...]
     columns: tuple[ColumnReport, ...]
     fit_seconds: float
+    # Whether `seed` fixed the sampling of rows (the fit's noise is never seeded from config),
+    # and whether a test replayed the fit's noise (`dbt_synth.noise.replayable_noise`).
+    seed_fixed: bool = False
+    noise_replayable: bool = False
 
     @cached_property
     def table(self) -> pa.Table:
@@ -136,16 +141,17 @@ def _synthesize(
     source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress
 ) -> dict[str, Any]:
     _check_source(source, schema, config)
-    rng = np.random.default_rng(config.seed)
+    # Every draw of the fit from OS entropy; `seed` only reaches the sampling of twin rows.
+    noise = NoiseSource.for_fit()
     reference = PrivacyAccountant(config.epsilon, config.delta or _REFERENCE_DELTA)
     count_sigma = gaussian_sigma(_COUNT_SHARE * reference.remaining_rho())
-    rows_estimate = max(source.rows + rng.normal(0.0, count_sigma), 1.0)
+    rows_estimate = max(float(noise.counts(source.rows, count_sigma)), 1.0)
     delta = config.delta_for(rows_estimate)
     accountant = PrivacyAccountant(config.epsilon, delta)
     accountant.spend_gaussian("count", count_sigma, detail="row count")
     # The rate comes from the DP count, so choosing it is post-processing.
     rate = min(1.0, config.max_fit_rows / rows_estimate) if config.max_fit_rows else 1.0
-    table = source.sample(rate, rng)
+    table = source.sample(rate, noise.generator)
     # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
     fit_estimate = rate * rows_estimate
 
@@ -175,7 +181,7 @@ def _synthesize(
                 column_rho,
                 threshold_delta,
                 fit_estimate,
-                rng,
+                noise,
             )
         )
 
@@ -193,13 +199,13 @@ def _synthesize(
         del table
         mechanism = build_mechanism(config.mechanism, len(modelled))
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
-        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, rng=rng, progress=say)
+        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, noise=noise, progress=say)
     generator = TwinGenerator(
         names=schema.names,
         models=tuple(models),
         mechanism=mechanism,
         rows=config.rows or round(rows_estimate),
-        seed=int(rng.integers(2**63)),
+        seed=sampling_seed(config.seed),
     )
     epsilon = accountant.epsilon()
     say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
@@ -212,6 +218,8 @@ def _synthesize(
         "target_epsilon": config.epsilon,
         "rows_estimate": rows_estimate,
         "sample_rate": rate,
+        "seed_fixed": config.seed is not None,
+        "noise_replayable": noise.replayable,
         "spends": tuple(accountant.spends),
         "columns": tuple(
             ColumnReport(spec.name, _treatment(m), m.cardinality)
@@ -276,7 +284,7 @@ def _column_model(
     rho: float,
     threshold_delta: float,
     rows_estimate: float,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> ColumnModel:
     settings = config.column(spec.name)
     if plan == "key":
@@ -297,7 +305,7 @@ def _column_model(
             integer=is_integral(spec),
             learn_decimals=spec.kind is ColumnKind.FLOAT,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         _require_values(domain.cardinality, spec, config)
         sigma = gaussian_sigma(rho * (1.0 if bounds else LEVEL_RHO_SHARES[1]))
@@ -314,7 +322,7 @@ def _column_model(
             nullable=spec.nullable and plan == "text",
             rows_estimate=rows_estimate,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         return TextModel(spec, domain, unique=plan == "text_key")
     public = None
@@ -335,7 +343,7 @@ def _column_model(
         rows_estimate=rows_estimate,
         public_values=public,
         column=spec.name,
-        rng=rng,
+        noise=noise,
     )
     if plan == "string" and domain.coverage < TEXT_COVERAGE:
         text = dp_text_domain(
@@ -348,7 +356,7 @@ def _column_model(
             nullable=spec.nullable,
             rows_estimate=rows_estimate,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         return TextModel(spec, text)
     _require_values(domain.cardinality, spec, config)

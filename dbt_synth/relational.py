@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
 from dbt_synth.errors import ConfigError, SourceError, SynthError
+from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.pipeline import ColumnReport, SynthResult, schema_of, synthesize
 from dbt_synth.schema import TableSchema
 
@@ -333,12 +334,14 @@ def _synthesize_child(
     model: str,
     say,
 ) -> ChildResult:
-    rng = np.random.default_rng(config.get("seed"))
+    # The fit's draws come from OS entropy; `seed` only drives attaching keys to sampled rows.
+    noise = NoiseSource.for_fit()
+    rng = np.random.default_rng(sampling_seed(config.get("seed")))
     target_epsilon = float(config.get("epsilon", 1.0))
     plans = _plan_keys(keys, parents, model)
     row_epsilon, unit = _row_budget(target_epsilon, relational, plans, model)
     if relational.privacy_unit == "parent":
-        child = _cap_children(child, plans[0][0], relational.max_children, rng)
+        child = _cap_children(child, plans[0][0], relational.max_children, noise.generator)
     say(f"{len(plans)} foreign key(s); privacy unit: {unit}")
 
     attribute_plans = [(k, a) for k, a, mode in plans if mode == "attributes" and a is not None]
@@ -356,7 +359,7 @@ def _synthesize_child(
         rho = accountant.remaining_rho() / len(attribute_plans)
         for key, _ in attribute_plans:
             cardinalities[key.name] = _release_cardinality(
-                child, key, parents[key.parent], accountant, rho, rng
+                child, key, parents[key.parent], accountant, rho, noise
             )
     twin, reports = _attach(
         fitted.table, child, schema, plans, parents, cardinalities, relational, rng
@@ -377,6 +380,8 @@ def _synthesize_child(
         spends=spends,
         columns=_column_reports(fitted.columns, schema, reports),
         fit_seconds=fitted.fit_seconds,
+        seed_fixed=fitted.seed_fixed,
+        noise_replayable=fitted.noise_replayable,
     )
     return ChildResult(result, tuple(reports), unit)
 
@@ -600,7 +605,7 @@ def _release_cardinality(
     parent: ParentData,
     accountant: PrivacyAccountant,
     rho: float,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> Cardinality:
     """DP histogram of children per real parent: one child row moves one parent to the next
     bin, so the L2 sensitivity is √2 (parents themselves are public to the child's release only
@@ -617,7 +622,7 @@ def _release_cardinality(
         column="+".join(key.columns),
         detail=f"children per {key.parent} parent, {len(edges)} bins",
     )
-    noisy = hist + rng.normal(0.0, sigma, size=len(edges))
+    noisy = noise.counts(hist, sigma)
     return Cardinality(tuple(int(e) for e in edges), tuple(float(v) for v in noisy), sigma)
 
 

@@ -142,7 +142,8 @@ def _child_twin_model(candidate: Candidate, others: dict[str, Candidate]) -> str
     referenced = {others[k.parent].twin_name: others[k.parent] for k in candidate.foreign_keys}
     parents = sorted(referenced.items())
     keys = "".join(
-        f"{k.column} -> {others[k.parent].twin_name}.{k.field}\n" for k in candidate.foreign_keys
+        f"{k.label} -> {others[k.parent].twin_name}.{'+'.join(k.parent_columns)}\n"
+        for k in candidate.foreign_keys
     )
     lines, mapping = [], []
     for i, (name, parent) in enumerate(parents):
@@ -179,9 +180,10 @@ def twin_yml(
     columns: dict[str, list[Any]] = {}
     for key in candidate.foreign_keys:
         parent = (others or {})[key.parent].twin_name
-        columns.setdefault(key.column, []).append(
-            {"relationships": {"arguments": {"to": f"ref('{parent}')", "field": key.field}}}
-        )
+        for column, field in zip(key.columns, key.parent_columns, strict=True):
+            columns.setdefault(column, []).append(
+                {"relationships": {"arguments": {"to": f"ref('{parent}')", "field": field}}}
+            )
     for test in candidate.tests:
         entry: Any = test.name
         if test.arguments:

@@ -47,13 +47,13 @@ if TYPE_CHECKING:
 # σ² beyond this (σ ≈ 1.7e7 on a count) would overflow the sampler's int64 arithmetic; a count
 # that noisy carries no information, so the build fails with a budget error instead.
 MAX_VARIANCE = 1 << 48
-# From this σ² up, σ² is an integer t·m (rounding costs ≤ 0.1 %); below, a multiple of 2^−k.
-_INTEGER_VARIANCE = 1 << 10
-# Below _INTEGER_VARIANCE, σ² = n / 2^k with n about 2^_FINE_BITS.
+# From this σ² up, σ² is an integer t·m (rounding costs ≤ 1e-5); below, n / 2^k with n ≥ 2^20.
+_INTEGER_VARIANCE = 1 << 23
+# Below _INTEGER_VARIANCE, σ² is a multiple of 2^−k, k ≤ _FINE_BITS.
 _FINE_BITS = 20
 # |Y| − m beyond this means acceptance probability exp(−2^62 / 2^49) = e^−8192: taken as 0.
 _MAX_DISTANCE = 1 << 31
-# How many scales t around σ are tried to bring t·m close to σ².
+# At most this many scales t near σ are tried to bring t·m close to σ².
 _SCALE_CANDIDATES = 4096
 
 Words = Callable[[int], np.ndarray]
@@ -72,9 +72,8 @@ class DiscreteGaussian:
 
     The sampler proposes y from a discrete Laplace of scale t = `scale` and accepts with
     probability exp(−(|y| − σ²/t)²/(2σ²)) (CKS Algorithm 3). Two exact integer forms keep every
-    number below 2^63: for σ² ≥ 1024, σ² = t·m is an integer with σ²/t = m, so the exponent is
-    (|y| − m)²/(2tm); below, σ² = n/2^k with n ≈ 2^20 and the exponent is (|y|·2^k·t − n)² /
-    (2·n·2^k·t²). CKS pick t = ⌊σ⌋ + 1; any t > 0 samples the same law (the constant factor
+    number below 2^63: for σ² ≥ 2^23, σ² = t·m is an integer with σ²/t = m, so the exponent is
+    (|y| − m)²/(2tm); below, σ² = n/2^k and the exponent is (|y|·2^k·t − n)² / (2·n·2^k·t²). CKS pick t = ⌊σ⌋ + 1; any t > 0 samples the same law (the constant factor
     cancels), and t near σ keeps rejections rare.
     """
 
@@ -97,8 +96,8 @@ class DiscreteGaussian:
 
     @classmethod
     def at_least(cls, sigma: float) -> DiscreteGaussian:
-        """The parametrisation with σ² ≥ `sigma`², rounded up by at most 2^−19 relative from
-        σ² = 1 to 1024, by at most one unit above (0.1 %), and to a multiple of 2^−20 below 1.
+        """The parametrisation with σ² ≥ `sigma`², rounded up to a multiple of 2^−20 below
+        σ² = 8, by at most 2^−20 relative from there to 2^23, and to an integer t·m above.
 
         Idempotent: `at_least(d.sigma) == d`, so the accountant and the sampler, each handed the
         same float σ, agree on the σ² that is sampled and charged.
@@ -107,8 +106,8 @@ class DiscreteGaussian:
             raise ValueError(f"noise scale must be positive and finite, got {sigma!r}")
         square = sigma * sigma
         if square < _INTEGER_VARIANCE:
-            # n·d·t² ≤ 2^44 here, so Algorithm 1's b·K stays far inside int64.
-            exponent = _FINE_BITS - math.floor(math.log2(square))
+            # b = 2·n·d·t² ≤ 8σ⁴d² ≤ 2^49 with d ≤ 2^23/σ², so Algorithm 1's b·K fits in int64.
+            exponent = _FINE_BITS - max(math.floor(math.log2(square)) - 3, 0)
             denominator = 1 << min(max(exponent, 0), _FINE_BITS)
             numerator = _grid_ceiling(sigma, denominator)
             return cls(math.isqrt(numerator // denominator) + 1, numerator, denominator)
@@ -118,9 +117,10 @@ class DiscreteGaussian:
                 f"a release at noise σ={sigma:.3g} is too small a budget to measure anything",
                 fix="raise synth.epsilon, declare public bounds/categories, or drop columns",
             )
+        # Scales within [2σ/3, 3σ/2]: a Laplace proposal that far from σ still accepts often.
         centre = math.isqrt(variance) + 1
-        low = max(1, min(centre // 2, centre - _SCALE_CANDIDATES // 2))
-        scales = np.arange(low, low + _SCALE_CANDIDATES, dtype=np.int64)
+        low = max(1, 2 * centre // 3)
+        scales = np.arange(low, min(3 * centre // 2 + 1, low + _SCALE_CANDIDATES), dtype=np.int64)
         shifts = -(-variance // scales)
         cost = scales * shifts
         best = np.flatnonzero(cost == cost.min())

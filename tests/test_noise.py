@@ -26,12 +26,12 @@ def _seeded_words(seed: int):
     return lambda n: stream.integers(0, 1 << 64, n, dtype=np.uint64)
 
 
-@pytest.mark.parametrize("sigma", [0.4, 1.0, 2.7, 30.0, 1234.5])
+@pytest.mark.parametrize("sigma", [0.4, 1.0, 2.7, 30.0, 45.31, 1234.5, 1e4 + 0.3, 1e7])
 def test_parametrisation_rounds_the_variance_up_to_an_integer_and_charges_that(sigma):
     law = DiscreteGaussian.at_least(sigma)
     assert law.variance_parameter >= sigma * sigma
-    # Rounded up by at most 2^-19 relative below σ² = 1024 (2^-20 absolute below 1), one unit above.
-    slack = 1.0 if sigma * sigma >= 1024 else max(sigma * sigma, 1.0) * 2.0**-19
+    # Rounded up by at most 2^-20 relative (absolute below σ² = 8), 1e-5 relative from 2^23.
+    slack = max(sigma * sigma, 8.0) * (1e-5 if sigma * sigma >= 2**23 else 2.0**-20)
     assert law.variance_parameter - sigma * sigma <= slack
     assert DiscreteGaussian.at_least(law.sigma) == law
     assert law.rho(math.sqrt(2.0)) == pytest.approx(2.0 / (2.0 * law.variance_parameter))

@@ -73,8 +73,9 @@ class DiscreteGaussian:
     The sampler proposes y from a discrete Laplace of scale t = `scale` and accepts with
     probability exp(−(|y| − σ²/t)²/(2σ²)) (CKS Algorithm 3). Two exact integer forms keep every
     number below 2^63: for σ² ≥ 2^23, σ² = t·m is an integer with σ²/t = m, so the exponent is
-    (|y| − m)²/(2tm); below, σ² = n/2^k and the exponent is (|y|·2^k·t − n)² / (2·n·2^k·t²). CKS pick t = ⌊σ⌋ + 1; any t > 0 samples the same law (the constant factor
-    cancels), and t near σ keeps rejections rare.
+    (|y| − m)²/(2tm); below, σ² = n/2^k and the exponent is (|y|·2^k·t − n)² / (2·n·2^k·t²).
+    CKS pick t = ⌊σ⌋ + 1; any t > 0 samples the same law (the constant factor cancels), and t
+    near σ keeps rejections rare.
     """
 
     scale: int

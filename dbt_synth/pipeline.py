@@ -73,6 +73,9 @@ class SynthResult:
     spends: tuple[Spend, ...]
     columns: tuple[ColumnReport, ...]
     fit_seconds: float
+    # Whose privacy the guarantee protects, in words for the ledger (a child twin may protect a
+    # parent with all its children).
+    privacy_unit: str = "row"
     # Whether `seed` fixed the sampling of rows (the fit's noise is never seeded from config),
     # and whether a test replayed the fit's noise (`dbt_synth.noise.replayable_noise`).
     seed_fixed: bool = False

@@ -212,6 +212,15 @@ def synth_config(candidate: Candidate, epsilon: float) -> dict[str, Any]:
     unique += [c for c in candidate.referenced if c not in unique]
     if unique and "primary_key" not in synth:
         synth["primary_key"] = unique[0] if len(unique) == 1 else unique
+    # The project's accepted values are public (they are in its yml): declared, they cost no ε
+    # and survive on a table too small for DP to reveal any value.
+    accepted = {
+        t.column: {"categories": list(t.arguments["values"])}
+        for t in candidate.tests
+        if t.name == "accepted_values" and t.arguments.get("values")
+    }
+    if accepted:
+        synth["columns"] = {**accepted, **(synth.get("columns") or {})}
     return synth
 
 

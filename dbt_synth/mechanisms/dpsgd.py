@@ -109,17 +109,17 @@ class DPSGDMechanism(Mechanism):
         sample_rate = min(self.batch_size / rows, self.max_sample_rate)
         steps = max(math.ceil(self.epochs / sample_rate), 1)
         anchors = self._measure_anchors(data, accountant, noise)
-        noise = accountant.calibrate_sgd_noise(sample_rate, steps)
+        multiplier = accountant.calibrate_sgd_noise(sample_rate, steps)
         before = accountant.rdp()
         accountant.spend_sgd(
             "training",
-            noise,
+            multiplier,
             sample_rate,
             steps,
             detail=f"MADE {len(data.cardinalities)} columns, hidden {self.hidden}, "
             f"clip {self.clip}",
         )
-        plan = TrainingPlan(sample_rate, steps, noise, self.clip, sample_rate * rows)
+        plan = TrainingPlan(sample_rate, steps, multiplier, self.clip, sample_rate * rows)
         self.plan = plan
 
         generator = noise.torch_generator()
@@ -140,7 +140,7 @@ class DPSGDMechanism(Mechanism):
                 net.parameters(), clipped, net.masks(), strict=True
             ):
                 noisy = gradient + torch.normal(
-                    0.0, noise * plan.clip, gradient.shape, generator=generator
+                    0.0, multiplier * plan.clip, gradient.shape, generator=generator
                 )
                 # Noise on a masked weight would be discarded anyway: drop it before Adam.
                 parameter.grad = noisy * mask / plan.expected_batch
@@ -149,9 +149,8 @@ class DPSGDMechanism(Mechanism):
             rows_seen += len(batch)
             self.batch_sizes.append(len(batch))
             if step % steps_per_epoch == 0 or step == steps:
-                spent = epsilon_of_curve(
-                    before + sgd_rdp_bound(noise, sample_rate, step), accountant.conversion_delta
-                )
+                curve = before + sgd_rdp_bound(multiplier, sample_rate, step)
+                spent = epsilon_of_curve(curve, accountant.conversion_delta)
                 progress(
                     f"epoch {step / steps_per_epoch:.0f}/{self.epochs:g}: "
                     f"step {step}/{steps}, mean loss {loss_sum / max(rows_seen, 1):.3f} nats/row, "

@@ -33,7 +33,7 @@ from dbt_synth.encoding import (
     TextModel,
 )
 from dbt_synth.errors import SourceError, SynthError
-from dbt_synth.generation import TwinGenerator
+from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
 from dbt_synth.noise import NoiseSource, sampling_seed
@@ -66,7 +66,7 @@ class ColumnReport:
 class SynthResult:
     """A twin and the privacy it cost; the twin's rows come from `generator`."""
 
-    generator: TwinGenerator = field(repr=False)
+    generator: TwinRows = field(repr=False)
     schema: TableSchema
     mechanism: str
     epsilon: float

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
-from dbt_synth.axis import is_integral, to_axis, type_range
+from dbt_synth.axis import axis_bound, is_integral, to_axis, type_range
 from dbt_synth.config import SynthConfig
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
 from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain, widened
@@ -30,6 +30,7 @@ from dbt_synth.encoding import (
     TextModel,
 )
 from dbt_synth.errors import SourceError
+from dbt_synth.noise import NoiseSource
 from dbt_synth.schema import ColumnKind, ColumnSpec
 
 
@@ -59,14 +60,14 @@ class ColumnPlan(enum.Enum):
 @dataclass(frozen=True)
 class ColumnContext:
     """What every column's model is built with: the config, the accountant it spends on, each
-    column's ρ and δ share, the DP size of the rows it sees, and the generator of its noise."""
+    column's ρ and δ share, the DP size of the rows it sees, and the source of its noise."""
 
     config: SynthConfig
     accountant: PrivacyAccountant
     rho: float
     threshold_delta: float
     rows_estimate: float
-    rng: np.random.Generator
+    noise: NoiseSource
 
 
 def plan_column(spec: ColumnSpec, config: SynthConfig) -> ColumnPlan:
@@ -129,7 +130,7 @@ def column_model(
         rows_estimate=context.rows_estimate,
         public_values=public,
         column=spec.name,
-        rng=context.rng,
+        noise=context.noise,
     )
     unnamed = plan is ColumnPlan.CATEGORY and not domain.values
     if unnamed and spec.kind is not ColumnKind.STRING:
@@ -143,7 +144,9 @@ def column_model(
 def _numeric(array: pa.ChunkedArray, spec: ColumnSpec, context: ColumnContext) -> NumericModel:
     settings = context.config.column(spec.name)
     values, states = to_axis(array, spec)
-    bounds = (settings.min, settings.max) if settings.min is not None else None
+    bounds = None
+    if settings.min is not None:
+        bounds = (axis_bound(settings.min, spec), axis_bound(settings.max, spec))
     domain = dp_numeric_domain(
         values,
         states,
@@ -155,7 +158,7 @@ def _numeric(array: pa.ChunkedArray, spec: ColumnSpec, context: ColumnContext) -
         integer=is_integral(spec),
         learn_decimals=spec.kind is ColumnKind.FLOAT,
         column=spec.name,
-        rng=context.rng,
+        noise=context.noise,
     )
     public = bounds or type_range(spec)
     source = "the declared bounds" if bounds else "the type's range"
@@ -183,7 +186,7 @@ def _text(
         nullable=nullable,
         rows_estimate=context.rows_estimate,
         column=spec.name,
-        rng=context.rng,
+        noise=context.noise,
     )
 
 

@@ -11,6 +11,7 @@ from dbt_synth.columns import ColumnContext, ColumnPlan, column_model, plan_colu
 from dbt_synth.config import parse_config
 from dbt_synth.encoding import CategoryModel, KeyModel, NumericModel, TextModel
 from dbt_synth.errors import SourceError
+from dbt_synth.noise import NoiseSource
 from dbt_synth.schema import column_spec
 
 
@@ -57,7 +58,7 @@ def test_an_unsupported_type_is_one_error_naming_the_column_and_the_fix():
 def _context(epsilon: float = 1.0, rows: float = 5000.0) -> ColumnContext:
     accountant = PrivacyAccountant(epsilon, 1e-6)
     rho = accountant.remaining_rho() / 4
-    return ColumnContext(parse_config({}), accountant, rho, 1e-8, rows, np.random.default_rng(0))
+    return ColumnContext(parse_config({}), accountant, rho, 1e-8, rows, NoiseSource.replayed(0))
 
 
 def test_column_models_spend_on_the_accountant_and_say_how_they_were_treated():

@@ -25,7 +25,7 @@ class Uniform(Mechanism):
 
     name = "uniform"
 
-    def _fit(self, data, accountant, *, rows_estimate, rng, progress) -> None:
+    def _fit(self, data, accountant, *, rows_estimate, noise, progress) -> None:
         self.cardinalities = data.cardinalities
         self.fit_threads = torch.get_num_threads()
 

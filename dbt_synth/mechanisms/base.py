@@ -13,6 +13,7 @@ import numpy as np
 
 from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.encoding import PriorCounts
+from dbt_synth.noise import NoiseSource
 
 Progress = Callable[[str], None]
 
@@ -38,7 +39,8 @@ class Mechanism(ABC):
     """A DP generator over encoded columns.
 
     `fit` spends the accountant's remaining budget (never more: the accountant refuses any
-    release past the target) and keeps only noisy statistics or privately trained weights;
+    release past the target) and keeps only noisy statistics or privately trained weights; its
+    every random draw comes from `noise` (OS entropy: `dbt_synth.noise`), never from the seed;
     `sample` is post-processing of those and touches no data. Both run on one torch thread
     (`one_torch_thread`); an implementation writes `_fit` and `_sample`.
     """
@@ -51,11 +53,11 @@ class Mechanism(ABC):
         accountant: PrivacyAccountant,
         *,
         rows_estimate: float,
-        rng: np.random.Generator,
+        noise: NoiseSource,
         progress: Progress,
     ) -> None:
         with one_torch_thread():
-            self._fit(data, accountant, rows_estimate=rows_estimate, rng=rng, progress=progress)
+            self._fit(data, accountant, rows_estimate=rows_estimate, noise=noise, progress=progress)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` rows of codes, shaped (n, columns)."""
@@ -69,7 +71,7 @@ class Mechanism(ABC):
         accountant: PrivacyAccountant,
         *,
         rows_estimate: float,
-        rng: np.random.Generator,
+        noise: NoiseSource,
         progress: Progress,
     ) -> None: ...
 

@@ -30,6 +30,8 @@ from fixtures.real_data import cps1988
 from tests.dbt_projects import new_project, twin_model
 
 CATEGORIES = ["ethnicity", "smsa", "region", "parttime"]
+# The twin marker that `dbt-synth report` finds twins by.
+TAGGED = "version: 2\nmodels:\n  - name: cps1988_twin\n    config:\n      tags: [dbt_synth_twin]\n"
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +200,7 @@ def test_a_dpsgd_twin_built_by_dbt_records_its_sgd_parameters_and_its_report_ren
     project.load("cps1988", cps.sample(4000, random_state=5))
     synth = {"epsilon": 1.0, "seed": 7, "mechanism": "dpsgd"}
     project.write("models/cps1988_twin.py", twin_model("cps1988", synth))
+    project.write("models/cps1988_twin.yml", TAGGED)
     result = project.dbt("build", "--select", "cps1988_twin")
     assert result.success, result.exception
     (mechanism, epsilon, spends) = project.query(

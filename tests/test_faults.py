@@ -144,7 +144,9 @@ def test_an_exception_mid_fit_keeps_the_previous_twin_and_ledger(tmp_path):
     # The next good build goes through and is the only other ledger row.
     project.write("models/cps_twin.py", twin_model("cps", SYNTH))
     assert project.dbt("run", "--select", "cps_twin").success
-    assert project.frame("select * from main.cps_twin").equals(twin_before)
+    # (Its noise is fresh OS entropy, so its values differ from the first build's.)
+    rebuilt = project.frame("select * from main.cps_twin")
+    assert list(rebuilt.columns) == list(twin_before.columns) and len(rebuilt) > 3000
     assert len(project.query("select * from main.synth_ledger")) == 2
 
 

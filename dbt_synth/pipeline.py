@@ -72,6 +72,9 @@ class SynthResult:
     spends: tuple[Spend, ...]
     columns: tuple[ColumnReport, ...]
     fit_seconds: float
+    # Whose privacy the guarantee protects, in words for the ledger (a child twin may protect a
+    # parent with all its children).
+    privacy_unit: str = "row"
 
     @cached_property
     def table(self) -> pa.Table:

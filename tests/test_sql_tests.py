@@ -253,7 +253,7 @@ def test_python_duckdb_and_postgres_agree_on_the_holdout_split(duckdb_build, pos
 
 def test_the_fit_time_filter_keeps_the_same_rows_as_the_sql_tests(duckdb_build):
     from dbt_synth.holdout import rule_for, train_filter_sql
-    from dbt_synth.schema import schema_from_duckdb
+    from dbt_synth.warehouse.duckdb import schema_from_duckdb
 
     with duckdb.connect(str(duckdb_build.root / "demo.duckdb")) as con:
         source = con.sql("select * from raw.cps1988")

@@ -22,13 +22,14 @@ ordinary pipeline, the cardinality histograms through their own Gaussian release
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from dbt_synth.accounting import PrivacyAccountant
+from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.pipeline import ColumnReport, SynthResult, schema_of, synthesize
 from dbt_synth.relational.attach import KeyReport, attach
@@ -60,17 +61,25 @@ class ChildResult:
 def synthesize_child(
     child: pa.Table,
     parents: dict[str, ParentData],
-    raw_config: dict[str, Any] | None,
+    config: SynthConfig | dict[str, Any] | None,
     *,
     model: str,
+    relational: RelationalConfig | None = None,
     schema: TableSchema | None = None,
     discovered: tuple[ForeignKey, ...] = (),
     progress: Callable[[str], None] | None = None,
 ) -> ChildResult:
-    """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default)."""
+    """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default).
+
+    `config` is the parsed single-table config with `relational` the parsed relational one
+    (as the dbt glue passes them), or a raw `synth` dict holding both, parsed here once.
+    """
     say = progress or (lambda _m: None)
     try:
-        relational, config = split_config(raw_config, model=model)
+        if not isinstance(config, SynthConfig):
+            relational, single_table = split_config(config, model=model)
+            config = parse_config(single_table, model=model)
+        relational = relational or RelationalConfig()
         keys = merge_keys(relational.foreign_keys, discovered)
         schema = schema or schema_of(child.schema)
         check_keys(keys, model=model, child_columns=schema.names)
@@ -83,14 +92,14 @@ def _synthesize_child(
     child: pa.Table,
     parents: dict[str, ParentData],
     relational: RelationalConfig,
-    config: dict[str, Any],
+    config: SynthConfig,
     keys: tuple[ForeignKey, ...],
     schema: TableSchema,
     model: str,
     say: Callable[[str], None],
 ) -> ChildResult:
-    rng = np.random.default_rng(config.get("seed"))
-    target_epsilon = float(config.get("epsilon", 1.0))
+    rng = np.random.default_rng(config.seed)
+    target_epsilon = config.epsilon
     plans = plan_keys(keys, parents, model)
     unit = row_budget(target_epsilon, relational, tuple(p.key for p in plans), model)
     if relational.privacy_unit is PrivacyUnit.PARENT:
@@ -100,7 +109,7 @@ def _synthesize_child(
     attribute_plans = [p for p in plans if p.mode is KeyMode.ATTRIBUTES]
     card_epsilon = relational.cardinality_share * unit.row_epsilon if attribute_plans else 0.0
     frame, columns_config = joined(child, plans, parents, config, schema)
-    fit_config = {**config, "epsilon": unit.row_epsilon - card_epsilon, "columns": columns_config}
+    fit_config = replace(config, epsilon=unit.row_epsilon - card_epsilon, columns=columns_config)
     fitted = synthesize(frame, config=fit_config, model=model, progress=say)
 
     # Children-per-parent histograms: one Gaussian release per attributes-mode FK, at a δ
@@ -127,6 +136,7 @@ def _synthesize_child(
         spends=spends,
         columns=_column_reports(fitted.columns, schema, reports),
         fit_seconds=fitted.fit_seconds,
+        privacy_unit=unit.described,
     )
     return ChildResult(result, tuple(reports), unit.described)
 

@@ -8,11 +8,11 @@ columns depend on the parent (long flights on big planes).
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from dbt_synth.config import ColumnConfig, SynthConfig
 from dbt_synth.relational.keys import KeyMode
 from dbt_synth.relational.plan import KeyPlan, ParentData
 from dbt_synth.schema import TableSchema
@@ -40,15 +40,15 @@ def joined(
     child: pa.Table,
     plans: tuple[KeyPlan, ...],
     parents: dict[str, ParentData],
-    config: dict[str, Any],
+    config: SynthConfig,
     schema: TableSchema,
-) -> tuple[pa.Table, dict[str, Any]]:
+) -> tuple[pa.Table, dict[str, ColumnConfig]]:
     """Child columns (FK columns of attributes-mode keys dropped) + real parent attributes and a
     public parent/NULL/orphan state per key, with the column config that goes with them.
 
     The NULL state exists only if a key column is nullable in the warehouse schema (a public
     fact), so a NOT NULL key never comes out NULL from noise."""
-    columns = dict(config.get("columns") or {})
+    columns = dict(config.columns)
     drop: set[str] = set()
     frame = child
     for plan in plans:
@@ -56,14 +56,14 @@ def joined(
         if plan.mode is KeyMode.IMPLIED:
             continue
         if plan.mode is KeyMode.CATEGORY:
-            columns.setdefault(key.columns[0], {"role": "category"})
+            columns.setdefault(key.columns[0], ColumnConfig(role="category"))
             continue
         drop |= set(key.columns)
         state, values = _lookup(child, plan, parents[key.parent].source)
         frame = frame.append_column(state_field(plan), pa.array(state))
         nullable = any(schema.column(c).nullable for c in key.columns)
         states = [s.value for s in KeyState if nullable or s is not KeyState.NULL]
-        columns[state_field(plan)] = {"categories": states}
+        columns[state_field(plan)] = ColumnConfig(categories=tuple(states))
         for name, array in values.items():
             frame = frame.append_column(attribute_field(plan, name), array)
     frame = frame.drop_columns(sorted(c for c in drop if c in frame.column_names))

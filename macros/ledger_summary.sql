@@ -7,7 +7,8 @@
   {% if not execute %}{{ return('') }}{% endif %}
   {% set schema_name = ledger_schema or target.schema %}
   {% if not dbt_synth._ledger_exists(schema_name, ledger_table) %}{{ return('') }}{% endif %}
-  {% set ledger = api.Relation.create(database=target.database, schema=schema_name, identifier=ledger_table) %}
+  {#- Spark targets have no database: target.get, not target.database (Undefined there). -#}
+  {% set ledger = api.Relation.create(database=target.get('database'), schema=schema_name, identifier=ledger_table) %}
   {% set query %}
     select model, mechanism, epsilon, target_epsilon, delta, twin_rows
     from {{ ledger }}

@@ -123,8 +123,12 @@ class SparkWarehouse(Warehouse):
 
     def materialise_twin(self, generator: TwinGenerator, schema: TableSchema, name: str) -> Any:
         """Generate on the executors, cast in Spark; persisted and counted here, so that a
-        failure in generation or cast surfaces before the ledger row is written."""
+        failure in generation or cast surfaces before the ledger row is written. A twin
+        assembled on the driver (a child twin's, keys attached across all rows) is sent as is."""
         from pyspark.sql.pandas.types import from_arrow_schema
+
+        if not isinstance(generator, TwinGenerator):
+            return super().materialise_twin(generator, schema, name)
 
         probe = generator.chunk(0, chunk_rows=1)
         arrow_schema = probe.schema

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
-from dbt_synth.axis import is_integral, to_axis, type_range
+from dbt_synth.axis import axis_bound, is_integral, to_axis, type_range
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
 from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain, widened
@@ -33,9 +33,10 @@ from dbt_synth.encoding import (
     TextModel,
 )
 from dbt_synth.errors import SourceError, SynthError
-from dbt_synth.generation import TwinGenerator
+from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
+from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
 
@@ -46,6 +47,10 @@ _THRESHOLD_DELTA_SHARE = 0.25
 # ρ of the row count is fixed before δ is known (δ defaults to 1/10n̂); this reference ρ is the
 # zCDP budget of (ε, δ=1e-6), so the count costs about 1% whatever δ turns out to be.
 _REFERENCE_DELTA = 1e-6
+# A table whose DP count is below this many rows gets a second count release of this share of
+# the budget: at 1 % the count's noise (σ ≈ 50 rows at ε = 1) is half of a 99-row table.
+_SMALL_TABLE_ROWS = 1000
+_SMALL_COUNT_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class ColumnReport:
 class SynthResult:
     """A twin and the privacy it cost; the twin's rows come from `generator`."""
 
-    generator: TwinGenerator = field(repr=False)
+    generator: TwinRows = field(repr=False)
     schema: TableSchema
     mechanism: str
     epsilon: float
@@ -75,6 +80,10 @@ class SynthResult:
     # Whose privacy the guarantee protects, in words for the ledger (a child twin may protect a
     # parent with all its children).
     privacy_unit: str = "row"
+    # Whether `seed` fixed the sampling of rows (the fit's noise is never seeded from config),
+    # and whether a test replayed the fit's noise (`dbt_synth.noise.replayable_noise`).
+    seed_fixed: bool = False
+    noise_replayable: bool = False
 
     @cached_property
     def table(self) -> pa.Table:
@@ -139,16 +148,20 @@ def _synthesize(
     source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress
 ) -> dict[str, Any]:
     _check_source(source, schema, config)
-    rng = np.random.default_rng(config.seed)
+    # Every draw of the fit from OS entropy; `seed` only reaches the sampling of twin rows.
+    noise = NoiseSource.for_fit()
     reference = PrivacyAccountant(config.epsilon, config.delta or _REFERENCE_DELTA)
     count_sigma = gaussian_sigma(_COUNT_SHARE * reference.remaining_rho())
-    rows_estimate = max(source.rows + rng.normal(0.0, count_sigma), 1.0)
-    delta = config.delta_for(rows_estimate)
+    noisy_rows = float(noise.counts(source.rows, count_sigma))
+    delta = config.delta_for(max(noisy_rows, 1.0))
     accountant = PrivacyAccountant(config.epsilon, delta)
     accountant.spend_gaussian("count", count_sigma, detail="row count")
+    if noisy_rows < _SMALL_TABLE_ROWS:
+        noisy_rows = _refined_count(source.rows, noisy_rows, count_sigma, accountant, noise)
+    rows_estimate = max(noisy_rows, 1.0)
     # The rate comes from the DP count, so choosing it is post-processing.
     rate = min(1.0, config.max_fit_rows / rows_estimate) if config.max_fit_rows else 1.0
-    table = source.sample(rate, rng)
+    table = source.sample(rate, noise.generator)
     # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
     fit_estimate = rate * rows_estimate
 
@@ -178,7 +191,7 @@ def _synthesize(
                 column_rho,
                 threshold_delta,
                 fit_estimate,
-                rng,
+                noise,
             )
         )
 
@@ -203,13 +216,13 @@ def _synthesize(
         del table
         mechanism = build_mechanism(config.mechanism, len(modelled))
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
-        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, rng=rng, progress=say)
+        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, noise=noise, progress=say)
     generator = TwinGenerator(
         names=schema.names,
         models=tuple(models),
         mechanism=mechanism,
         rows=config.rows or round(rows_estimate),
-        seed=int(rng.integers(2**63)),
+        seed=sampling_seed(config.seed),
     )
     epsilon = accountant.epsilon()
     say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
@@ -222,12 +235,34 @@ def _synthesize(
         "target_epsilon": config.epsilon,
         "rows_estimate": rows_estimate,
         "sample_rate": rate,
+        "seed_fixed": config.seed is not None,
+        "noise_replayable": noise.replayable,
         "spends": tuple(accountant.spends),
         "columns": tuple(
             ColumnReport(spec.name, treatment, m.cardinality)
             for spec, m, treatment in zip(schema.columns, models, treatments, strict=True)
         ),
     }
+
+
+def _refined_count(
+    rows: int,
+    first: float,
+    first_sigma: float,
+    accountant: PrivacyAccountant,
+    noise: NoiseSource,
+) -> float:
+    """A second, less noisy count of a small table, averaged with the first by inverse variance.
+
+    Whether to spend it is decided from the first (DP) count. Every later release and the
+    twin's own row count scale with this estimate, which on a small table matters more than
+    the tenth of the budget it takes from the domains and the generator.
+    """
+    sigma = gaussian_sigma(_SMALL_COUNT_SHARE * accountant.remaining_rho())
+    accountant.spend_gaussian("count", sigma, detail="row count of a small table, refined")
+    second = float(noise.counts(rows, sigma))
+    weights = np.array([first_sigma**-2, sigma**-2])
+    return float(np.dot(weights, [first, second]) / weights.sum())
 
 
 def _check_source(source: SourceRows, schema: TableSchema, config: SynthConfig) -> None:
@@ -286,7 +321,7 @@ def _column_model(
     rho: float,
     threshold_delta: float,
     rows_estimate: float,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> ColumnModel:
     settings = config.column(spec.name)
     if plan == "key":
@@ -295,7 +330,9 @@ def _column_model(
         return NullModel(spec)
     if plan == "numeric":
         values, states = to_axis(array, spec)
-        bounds = (settings.min, settings.max) if settings.min is not None else None
+        bounds = None
+        if settings.min is not None:
+            bounds = (axis_bound(settings.min, spec), axis_bound(settings.max, spec))
         domain = dp_numeric_domain(
             values,
             states,
@@ -307,7 +344,7 @@ def _column_model(
             integer=is_integral(spec),
             learn_decimals=spec.kind is ColumnKind.FLOAT,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         public = bounds or type_range(spec)
         source = "the declared bounds" if bounds else "the type's range"
@@ -326,7 +363,7 @@ def _column_model(
             nullable=spec.nullable and plan == "text",
             rows_estimate=rows_estimate,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         return TextModel(spec, domain, unique=plan == "text_key")
     public = None
@@ -347,12 +384,12 @@ def _column_model(
         rows_estimate=rows_estimate,
         public_values=public,
         column=spec.name,
-        rng=rng,
+        noise=noise,
     )
     unnamed = plan == "category" and not domain.values
     if unnamed and spec.kind is not ColumnKind.STRING:
         # Nothing common enough to name: an ordered type falls back to its numeric domain.
-        args = (config, accountant, rho, threshold_delta, rows_estimate, rng)
+        args = (config, accountant, rho, threshold_delta, rows_estimate, noise)
         return _column_model(array, spec, "numeric", *args)
     if unnamed or (plan == "string" and domain.coverage < TEXT_COVERAGE):
         text = dp_text_domain(
@@ -365,7 +402,7 @@ def _column_model(
             nullable=spec.nullable,
             rows_estimate=rows_estimate,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         return TextModel(spec, text)
     return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None)

@@ -7,12 +7,15 @@ child row moves one parent to the next bin, so the histogram's L2 sensitivity is
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+from dbt_synth.noise import NoiseSource
 from dbt_synth.relational.keys import ForeignKey
 
 # Noisy counts below this many σ are taken as noise (see `Cardinality.probabilities`).
@@ -97,7 +100,7 @@ def release_cardinality(
     key: ForeignKey,
     accountant: PrivacyAccountant,
     rho: float,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> Cardinality:
     """DP histogram of `counts` (children per real parent, see `children_per_parent`).
 
@@ -113,17 +116,29 @@ def release_cardinality(
         column=key.label,
         detail=f"children per {key.parent} parent, {len(edges)} bins",
     )
-    noisy = hist + rng.normal(0.0, sigma, size=len(edges))
+    noisy = noise.counts(hist, sigma)
     return Cardinality(tuple(int(e) for e in edges), tuple(float(v) for v in noisy), sigma)
 
 
 def children_per_parent(child: pa.Table, columns, parent: pa.Table, parent_columns) -> np.ndarray:
     """Number of `child` rows per `parent` row (0 for childless parents), in parent order."""
+    return streamed_children_per_parent(child.to_batches(), columns, parent, parent_columns)
+
+
+def streamed_children_per_parent(
+    batches: Iterable[pa.RecordBatch], columns, parent: pa.Table, parent_columns
+) -> np.ndarray:
+    """`children_per_parent` of a child read batch by batch: only the counts per key are held."""
+    columns = list(columns)
+    sizes: pd.Series | None = None
+    for batch in batches:
+        part = batch.select(columns).to_pandas().dropna().groupby(columns, sort=False).size()
+        sizes = part if sizes is None else sizes.add(part, fill_value=0)
     left = parent.select(list(parent_columns)).to_pandas()
-    left.columns = list(columns)
-    right = child.select(list(columns)).to_pandas().dropna()
-    sizes = right.groupby(list(columns), sort=False).size().rename("__n__").reset_index()
-    merged = left.merge(sizes, on=list(columns), how="left")
+    left.columns = columns
+    if sizes is None:
+        return np.zeros(len(left), dtype=np.int64)
+    merged = left.merge(sizes.rename("__n__").reset_index(), on=columns, how="left")
     return merged["__n__"].fillna(0).to_numpy().astype(np.int64)
 
 

@@ -14,9 +14,13 @@ import shutil
 
 import pytest
 
+from dbt_synth.cli.candidates import Candidate, ColumnTest
 from dbt_synth.cli.dbt_project import DbtProject
+from dbt_synth.cli.scaffold import synth_config
 from dbt_synth.lineage import InheritedTest, TracedKey, TwinColumn, trace_constraints
 from tests.dbt_projects import REPO_ROOT
+
+pytestmark = pytest.mark.slow
 
 FIXTURE = REPO_ROOT / "integration_tests" / "movielens"
 SEED = "seed.dbt_synth_movielens."
@@ -181,4 +185,25 @@ def test_a_twinned_staging_model_ends_the_trace_there(compiled_project):
     assert {t.kind for t in traced.tests_on(stg_users) if t.column.column == "user_id"} == {
         InheritedTest.UNIQUE,
         InheritedTest.NOT_NULL,
+    }
+
+
+def test_accepted_values_become_public_categories_of_the_twin():
+    # The project's accepted values are in its yml, so public: declared in the twin's config
+    # they cost no ε and survive on a table too small for DP to reveal any value (99 users).
+    status = ColumnTest("status", "accepted_values", {"values": ["casual", "regular", "heavy"]})
+    candidate = Candidate(
+        unique_id=f"{SEED}raw_users",
+        name="raw_users",
+        source_name=None,
+        synth={"columns": {"signed_up_on": {"role": "auto"}}},
+        tests=(ColumnTest("id", "unique", {}), status),
+    )
+    assert synth_config(candidate, 1.0) == {
+        "epsilon": 1.0,
+        "columns": {
+            "status": {"categories": ["casual", "regular", "heavy"]},
+            "signed_up_on": {"role": "auto"},
+        },
+        "primary_key": "id",
     }

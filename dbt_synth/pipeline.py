@@ -36,6 +36,7 @@ from dbt_synth.errors import SourceError, SynthError
 from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
+from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
 
@@ -79,6 +80,10 @@ class SynthResult:
     # Whose privacy the guarantee protects, in words for the ledger (a child twin may protect a
     # parent with all its children).
     privacy_unit: str = "row"
+    # Whether `seed` fixed the sampling of rows (the fit's noise is never seeded from config),
+    # and whether a test replayed the fit's noise (`dbt_synth.noise.replayable_noise`).
+    seed_fixed: bool = False
+    noise_replayable: bool = False
 
     @cached_property
     def table(self) -> pa.Table:
@@ -143,19 +148,20 @@ def _synthesize(
     source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress
 ) -> dict[str, Any]:
     _check_source(source, schema, config)
-    rng = np.random.default_rng(config.seed)
+    # Every draw of the fit from OS entropy; `seed` only reaches the sampling of twin rows.
+    noise = NoiseSource.for_fit()
     reference = PrivacyAccountant(config.epsilon, config.delta or _REFERENCE_DELTA)
     count_sigma = gaussian_sigma(_COUNT_SHARE * reference.remaining_rho())
-    noisy_rows = source.rows + rng.normal(0.0, count_sigma)
+    noisy_rows = float(noise.counts(source.rows, count_sigma))
     delta = config.delta_for(max(noisy_rows, 1.0))
     accountant = PrivacyAccountant(config.epsilon, delta)
     accountant.spend_gaussian("count", count_sigma, detail="row count")
     if noisy_rows < _SMALL_TABLE_ROWS:
-        noisy_rows = _refined_count(source.rows, noisy_rows, count_sigma, accountant, rng)
+        noisy_rows = _refined_count(source.rows, noisy_rows, count_sigma, accountant, noise)
     rows_estimate = max(noisy_rows, 1.0)
     # The rate comes from the DP count, so choosing it is post-processing.
     rate = min(1.0, config.max_fit_rows / rows_estimate) if config.max_fit_rows else 1.0
-    table = source.sample(rate, rng)
+    table = source.sample(rate, noise.generator)
     # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
     fit_estimate = rate * rows_estimate
 
@@ -185,7 +191,7 @@ def _synthesize(
                 column_rho,
                 threshold_delta,
                 fit_estimate,
-                rng,
+                noise,
             )
         )
 
@@ -210,13 +216,13 @@ def _synthesize(
         del table
         mechanism = build_mechanism(config.mechanism, len(modelled))
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
-        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, rng=rng, progress=say)
+        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, noise=noise, progress=say)
     generator = TwinGenerator(
         names=schema.names,
         models=tuple(models),
         mechanism=mechanism,
         rows=config.rows or round(rows_estimate),
-        seed=int(rng.integers(2**63)),
+        seed=sampling_seed(config.seed),
     )
     epsilon = accountant.epsilon()
     say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
@@ -229,6 +235,8 @@ def _synthesize(
         "target_epsilon": config.epsilon,
         "rows_estimate": rows_estimate,
         "sample_rate": rate,
+        "seed_fixed": config.seed is not None,
+        "noise_replayable": noise.replayable,
         "spends": tuple(accountant.spends),
         "columns": tuple(
             ColumnReport(spec.name, treatment, m.cardinality)
@@ -242,7 +250,7 @@ def _refined_count(
     first: float,
     first_sigma: float,
     accountant: PrivacyAccountant,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> float:
     """A second, less noisy count of a small table, averaged with the first by inverse variance.
 
@@ -252,7 +260,7 @@ def _refined_count(
     """
     sigma = gaussian_sigma(_SMALL_COUNT_SHARE * accountant.remaining_rho())
     accountant.spend_gaussian("count", sigma, detail="row count of a small table, refined")
-    second = rows + rng.normal(0.0, sigma)
+    second = float(noise.counts(rows, sigma))
     weights = np.array([first_sigma**-2, sigma**-2])
     return float(np.dot(weights, [first, second]) / weights.sum())
 
@@ -313,7 +321,7 @@ def _column_model(
     rho: float,
     threshold_delta: float,
     rows_estimate: float,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> ColumnModel:
     settings = config.column(spec.name)
     if plan == "key":
@@ -336,7 +344,7 @@ def _column_model(
             integer=is_integral(spec),
             learn_decimals=spec.kind is ColumnKind.FLOAT,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         public = bounds or type_range(spec)
         source = "the declared bounds" if bounds else "the type's range"
@@ -355,7 +363,7 @@ def _column_model(
             nullable=spec.nullable and plan == "text",
             rows_estimate=rows_estimate,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         return TextModel(spec, domain, unique=plan == "text_key")
     public = None
@@ -376,12 +384,12 @@ def _column_model(
         rows_estimate=rows_estimate,
         public_values=public,
         column=spec.name,
-        rng=rng,
+        noise=noise,
     )
     unnamed = plan == "category" and not domain.values
     if unnamed and spec.kind is not ColumnKind.STRING:
         # Nothing common enough to name: an ordered type falls back to its numeric domain.
-        args = (config, accountant, rho, threshold_delta, rows_estimate, rng)
+        args = (config, accountant, rho, threshold_delta, rows_estimate, noise)
         return _column_model(array, spec, "numeric", *args)
     if unnamed or (plan == "string" and domain.coverage < TEXT_COVERAGE):
         text = dp_text_domain(
@@ -394,7 +402,7 @@ def _column_model(
             nullable=spec.nullable,
             rows_estimate=rows_estimate,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         return TextModel(spec, text)
     return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None)

@@ -33,7 +33,7 @@ class MarginalMechanism(Mechanism):
         components: int = 256,
         rounds_per_column: int = 16,
         init_steps: int = 300,
-        round_steps: int = 30,
+        round_steps: int = 60,
         learning_rate: float = 0.05,
         max_rounds: int = 400,
     ) -> None:

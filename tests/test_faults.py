@@ -101,8 +101,10 @@ def project(tmp_path_factory) -> DbtProject:
 def test_a_build_killed_mid_fit_leaves_twin_and_ledger_consistent(project, signal_number, name):
     twin_before, ledger_before = _state(project)
     assert len(ledger_before) >= 1
-    # The interrupted build would make a twin of another size: the table tells whose it is.
-    project.write("models/cps_twin.py", twin_model("cps", {**SYNTH, "seed": 8, "rows": 1234}))
+    # The interrupted build would make a twin of another size: the table tells whose it is. A
+    # new ε makes it refit (a new seed or row count alone would resample the stored fit).
+    refit = {**SYNTH, "epsilon": 1.1, "seed": 8, "rows": 1234}
+    project.write("models/cps_twin.py", twin_model("cps", refit))
     try:
         process = _dbt_process(project)
         seen = _wait_for(process, "fitting marginal")
@@ -134,7 +136,8 @@ def test_an_exception_mid_fit_keeps_the_previous_twin_and_ledger(tmp_path):
     project = _project(tmp_path)
     assert project.dbt("run", "--select", "cps_twin").success
     twin_before, ledger_before = _state(project)
-    project.write("models/cps_twin.py", _FAILS_MID_FIT.format(synth=SYNTH))
+    # Another ε, so that the build fits (the stored fit of SYNTH would be resampled).
+    project.write("models/cps_twin.py", _FAILS_MID_FIT.format(synth={**SYNTH, "epsilon": 1.2}))
     result = project.dbt("run", "--select", "cps_twin")
     assert not result.success
     assert "fault injected mid-fit" in str(result.result.results[0].message)
@@ -142,7 +145,7 @@ def test_an_exception_mid_fit_keeps_the_previous_twin_and_ledger(tmp_path):
     assert twin_after.equals(twin_before)
     assert ledger_after == ledger_before
     assert len(ledger_after) == 1
-    # The next good build goes through and is the only other ledger row.
+    # The next good build resamples the stored fit and is the only other ledger row.
     project.write("models/cps_twin.py", twin_model("cps", SYNTH))
     assert project.dbt("run", "--select", "cps_twin").success
     assert project.frame("select * from main.cps_twin").equals(twin_before)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -97,11 +98,11 @@ class SourceBudget:
         )
 
 
-def source_budgets(ledger: pa.Table | None) -> list[SourceBudget]:
+def source_budgets(ledger: pa.Table | list[dict[str, Any]] | None) -> list[SourceBudget]:
     """Per source: summed ε and δ of its fits (resamples spend 0) and the latest cap recorded."""
-    if ledger is None or ledger.num_rows == 0:
+    if ledger is None:
         return []
-    rows = ledger.to_pylist()
+    rows = ledger.to_pylist() if isinstance(ledger, pa.Table) else list(ledger)
     rows.sort(key=lambda r: r.get("finished_at") or datetime.min)
     budgets: dict[str, SourceBudget] = {}
     for row in rows:

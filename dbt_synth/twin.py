@@ -157,7 +157,8 @@ def _child(
     model: str,
     progress: Callable[[str], None],
 ) -> SynthResult:
-    """Fit a child twin: its foreign keys from config and the manifest, its parents as Arrow."""
+    """Fit a child twin: its foreign keys from config and the manifest, its parents as Arrow,
+    the child itself streamed."""
     relational = config.relational or RelationalConfig()
     discovered = (
         discover_keys(model, manifest_location(relational.manifest_path))
@@ -166,7 +167,7 @@ def _child(
     )
     parent_data = {name: _parent(warehouse, value) for name, value in parents.items()}
     built = synthesize_child(
-        warehouse.arrow(source),
+        warehouse.source_rows(source),
         parent_data,
         config.synth,
         relational=relational,

@@ -14,6 +14,7 @@ from dbt_synth import synthesize
 from dbt_synth.config import parse_config
 from dbt_synth.store.codec import StoreError, decode, encode
 from dbt_synth.store.model import StoredModel, fingerprint
+from dbt_synth.store.policy import source_budgets
 from tests.real_data import cps1988
 
 
@@ -84,3 +85,24 @@ def test_fingerprint_follows_config_and_schema_never_data_or_sampling(frame):
     renamed = fitted.schema.__class__("other", fitted.schema.columns)
     assert base != fingerprint(parse_config({"epsilon": 1.0}), renamed)
     assert base != fingerprint(parse_config({"epsilon": 1.0}), fitted.schema, holdout=0.2)
+
+
+def test_source_budgets_sum_fits_of_every_twin_and_show_the_latest_cap():
+    rows = [
+        {"source": "cps", "epsilon": 1.0, "delta": 1e-6, "finished_at": datetime(2026, 1, 1)},
+        {"source": "cps", "epsilon": 0.0, "delta": 0.0, "finished_at": datetime(2026, 1, 2)},
+        {
+            "source": "cps",
+            "epsilon": 1.5,
+            "delta": 2e-6,
+            "finished_at": datetime(2026, 1, 3),
+            "max_total_epsilon": 4.0,
+        },
+        {"source": "loans", "epsilon": 0.5, "delta": 1e-7, "finished_at": datetime(2026, 1, 1)},
+    ]
+    lines = [budget.line() for budget in source_budgets(rows)]
+    assert lines == [
+        "cps: ε 2.500 of max_total_epsilon 4 over 2 fit(s), δ 3.00e-06 (sum of fits: an upper "
+        "bound)",
+        "loans: ε 0.500 (no cap) over 1 fit(s), δ 1.00e-07 (sum of fits: an upper bound)",
+    ]

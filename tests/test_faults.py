@@ -101,9 +101,10 @@ def project(tmp_path_factory) -> DbtProject:
 def test_a_build_killed_mid_fit_leaves_twin_and_ledger_consistent(project, signal_number, name):
     twin_before, ledger_before = _state(project)
     assert len(ledger_before) >= 1
-    # The interrupted build would make a twin of another size: the table tells whose it is. A
-    # new ε makes it refit (a new seed or row count alone would resample the stored fit).
-    refit = {**SYNTH, "epsilon": 1.1, "seed": 8, "rows": 1234}
+    # The interrupted build would make a twin of another size: the table tells whose it is. An
+    # ε of its own makes it refit (a new seed or row count alone would resample a stored fit,
+    # and the other signal's build may have finished and stored one).
+    refit = {**SYNTH, "epsilon": 1.0 + signal_number / 100, "seed": 8, "rows": 1234}
     project.write("models/cps_twin.py", twin_model("cps", refit))
     try:
         process = _dbt_process(project)

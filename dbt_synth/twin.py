@@ -130,7 +130,7 @@ def build(
             else:
                 train = _train_rows(warehouse, source, schema, holdout)
                 result = _child(warehouse, train, schema, config, parents, model, progress)
-            relation = warehouse.materialise(result.generator.batches(), schema, model)
+            relation = warehouse.materialise_twin(result.generator, schema, model)
             entry = entry_for(
                 result,
                 model=model,
@@ -200,7 +200,7 @@ def _train_rows(
     """The source rows the twin is fit on: all of them, or those the holdout rule keeps."""
     if rule is None:
         return source
-    return warehouse.filter(source, train_filter_sql(schema, rule))
+    return warehouse.filter(source, train_filter_sql(schema, rule, warehouse.dialect))
 
 
 def _progress(model: str, verbose: bool) -> Callable[[str], None]:

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures.real_data import cps1988
 from tests.dbt_projects import REPO_ROOT, DbtProject, new_project, twin_model
-from tests.real_data import cps1988
 
 SYNTH = {"epsilon": 1.0, "seed": 7, "mechanism": "marginal"}
 

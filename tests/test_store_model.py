@@ -15,7 +15,7 @@ from dbt_synth.config import parse_config
 from dbt_synth.store.codec import StoreError, decode, encode
 from dbt_synth.store.model import StoredModel, fingerprint
 from dbt_synth.store.policy import source_budgets
-from tests.real_data import cps1988
+from fixtures.real_data import cps1988
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,10 @@ class LedgerEntry:
     column_treatments: str
     dbt_synth_version: str
     holdout: str | None = None  # JSON of dbt_synth.holdout.HoldoutRule, when rows were held out
+    # `synth.seed` fixed the sampling of twin rows (never the fit's noise, which is OS entropy).
+    sampling_seed_fixed: bool = False
+    # A test replayed the fit's noise (`dbt_synth.noise.replayable_noise`): not private.
+    noise_replayed: bool = False
 
 
 def entry_for(
@@ -100,6 +104,8 @@ def entry_for(
         column_treatments=json.dumps({c.name: c.treatment for c in result.columns}),
         dbt_synth_version=__version__,
         holdout=None if holdout is None else json.dumps(holdout.describe()),
+        sampling_seed_fixed=result.seed_fixed,
+        noise_replayed=result.noise_replayable,
     )
 
 
@@ -116,6 +122,7 @@ def _sgd_parameters(spend: Spend) -> dict[str, float | int]:
 
 _ARROW_TYPES: dict[type, pa.DataType] = {
     str: pa.string(),
+    bool: pa.bool_(),
     float: pa.float64(),
     int: pa.int64(),
     datetime: pa.timestamp("us"),

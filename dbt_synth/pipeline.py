@@ -12,31 +12,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
-from dbt_synth.axis import axis_bound, is_integral, to_axis, type_range
+from dbt_synth.columns import ColumnContext, column_model, fallback, plan_column, treatment
 from dbt_synth.config import SynthConfig, parse_config
-from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
-from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain, widened
-from dbt_synth.domains.text import dp_text_domain
-from dbt_synth.encoding import (
-    CategoryModel,
-    ColumnModel,
-    KeyModel,
-    NullModel,
-    NumericModel,
-    TextModel,
-)
+from dbt_synth.encoding import ColumnModel
 from dbt_synth.errors import SourceError, SynthError
 from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
-from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
+from dbt_synth.noise import NoiseSource, sampling_seed
+from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
 
 # Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
@@ -79,6 +68,10 @@ class SynthResult:
     # Whose privacy the guarantee protects, in words for the ledger (a child twin may protect a
     # parent with all its children).
     privacy_unit: str = "row"
+    # Whether `seed` fixed the sampling of rows (the fit's noise is never seeded from config),
+    # and whether a test replayed the fit's noise (`dbt_synth.noise.replayable_noise`).
+    seed_fixed: bool = False
+    noise_replayable: bool = False
 
     @cached_property
     def table(self) -> pa.Table:
@@ -123,46 +116,37 @@ def synthesize(
             settings = config
         else:
             settings = parse_config({**(config or {}), **overrides}, model=model)
-        schema = schema or schema_of(source.schema)
-        result = _synthesize(source, schema, settings, say)
+        schema = schema or schema_of_arrow(source.schema)
+        return _synthesize(source, schema, settings, say, started)
     except SynthError as error:
         raise error.for_model(model) from None
-    return SynthResult(**{**result, "fit_seconds": time.perf_counter() - started})
-
-
-def schema_of(arrow_schema: pa.Schema) -> TableSchema:
-    """Warehouse types of Arrow columns as DuckDB would store them."""
-    relation = duckdb.connect().from_arrow(arrow_schema.empty_table())
-    columns = tuple(
-        column_spec(name, str(t)) for name, t in zip(relation.columns, relation.types, strict=True)
-    )
-    return TableSchema("source", columns)
 
 
 def _synthesize(
-    source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress
-) -> dict[str, Any]:
+    source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress, started: float
+) -> SynthResult:
     _check_source(source, schema, config)
-    rng = np.random.default_rng(config.seed)
+    # Every draw of the fit from OS entropy; `seed` only reaches the sampling of twin rows.
+    noise = NoiseSource.for_fit()
     reference = PrivacyAccountant(config.epsilon, config.delta or _REFERENCE_DELTA)
     count_sigma = gaussian_sigma(_COUNT_SHARE * reference.remaining_rho())
-    noisy_rows = source.rows + rng.normal(0.0, count_sigma)
+    noisy_rows = float(noise.counts(source.rows, count_sigma))
     delta = config.delta_for(max(noisy_rows, 1.0))
     accountant = PrivacyAccountant(config.epsilon, delta)
     accountant.spend_gaussian("count", count_sigma, detail="row count")
     if noisy_rows < _SMALL_TABLE_ROWS:
-        noisy_rows = _refined_count(source.rows, noisy_rows, count_sigma, accountant, rng)
+        noisy_rows = _refined_count(source.rows, noisy_rows, count_sigma, accountant, noise)
     rows_estimate = max(noisy_rows, 1.0)
     # The rate comes from the DP count, so choosing it is post-processing.
     rate = min(1.0, config.max_fit_rows / rows_estimate) if config.max_fit_rows else 1.0
-    table = source.sample(rate, rng)
+    table = source.sample(rate, noise.generator)
     # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
     fit_estimate = rate * rows_estimate
 
-    plans = [_plan(spec, config) for spec in schema.columns]
-    thresholded = sum(plan in ("string", "text", "text_key") for plan in plans)
+    plans = [plan_column(spec, config) for spec in schema.columns]
+    thresholded = sum(plan.thresholded for plan in plans)
     threshold_delta = _THRESHOLD_DELTA_SHARE * delta / max(2 * thresholded, 1)
-    releases = sum(plan not in ("key", "null") for plan in plans)
+    releases = sum(plan.releases for plan in plans)
     reserve = _THRESHOLD_DELTA_SHARE * delta if thresholded else 0.0
     column_rho = (
         config.domain_share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
@@ -173,28 +157,17 @@ def _synthesize(
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
 
-    models: list[ColumnModel] = []
-    for spec, plan in zip(schema.columns, plans, strict=True):
-        models.append(
-            _column_model(
-                table.column(spec.name),
-                spec,
-                plan,
-                config,
-                accountant,
-                column_rho,
-                threshold_delta,
-                fit_estimate,
-                rng,
-            )
-        )
-
+    context = ColumnContext(config, accountant, column_rho, threshold_delta, fit_estimate, noise)
+    models: list[ColumnModel] = [
+        column_model(table.column(spec.name), spec, plan, context)
+        for spec, plan in zip(schema.columns, plans, strict=True)
+    ]
     treatments = []
     for spec, plan, model in zip(schema.columns, plans, models, strict=True):
-        fallback = _fallback(plan, model)
-        if fallback:
-            say(f"column {spec.name}: {fallback}")
-        treatments.append(_treatment(model) + (f" (fallback: {fallback})" if fallback else ""))
+        coarser = fallback(plan, model)
+        if coarser:
+            say(f"column {spec.name}: {coarser}")
+        treatments.append(treatment(model) + (f" (fallback: {coarser})" if coarser else ""))
 
     modelled = [i for i, m in enumerate(models) if m.modelled]
     mechanism = None
@@ -210,31 +183,34 @@ def _synthesize(
         del table
         mechanism = build_mechanism(config.mechanism, len(modelled))
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
-        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, rng=rng, progress=say)
+        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, noise=noise, progress=say)
     generator = TwinGenerator(
         names=schema.names,
         models=tuple(models),
         mechanism=mechanism,
         rows=config.rows or round(rows_estimate),
-        seed=int(rng.integers(2**63)),
+        seed=sampling_seed(config.seed),
     )
     epsilon = accountant.epsilon()
     say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
-    return {
-        "generator": generator,
-        "schema": schema,
-        "mechanism": mechanism.name if mechanism is not None else "none",
-        "epsilon": epsilon,
-        "delta": delta,
-        "target_epsilon": config.epsilon,
-        "rows_estimate": rows_estimate,
-        "sample_rate": rate,
-        "spends": tuple(accountant.spends),
-        "columns": tuple(
-            ColumnReport(spec.name, treatment, m.cardinality)
-            for spec, m, treatment in zip(schema.columns, models, treatments, strict=True)
+    return SynthResult(
+        generator=generator,
+        schema=schema,
+        mechanism=mechanism.name if mechanism is not None else "none",
+        epsilon=epsilon,
+        delta=delta,
+        target_epsilon=config.epsilon,
+        rows_estimate=rows_estimate,
+        sample_rate=rate,
+        seed_fixed=config.seed is not None,
+        noise_replayable=noise.replayable,
+        spends=tuple(accountant.spends),
+        columns=tuple(
+            ColumnReport(spec.name, text, m.cardinality)
+            for spec, m, text in zip(schema.columns, models, treatments, strict=True)
         ),
-    }
+        fit_seconds=time.perf_counter() - started,
+    )
 
 
 def _refined_count(
@@ -242,7 +218,7 @@ def _refined_count(
     first: float,
     first_sigma: float,
     accountant: PrivacyAccountant,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> float:
     """A second, less noisy count of a small table, averaged with the first by inverse variance.
 
@@ -252,7 +228,7 @@ def _refined_count(
     """
     sigma = gaussian_sigma(_SMALL_COUNT_SHARE * accountant.remaining_rho())
     accountant.spend_gaussian("count", sigma, detail="row count of a small table, refined")
-    second = rows + rng.normal(0.0, sigma)
+    second = float(noise.counts(rows, sigma))
     weights = np.array([first_sigma**-2, sigma**-2])
     return float(np.dot(weights, [first, second]) / weights.sum())
 
@@ -277,159 +253,3 @@ def _check_source(source: SourceRows, schema: TableSchema, config: SynthConfig) 
                 fix=f"use one of {schema.names}",
                 column=name,
             )
-
-
-def _plan(spec: ColumnSpec, config: SynthConfig) -> str:
-    """How a column will be modelled, decided from its type and config only (no data)."""
-    settings = config.column(spec.name)
-    if spec.name in config.primary_key or settings.role == "id":
-        return "text_key" if spec.kind is ColumnKind.STRING else "key"
-    if spec.kind is ColumnKind.UNSUPPORTED:
-        if config.unsupported == "null":
-            return "null"
-        raise SourceError(
-            f"type {spec.sql_type} cannot be modelled",
-            fix="set synth.unsupported: null to emit NULLs of this type, or drop the column in a "
-            "staging model that the twin reads",
-            column=spec.name,
-        )
-    if spec.kind is ColumnKind.UUID:
-        return "key"
-    if settings.role == "text":
-        return "text"
-    if spec.kind is ColumnKind.BOOLEAN or spec.enum_values or settings.categories is not None:
-        return "public_category"
-    if settings.role == "category" or spec.kind is ColumnKind.STRING:
-        return "string" if settings.role == "auto" else "category"
-    return "numeric"
-
-
-def _column_model(
-    array: pa.ChunkedArray,
-    spec: ColumnSpec,
-    plan: str,
-    config: SynthConfig,
-    accountant: PrivacyAccountant,
-    rho: float,
-    threshold_delta: float,
-    rows_estimate: float,
-    rng: np.random.Generator,
-) -> ColumnModel:
-    settings = config.column(spec.name)
-    if plan == "key":
-        return KeyModel(spec)
-    if plan == "null":
-        return NullModel(spec)
-    if plan == "numeric":
-        values, states = to_axis(array, spec)
-        bounds = None
-        if settings.min is not None:
-            bounds = (axis_bound(settings.min, spec), axis_bound(settings.max, spec))
-        domain = dp_numeric_domain(
-            values,
-            states,
-            accountant,
-            rho,
-            max_bins=config.max_bins,
-            nullable=spec.nullable,
-            public_bounds=bounds,
-            integer=is_integral(spec),
-            learn_decimals=spec.kind is ColumnKind.FLOAT,
-            column=spec.name,
-            rng=rng,
-        )
-        public = bounds or type_range(spec)
-        source = "the declared bounds" if bounds else "the type's range"
-        domain = widened(domain, *public, rows_estimate, source=source)
-        sigma = gaussian_sigma(rho * (1.0 if bounds else LEVEL_RHO_SHARES[1]))
-        return NumericModel(spec, domain, sigma)
-    values, counts, nulls = _distinct(array)
-    if plan in ("text", "text_key"):
-        domain = dp_text_domain(
-            values,
-            counts,
-            nulls,
-            accountant,
-            rho,
-            threshold_delta=threshold_delta,
-            nullable=spec.nullable and plan == "text",
-            rows_estimate=rows_estimate,
-            column=spec.name,
-            rng=rng,
-        )
-        return TextModel(spec, domain, unique=plan == "text_key")
-    public = None
-    if plan == "public_category":
-        public = (
-            tuple(settings.categories)
-            if settings.categories is not None
-            else spec.enum_values or (False, True)
-        )
-    domain = dp_category_domain(
-        values,
-        counts,
-        nulls,
-        accountant,
-        rho,
-        threshold_delta=threshold_delta,
-        nullable=spec.nullable,
-        rows_estimate=rows_estimate,
-        public_values=public,
-        column=spec.name,
-        rng=rng,
-    )
-    unnamed = plan == "category" and not domain.values
-    if unnamed and spec.kind is not ColumnKind.STRING:
-        # Nothing common enough to name: an ordered type falls back to its numeric domain.
-        args = (config, accountant, rho, threshold_delta, rows_estimate, rng)
-        return _column_model(array, spec, "numeric", *args)
-    if unnamed or (plan == "string" and domain.coverage < TEXT_COVERAGE):
-        text = dp_text_domain(
-            values,
-            counts,
-            nulls,
-            accountant,
-            rho,
-            threshold_delta=threshold_delta,
-            nullable=spec.nullable,
-            rows_estimate=rows_estimate,
-            column=spec.name,
-            rng=rng,
-        )
-        return TextModel(spec, text)
-    return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None)
-
-
-def _distinct(array: pa.ChunkedArray) -> tuple[list[Any], np.ndarray, int]:
-    """Distinct non-NULL values with their counts, and the NULL count (inputs to DP releases)."""
-    counted = pc.value_counts(array.drop_null())
-    values = counted.field("values").to_pylist()
-    counts = counted.field("counts").to_numpy(zero_copy_only=False).astype(float)
-    return values, counts, array.null_count
-
-
-def _fallback(plan: str, model: ColumnModel) -> str | None:
-    """What to declare when a small table's DP domain came out coarser than asked, else None."""
-    if isinstance(model, NumericModel) and model.domain.fallback:
-        return (
-            f"nothing resolved at this table's size and ε, values drawn from "
-            f"{model.domain.fallback}; declare public min/max in synth.columns to do better"
-        )
-    if plan == "category" and not isinstance(model, CategoryModel):
-        return (
-            "no value common enough to reveal at this table's size and ε; declare public "
-            "categories in synth.columns to keep the values"
-        )
-    return None
-
-
-def _treatment(model: ColumnModel) -> str:
-    if isinstance(model, NumericModel):
-        return f"numeric: {model.domain.bin_count} DP quantile bins"
-    if isinstance(model, CategoryModel):
-        return f"category: {len(model.domain.values)} DP-kept values"
-    if isinstance(model, TextModel):
-        return "key: generated unique strings" if model.unique else "text: generated in DP formats"
-    if isinstance(model, KeyModel):
-        return "key: fresh unique values"
-    return "null: unsupported type"

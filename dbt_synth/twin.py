@@ -111,7 +111,7 @@ def build(
             )
         else:
             result = _child(warehouse, source, schema, config, parents, model, progress)
-        relation = warehouse.materialise(result.generator.batches(), schema, model)
+        relation = warehouse.materialise_twin(result.generator, schema, model)
     except SynthError as error:
         raise error.for_model(model) from None
     entry = entry_for(
@@ -175,7 +175,7 @@ def _train_rows(
     if not config.holdout:
         return source, None
     rule = rule_for(schema, config.holdout, config.primary_key)
-    return warehouse.filter(source, train_filter_sql(schema, rule)), rule
+    return warehouse.filter(source, train_filter_sql(schema, rule, warehouse.dialect)), rule
 
 
 def _progress(model: str, verbose: bool) -> Callable[[str], None]:

@@ -11,15 +11,13 @@ cost milliseconds. All ρ is composed by the accountant; the last round spends e
 from __future__ import annotations
 
 import math
-import threading
-from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
 from dbt_synth.mechanisms.mixture import Measurement, MixtureModel
+from dbt_synth.noise import NoiseSource
 
 _MEASURE_SHARE = 0.9  # of each round's ρ, the rest pays for the selection
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -35,7 +33,7 @@ class MarginalMechanism(Mechanism):
         components: int = 256,
         rounds_per_column: int = 16,
         init_steps: int = 300,
-        round_steps: int = 30,
+        round_steps: int = 60,
         learning_rate: float = 0.05,
         max_rounds: int = 400,
     ) -> None:
@@ -48,30 +46,18 @@ class MarginalMechanism(Mechanism):
         self._model: MixtureModel | None = None
         self.rounds = 0
 
-    def fit(
-        self,
-        data: EncodedTable,
-        accountant: PrivacyAccountant,
-        *,
-        rows_estimate: float,
-        rng: np.random.Generator,
-        progress: Progress,
-    ) -> None:
-        with _one_torch_thread():
-            self._fit(data, accountant, rows_estimate=rows_estimate, rng=rng, progress=progress)
-
     def _fit(
         self,
         data: EncodedTable,
         accountant: PrivacyAccountant,
         *,
         rows_estimate: float,
-        rng: np.random.Generator,
+        noise: NoiseSource,
         progress: Progress,
     ) -> None:
         cards = data.cardinalities
         d = len(cards)
-        model = MixtureModel(cards, self.components, int(rng.integers(2**31)))
+        model = MixtureModel(cards, self.components, int(noise.generator.integers(2**31)))
         self._model = model
         total = max(rows_estimate, 1.0)
         rho = accountant.remaining_rho()
@@ -85,7 +71,7 @@ class MarginalMechanism(Mechanism):
             if prior is not None:
                 measurements.append(Measurement((column,), prior.counts, prior.sigma))
             else:
-                noisy = truth.single(column) + rng.normal(0.0, sigma, cards[column])
+                noisy = noise.counts(truth.single(column), sigma)
                 accountant.spend_gaussian(
                     "measurement", sigma, detail=f"1-way {data.names[column]}"
                 )
@@ -111,12 +97,12 @@ class MarginalMechanism(Mechanism):
                 epsilon0 = math.sqrt(8 * (1 - _MEASURE_SHARE) * remaining)
             errors = truth.errors(model, candidates, total)
             scores = weights * (errors - _SQRT_2_OVER_PI * sigma * cells)
-            gumbel = rng.gumbel(size=len(scores))
+            gumbel = noise.gumbel(len(scores))
             chosen = int(np.argmax(epsilon0 * scores / (2 * sensitivity) + gumbel))
             accountant.spend_exponential("selection", epsilon0)
             clique = candidates[chosen]
             exact = truth.single(clique[0]) if len(clique) == 1 else truth.pair(*clique)
-            noisy = exact + rng.normal(0.0, sigma, exact.shape)
+            noisy = noise.counts(exact, sigma)
             accountant.spend_gaussian(
                 "measurement", sigma, detail="x".join(data.names[c] for c in clique)
             )
@@ -137,36 +123,10 @@ class MarginalMechanism(Mechanism):
                 break
         model.fit(measurements, total, self.init_steps, self.learning_rate / 2)
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._model is None:
             raise RuntimeError("sample() before fit()")
         return self._model.sample(n, rng)
-
-
-_THREADS_LOCK = threading.Lock()
-_THREADS_USERS = [0, 0]  # fits in progress, torch's thread count before the first of them
-
-
-@contextmanager
-def _one_torch_thread():
-    """The mixture's tensors are small: one thread avoids the synchronisation that dominates
-    small ops (badly so on a busy machine), and makes results independent of the thread count.
-
-    Twins fitted in parallel dbt threads share torch's global setting: the count is restored only
-    when the last of them finishes.
-    """
-    with _THREADS_LOCK:
-        if _THREADS_USERS[0] == 0:
-            _THREADS_USERS[1] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _THREADS_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_USERS[0] -= 1
-            if _THREADS_USERS[0] == 0:
-                torch.set_num_threads(_THREADS_USERS[1])
 
 
 class _TrueMarginals:

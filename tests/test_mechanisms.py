@@ -34,9 +34,16 @@ class Uniform(Mechanism):
         return np.column_stack([rng.integers(0, c, n) for c in self.cardinalities])
 
 
+@pytest.fixture(autouse=True)
+def built_ins_only(monkeypatch):
+    """Start from the built-in mechanisms: dbt models run in this process (test_faults) register
+    their own, and a registry is process-wide."""
+    built_in = {name: REGISTRY[name] for name in ("marginal", "dpsgd")}
+    monkeypatch.setattr("dbt_synth.mechanisms._REGISTRY", built_in)
+
+
 @pytest.fixture
-def registered(monkeypatch):
-    monkeypatch.setattr("dbt_synth.mechanisms._REGISTRY", dict(REGISTRY))
+def registered():
     register_mechanism("uniform", Uniform)
 
 

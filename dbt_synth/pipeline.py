@@ -34,10 +34,24 @@ from dbt_synth.encoding import (
 )
 from dbt_synth.errors import SourceError, SynthError
 from dbt_synth.generation import TwinGenerator
+from dbt_synth.keys import StringKeyModel
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
+from dbt_synth.roles import looks_like_key, role_names
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
+from dbt_synth.tails import (
+    GeneratedModel,
+    HeadTailModel,
+    TextTail,
+    category_limit,
+    domain_share,
+    domain_weight,
+    generator_sigma,
+    head_tail,
+    learns_head,
+    tail_for,
+)
 
 # Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
 _COUNT_SHARE = 0.01
@@ -150,12 +164,17 @@ def _synthesize(
     fit_estimate = rate * rows_estimate
 
     plans = [_plan(spec, config) for spec in schema.columns]
-    thresholded = sum(plan in ("string", "text", "text_key") for plan in plans)
+    thresholded = sum(plan in ("string", "text", "text_key", "role") for plan in plans)
     threshold_delta = _THRESHOLD_DELTA_SHARE * delta / max(2 * thresholded, 1)
-    releases = sum(plan not in ("key", "null") for plan in plans)
+    # roles: a head+tail column's domain gets a larger share (tails.domain_weight).
+    releases = sum(domain_weight(plan) for plan in plans)
     reserve = _THRESHOLD_DELTA_SHARE * delta if thresholded else 0.0
-    column_rho = (
-        config.domain_share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
+    share = domain_share(config.domain_share, plans)
+    column_rho = share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
+    # roles: how many values a category column models depends on the generator's noise.
+    modelled_plans = sum(plan not in ("key", "null", "text", "text_key") for plan in plans)
+    limit_sigma = generator_sigma(
+        (1 - share) * accountant.remaining_rho(extra_delta=reserve), modelled_plans
     )
     sampled = f" (a Poisson sample of {source.rows})" if rate < 1 else ""
     say(
@@ -172,10 +191,11 @@ def _synthesize(
                 plan,
                 config,
                 accountant,
-                column_rho,
+                column_rho * domain_weight(plan),
                 threshold_delta,
                 fit_estimate,
                 rng,
+                limit_sigma,
             )
         )
 
@@ -245,7 +265,14 @@ def _check_source(source: SourceRows, schema: TableSchema, config: SynthConfig) 
 def _plan(spec: ColumnSpec, config: SynthConfig) -> str:
     """How a column will be modelled, decided from its type and config only (no data)."""
     settings = config.column(spec.name)
-    if spec.name in config.primary_key or settings.role == "id":
+    # roles: a column whose name marks it as a key (`*_id`, `uid`, …) is a fresh key under `auto`.
+    named_key = (
+        settings.role == "auto"
+        and settings.categories is None
+        and spec.kind in (ColumnKind.INTEGER, ColumnKind.STRING)
+        and looks_like_key(spec.name, spec.sql_type)
+    )
+    if spec.name in config.primary_key or settings.role == "id" or named_key:
         return "text_key" if spec.kind is ColumnKind.STRING else "key"
     if spec.kind is ColumnKind.UNSUPPORTED:
         if config.unsupported == "null":
@@ -260,6 +287,14 @@ def _plan(spec: ColumnSpec, config: SynthConfig) -> str:
         return "key"
     if settings.role == "text":
         return "text"
+    if settings.role in role_names()[4:]:  # a semantic role (roles.py), or `format`
+        if spec.kind is not ColumnKind.STRING:
+            raise SourceError(
+                f"role {settings.role} generates strings, but the column is {spec.sql_type}",
+                fix="remove the role from synth.columns, or cast the column to a string type",
+                column=spec.name,
+            )
+        return "role"
     if spec.kind is ColumnKind.BOOLEAN or spec.enum_values or settings.categories is not None:
         return "public_category"
     if settings.role == "category" or spec.kind is ColumnKind.STRING:
@@ -277,12 +312,17 @@ def _column_model(
     threshold_delta: float,
     rows_estimate: float,
     rng: np.random.Generator,
+    limit_sigma: float,
 ) -> ColumnModel:
     settings = config.column(spec.name)
     if plan == "key":
-        return KeyModel(spec)
+        return KeyModel(spec, form=settings.id_form, declared_max=settings.max)
     if plan == "null":
         return NullModel(spec)
+    if plan == "text_key" and settings.format is not None:
+        return StringKeyModel(spec, pattern=settings.format, domain=None, form=settings.id_form)
+    if plan == "role" and not learns_head(settings.role):
+        return GeneratedModel(spec, tail_for(settings.role, settings.format, config.locale))
     if plan == "numeric":
         values, states = to_axis(array, spec)
         bounds = (settings.min, settings.max) if settings.min is not None else None
@@ -316,7 +356,9 @@ def _column_model(
             column=spec.name,
             rng=rng,
         )
-        return TextModel(spec, domain, unique=plan == "text_key")
+        if plan == "text_key":
+            return StringKeyModel(spec, pattern=None, domain=domain, form=settings.id_form)
+        return TextModel(spec, domain)
     public = None
     if plan == "public_category":
         public = (
@@ -337,6 +379,10 @@ def _column_model(
         column=spec.name,
         rng=rng,
     )
+    limit = category_limit(domain.counts, limit_sigma)
+    if plan == "role":
+        tail = tail_for(settings.role, settings.format, config.locale)
+        return head_tail(spec, domain, gaussian_sigma(rho), tail, rows_estimate, limit)
     if plan == "string" and domain.coverage < TEXT_COVERAGE:
         text = dp_text_domain(
             values,
@@ -350,9 +396,11 @@ def _column_model(
             column=spec.name,
             rng=rng,
         )
-        return TextModel(spec, text)
+        if not len(domain.values):
+            return TextModel(spec, text)
+        return head_tail(spec, domain, gaussian_sigma(rho), TextTail(text), rows_estimate, limit)
     _require_values(domain.cardinality, spec, config)
-    return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None)
+    return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None, limit=limit)
 
 
 def _distinct(array: pa.ChunkedArray) -> tuple[list[Any], np.ndarray, int]:
@@ -374,6 +422,8 @@ def _require_values(cardinality: int, spec: ColumnSpec, config: SynthConfig) -> 
 
 
 def _treatment(model: ColumnModel) -> str:
+    if isinstance(model, HeadTailModel | StringKeyModel | GeneratedModel):
+        return model.describe()
     if isinstance(model, NumericModel):
         return f"numeric: {model.domain.bin_count} DP quantile bins"
     if isinstance(model, CategoryModel):

@@ -21,3 +21,8 @@ def real_table(package: str, item: str) -> pd.DataFrame:
 def cps1988() -> pd.DataFrame:
     """AER::CPS1988: 28,155 wage records, 3 numeric and 4 categorical columns."""
     return real_table("AER", "CPS1988")
+
+
+def seattlepets() -> pd.DataFrame:
+    """openintro::seattlepets: 52,519 pet licences — a name, a licence number, a zip code."""
+    return real_table("openintro", "seattlepets")

@@ -13,6 +13,7 @@ from typing import Any
 from dbt_synth.errors import ConfigError
 from dbt_synth.keys import IdForm
 from dbt_synth.roles import DEFAULT_LOCALE, FORMAT_ROLE, FormatPattern, role_names
+from dbt_synth.rules import Rebalance, Rule, parse_rules, predicate
 
 MECHANISMS = ("auto", "marginal", "dpsgd")
 # Derived from the role registry (dbt_synth/roles.py): structural roles, then semantic ones.
@@ -61,6 +62,10 @@ class SynthConfig:
     holdout: float = 0.0
     # Faker locale of semantic roles (dbt_synth/roles.py).
     locale: str = DEFAULT_LOCALE
+    # Sampling constraints, zero ε (rules.py, conditioning.py).
+    rules: tuple[Rule, ...] = ()
+    condition: str | None = None
+    rebalance: Rebalance | None = None
 
     def column(self, name: str) -> ColumnConfig:
         return self.columns.get(name, _DEFAULT_COLUMN)
@@ -91,6 +96,12 @@ def parse_config(raw: dict[str, Any] | None, *, model: str | None = None) -> Syn
     if "primary_key" in raw:
         key = raw["primary_key"]
         raw["primary_key"] = (key,) if isinstance(key, str) else tuple(key or ())
+    if "rules" in raw:
+        raw["rules"] = parse_rules(raw["rules"], model)
+    if raw.get("condition") is not None:
+        predicate(raw["condition"], label="condition", model=model, null_holds=False)
+    if "rebalance" in raw:
+        raw["rebalance"] = Rebalance.parse(raw["rebalance"], model)
     config = SynthConfig(**raw)
     _check(config, model)
     return config

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from dbt_synth.accounting import Spend
+from dbt_synth.conditioning import sampling_record
 from dbt_synth.pipeline import SynthResult
 
 # Twins built in parallel dbt threads share one process: serialise DDL + insert on the ledger.
@@ -41,6 +42,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("column_treatments", "VARCHAR"),
     ("dbt_synth_version", "VARCHAR"),
     ("holdout", "VARCHAR"),
+    ("sampling", "VARCHAR"),
 )
 
 
@@ -69,6 +71,8 @@ class LedgerEntry:
     column_treatments: str
     dbt_synth_version: str
     holdout: str | None = None  # JSON of dbt_synth.holdout.HoldoutRule, when rows were held out
+    # JSON of the rules, condition and rebalance and how many drawn rows each redrew.
+    sampling: str | None = None
 
 
 def entry_for(
@@ -118,6 +122,7 @@ def entry_for(
         spends=json.dumps(spends),
         column_treatments=json.dumps({c.name: c.treatment for c in result.columns}),
         dbt_synth_version=__version__,
+        sampling=sampling_record(result.generator),
     )
 
 

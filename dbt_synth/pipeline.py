@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
 from dbt_synth.axis import is_integral, to_axis
+from dbt_synth.conditioning import constraints_of
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
 from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain
@@ -220,6 +221,7 @@ def _synthesize(
         mechanism=mechanism,
         rows=config.rows or round(rows_estimate),
         seed=int(rng.integers(2**63)),
+        constraints=constraints_of(config, schema.names, _keys(models, schema)),
     )
     epsilon = accountant.epsilon()
     say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
@@ -419,6 +421,11 @@ def _require_values(cardinality: int, spec: ColumnSpec, config: SynthConfig) -> 
             "a larger table",
             column=spec.name,
         )
+
+
+def _keys(models: list[ColumnModel], schema: TableSchema) -> set[str]:
+    fresh = [isinstance(m, KeyModel | StringKeyModel) for m in models]
+    return {spec.name for spec, key in zip(schema.columns, fresh, strict=True) if key}
 
 
 def _treatment(model: ColumnModel) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from dbt_synth.conditioning import sampling_lines
 from dbt_synth.config import parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.holdout import HoldoutRule, rule_for, train_filter_sql
@@ -38,14 +39,13 @@ def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = No
         schema = schema_from_duckdb(source, session)
         source, holdout = _train_rows(source, schema, config)
         raw = dict(config or {})
+        say = _progress(model, raw)
         result = synthesize(
-            SourceRows.of_relation(source),
-            schema=schema,
-            config=raw,
-            model=model,
-            progress=_progress(model, raw),
+            SourceRows.of_relation(source), schema=schema, config=raw, model=model, progress=say
         )
         relation = _cast_in_warehouse(session, result, schema, model)
+        for line in sampling_lines(result.generator):  # rules, condition, rebalance
+            say(line)
     except SynthError as error:
         raise error.for_model(model) from None
     _write_ledger(dbt, session, _ledger_entry(result, model, schema, started_at, holdout), config)

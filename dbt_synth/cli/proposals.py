@@ -58,3 +58,45 @@ def _queried_types(candidate: Candidate, project: Any) -> dict[str, str]:
     except SynthError:  # the original is not built yet: propose from declared types only
         return {}
     return {str(name): str(data_type) for name, data_type in table.rows}
+
+
+def with_rules(candidate: Candidate, manifest: Any) -> Candidate:
+    """`candidate` with `rules:` read from the original's tests (rules.py), which the twin then
+    enforces at sampling time; a user's own `rules` block is kept as it is."""
+    if "rules" in candidate.synth:
+        return candidate
+    rules = [r for node in _tests_on(manifest, candidate.unique_id) if (r := _rule_of(node))]
+    if not rules:
+        return candidate
+    return replace(candidate, synth={**candidate.synth, "rules": rules})
+
+
+def _tests_on(manifest: Any, unique_id: str):
+    """Data tests whose only dependency is the original (column- and model-level)."""
+    for node in manifest.nodes.values():
+        metadata = getattr(node, "test_metadata", None)
+        if node.resource_type != "test" or metadata is None:
+            continue
+        if set(node.depends_on.nodes) == {unique_id} and not getattr(node.config, "where", None):
+            yield node
+
+
+def _rule_of(node: Any) -> dict[str, Any] | None:
+    """The `synth.rules` entry of one test, or None for a test that is not a row-level rule."""
+    name, kwargs, column = node.test_metadata.name, node.test_metadata.kwargs or {}, None
+    column = node.column_name
+    if name == "not_null" and column:
+        return {"not_null": column}
+    if name == "accepted_values" and column and isinstance(kwargs.get("values"), list):
+        return {"accepted_values": {"column": column, "values": list(kwargs["values"])}}
+    if name == "accepted_range" and column:
+        keys = ("min_value", "max_value", "inclusive")
+        return {"accepted_range": {"column": column, **{k: kwargs[k] for k in keys if k in kwargs}}}
+    if name == "expression_is_true" and isinstance(kwargs.get("expression"), str):
+        expression = kwargs["expression"]
+        return {"expression": f"{column} {expression}" if column else expression}
+    if name == "expect_column_pair_values_A_to_be_greater_than_B":
+        operator = ">=" if kwargs.get("or_equal") else ">"
+        a, b = kwargs.get("column_A"), kwargs.get("column_B")
+        return {"compare": {"column_a": a, "operator": operator, "column_b": b}}
+    return None

@@ -17,7 +17,7 @@ import yaml
 from dbt_synth.cli.candidates import TWIN_TAG, Candidate, candidates
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.cli.files import Written, write_generated
-from dbt_synth.cli.proposals import with_proposed_roles
+from dbt_synth.cli.proposals import with_proposed_roles, with_rules
 from dbt_synth.errors import ConfigError
 
 SOURCE_MACRO = """\
@@ -67,7 +67,8 @@ def init_project(
         replace(c, foreign_keys=tuple(k for k in c.foreign_keys if k.parent in by_label))
         for c in chosen
     ]
-    chosen = [with_proposed_roles(c, manifest, project) for c in chosen]  # roles.py proposals
+    # Role proposals (roles.py) and rules read from the original's tests (rules.py).
+    chosen = [with_rules(with_proposed_roles(c, manifest, project), manifest) for c in chosen]
     written = []
     for candidate in chosen:
         written.append(

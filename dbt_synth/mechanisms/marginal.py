@@ -137,10 +137,13 @@ class MarginalMechanism(Mechanism):
                 break
         model.fit(measurements, total, self.init_steps, self.learning_rate / 2)
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def sample(
+        self, n: int, rng: np.random.Generator, given: tuple[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """`n` rows of codes; `given` samples the exact conditional (see MixtureModel.sample)."""
         if self._model is None:
             raise RuntimeError("sample() before fit()")
-        return self._model.sample(n, rng)
+        return self._model.sample(n, rng, given)
 
 
 _THREADS_LOCK = threading.Lock()

@@ -108,16 +108,31 @@ class MixtureModel:
             loss.backward()
             optimizer.step()
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def sample(
+        self, n: int, rng: np.random.Generator, given: tuple[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """`n` rows of codes; with `given` = (column, allowed codes), exactly from the model's
+        conditional distribution given that the column's code is one of them (conditioning.py):
+        component weights become their posterior, the column's probabilities are restricted."""
         with torch.no_grad():
             weights, probs = self.probabilities()
         weights = weights.numpy()
         probs = probs.numpy()
+        if given is not None:
+            column, allowed = given
+            keep = np.zeros(probs.shape[2])
+            keep[allowed] = 1.0
+            probs = probs.copy()
+            probs[column] *= keep
+            weights = weights * probs[column].sum(axis=1)
+            if not weights.sum() > 0:
+                raise ValueError("the model puts no mass on the given codes")
         component = rng.choice(len(weights), size=n, p=weights / weights.sum())
         codes = np.empty((n, len(self.cardinalities)), dtype=np.int32)
         for column, cardinality in enumerate(self.cardinalities):
             cumulative = np.cumsum(probs[column, :, :cardinality], axis=1)
-            cumulative /= cumulative[:, -1:]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cumulative /= cumulative[:, -1:]
             draws = rng.random(n)
             picked = (draws[:, None] > cumulative[component]).sum(axis=1)
             codes[:, column] = np.minimum(picked, cardinality - 1)

@@ -15,6 +15,13 @@ from dbt_synth.schema import ColumnKind, ColumnSpec
 
 _NULL, _NAN, _POS_INF, _NEG_INF = (SPECIALS.index(s) for s in ("null", "nan", "+inf", "-inf"))
 _MICROS = 1_000_000.0
+# Calendar types: 0001-01-01 to 9999-12-31, the range every warehouse we write to (and Python)
+# can hold, in days and in seconds since 1970-01-01.
+_FIRST_DAY, _LAST_DAY = -719_162.0, 2_932_896.0
+_DAY_SECONDS = 86_400.0
+# A float type's range would overflow the arithmetic of any model downstream; ±2^53 (the
+# integers a double holds exactly) is the widest range that sums and averages stay finite on.
+_FLOAT_RANGE = (-(2.0**53), 2.0**53)
 
 
 def to_axis(array: pa.Array | pa.ChunkedArray, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +79,22 @@ def from_axis(values: np.ndarray, states: np.ndarray, spec: ColumnSpec) -> pa.Ar
         micros = np.clip(np.round(values * _MICROS), 0, 86_400 * _MICROS - 1).astype(np.int64)
         return pa.array(micros, mask=null).cast(pa.time64("us"))
     raise ValueError(f"{kind} is not an ordered kind")
+
+
+def type_range(spec: ColumnSpec) -> tuple[float, float]:
+    """The axis range a column of this type can hold, known without looking at any data.
+
+    It is the public fallback of a DP numeric domain that resolved nothing (a small table at a
+    small ε): the twin then draws from the whole range rather than failing.
+    """
+    kind = spec.kind
+    if kind is ColumnKind.DATE:
+        return _FIRST_DAY, _LAST_DAY
+    if kind in (ColumnKind.TIMESTAMP, ColumnKind.TIMESTAMPTZ):
+        return _FIRST_DAY * _DAY_SECONDS, (_LAST_DAY + 1) * _DAY_SECONDS - 1
+    if kind is ColumnKind.TIME:
+        return 0.0, _DAY_SECONDS - 1
+    return spec.value_range or _FLOAT_RANGE
 
 
 def is_integral(spec: ColumnSpec) -> bool:

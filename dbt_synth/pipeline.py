@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
-from dbt_synth.axis import is_integral, to_axis
+from dbt_synth.axis import is_integral, to_axis, type_range
 from dbt_synth.conditioning import constraints_of
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
-from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain
+from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain, widened
 from dbt_synth.domains.text import dp_text_domain
 from dbt_synth.encoding import (
     CategoryModel,
@@ -200,6 +200,13 @@ def _synthesize(
             )
         )
 
+    treatments = []
+    for spec, plan, model in zip(schema.columns, plans, models, strict=True):
+        fallback = _fallback(plan, model)
+        if fallback:
+            say(f"column {spec.name}: {fallback}")
+        treatments.append(_treatment(model) + (f" (fallback: {fallback})" if fallback else ""))
+
     modelled = [i for i, m in enumerate(models) if m.modelled]
     mechanism = None
     if modelled:
@@ -236,8 +243,8 @@ def _synthesize(
         "sample_rate": rate,
         "spends": tuple(accountant.spends),
         "columns": tuple(
-            ColumnReport(spec.name, _treatment(m), m.cardinality)
-            for spec, m in zip(schema.columns, models, strict=True)
+            ColumnReport(spec.name, treatment, m.cardinality)
+            for spec, m, treatment in zip(schema.columns, models, treatments, strict=True)
         ),
     }
 
@@ -341,7 +348,9 @@ def _column_model(
             column=spec.name,
             rng=rng,
         )
-        _require_values(domain.cardinality, spec, config)
+        public = bounds or type_range(spec)
+        source = "the declared bounds" if bounds else "the type's range"
+        domain = widened(domain, *public, rows_estimate, source=source)
         sigma = gaussian_sigma(rho * (1.0 if bounds else LEVEL_RHO_SHARES[1]))
         return NumericModel(spec, domain, sigma)
     values, counts, nulls = _distinct(array)
@@ -385,7 +394,12 @@ def _column_model(
     if plan == "role":
         tail = tail_for(settings.role, settings.format, config.locale)
         return head_tail(spec, domain, gaussian_sigma(rho), tail, rows_estimate, limit)
-    if plan == "string" and domain.coverage < TEXT_COVERAGE:
+    unnamed = plan == "category" and not domain.values
+    if unnamed and spec.kind is not ColumnKind.STRING:
+        # Nothing common enough to name: an ordered type falls back to its numeric domain.
+        args = (config, accountant, rho, threshold_delta, rows_estimate, rng, limit_sigma)
+        return _column_model(array, spec, "numeric", *args)
+    if unnamed or (plan == "string" and domain.coverage < TEXT_COVERAGE):
         text = dp_text_domain(
             values,
             counts,
@@ -401,7 +415,6 @@ def _column_model(
         if not len(domain.values):
             return TextModel(spec, text)
         return head_tail(spec, domain, gaussian_sigma(rho), TextTail(text), rows_estimate, limit)
-    _require_values(domain.cardinality, spec, config)
     return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None, limit=limit)
 
 
@@ -413,14 +426,19 @@ def _distinct(array: pa.ChunkedArray) -> tuple[list[Any], np.ndarray, int]:
     return values, counts, array.null_count
 
 
-def _require_values(cardinality: int, spec: ColumnSpec, config: SynthConfig) -> None:
-    if cardinality == 0:
-        raise SourceError(
-            f"no value of this column is common enough to be revealed at ε={config.epsilon}",
-            fix="raise synth.epsilon, declare public bounds/categories in synth.columns, or twin "
-            "a larger table",
-            column=spec.name,
+def _fallback(plan: str, model: ColumnModel) -> str | None:
+    """What to declare when a small table's DP domain came out coarser than asked, else None."""
+    if isinstance(model, NumericModel) and model.domain.fallback:
+        return (
+            f"nothing resolved at this table's size and ε, values drawn from "
+            f"{model.domain.fallback}; declare public min/max in synth.columns to do better"
         )
+    if plan == "category" and not isinstance(model, CategoryModel):
+        return (
+            "no value common enough to reveal at this table's size and ε; declare public "
+            "categories in synth.columns to keep the values"
+        )
+    return None
 
 
 def _keys(models: list[ColumnModel], schema: TableSchema) -> set[str]:

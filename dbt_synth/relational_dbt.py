@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from dbt_synth.errors import SynthError
 from dbt_synth.relational import ParentData, split_config, synthesize_child
-from dbt_synth.relational_manifest import discover_keys, manifest_location
+from dbt_synth.relational.manifest import discover_keys, manifest_location
 from dbt_synth.schema import schema_from_duckdb
 from dbt_synth.twin import (
     _cast_in_warehouse,

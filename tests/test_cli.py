@@ -11,9 +11,10 @@ import yaml
 from typer.testing import CliRunner
 
 from dbt_synth.cli import app
-from dbt_synth.cli.candidates import ForeignKey, candidates
+from dbt_synth.cli.candidates import candidates
 from dbt_synth.cli.dbt_project import DbtProject as CliProject
 from dbt_synth.cli.scaffold import synth_config, twin_model, twin_yml
+from dbt_synth.relational.keys import ForeignKey, KeyOrigin
 from tests.dbt_projects import DbtProject, new_project
 from tests.real_data import cps1988
 
@@ -260,7 +261,9 @@ def test_relationships_between_twinned_sources_become_child_twin_keys(project, s
     manifest = CliProject(project.root, project.root).manifest()
     ids = ["source.synth_test.raw.cps1988", "source.synth_test.raw.other"]
     parent, child = candidates(manifest, ids)
-    assert child.foreign_keys == (ForeignKey("region", "raw.cps1988", "region"),)
+    assert child.foreign_keys == (
+        ForeignKey(("region",), "raw.cps1988", ("region",), origin=KeyOrigin.RELATIONSHIPS_TEST),
+    )
     assert parent.referenced == ("region",)
     assert synth_config(parent, 1.0)["primary_key"] == "region"
     others = {"raw.cps1988": parent, "raw.other": child}

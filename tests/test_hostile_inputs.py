@@ -227,13 +227,6 @@ def test_hostile_source_gives_a_twin_of_the_exact_source_types(name):
     ("sql", "config", "error", "column", "message"),
     [
         ("select 1::int as a, 'x' as s where false", {}, SourceError, None, "is empty"),
-        (
-            "select 1::int as a, 2.5::double as x",
-            {},
-            SourceError,
-            "a",
-            "no value of this column is common enough",
-        ),
         *[
             (
                 _rows(50, f"i as a, {expression} as v"),
@@ -249,15 +242,8 @@ def test_hostile_source_gives_a_twin_of_the_exact_source_types(name):
                 ("{'a': i}", "STRUCT(a BIGINT)"),
             ]
         ],
-        (
-            _rows(N, ", ".join(f"(i * {k}) % 5 as c{k}" for k in range(300))),
-            {},
-            SourceError,
-            "c1",
-            "no value of this column is common enough to be revealed at ε=1.0",
-        ),
     ],
-    ids=["empty", "one_row", "interval", "json", "list", "struct", "300_columns_at_small_n"],
+    ids=["empty", "interval", "json", "list", "struct"],
 )
 def test_hostile_source_gets_one_clear_error(sql, config, error, column, message):
     with pytest.raises(error) as raised:

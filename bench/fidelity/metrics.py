@@ -51,9 +51,7 @@ def discretize(
             return mapped.fillna(null).to_numpy(dtype=np.int64)
 
         return [encode(real), *(encode(o) for o in others)], len(values) + 2
-    real_values = pd.to_numeric(real, errors="coerce").to_numpy(dtype=float)
-    finite = real_values[~np.isnan(real_values)]
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, QUANTILE_BINS + 1)))[1:-1]
+    edges = score_edges(real)[1:-1]
     null = len(edges) + 1
 
     def encode_numeric(column: pd.Series) -> np.ndarray:
@@ -62,6 +60,13 @@ def discretize(
         return np.where(np.isnan(values), null, codes).astype(np.int64)
 
     return [encode_numeric(real), *(encode_numeric(o) for o in others)], len(edges) + 2
+
+
+def score_edges(real: pd.Series) -> np.ndarray:
+    """The real column's bin edges, min and max included: its `QUANTILE_BINS` quantiles."""
+    values = pd.to_numeric(real, errors="coerce").to_numpy(dtype=float)
+    finite = values[~np.isnan(values)]
+    return np.unique(np.quantile(finite, np.linspace(0, 1, QUANTILE_BINS + 1)))
 
 
 def fidelity(real: pd.DataFrame, synthetic: pd.DataFrame, categorical: set[str]) -> Fidelity:

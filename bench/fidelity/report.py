@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dbt_synth.mechanisms import resolve_mechanism
+from bench.fidelity import goals
 
 HEADING = "## Fidelity vs smartnoise-synth"
 ORDER = (
@@ -21,6 +21,9 @@ ORDER = (
     "mst",
     "mst-qbins",
     "dpctgan",
+    "ours-marginal-scorebins",
+    "aim-scorebins",
+    "mst-scorebins",
 )
 NOTES = Path(__file__).with_name("NOTES.md")
 
@@ -81,6 +84,7 @@ def render(results: dict) -> str:
             lines.append(_row(r))
         lines.append("")
     lines += _targets(records)
+    lines += ["", *goals.render(results)]
     lines += _seed_spread(list(results.values()))
     lines += _per_column(records)
     if NOTES.exists():
@@ -111,13 +115,7 @@ def _cpu(r: dict) -> str:
 
 def default_arm(records: list[dict], dataset: str) -> str:
     """The arm that runs what a user gets: `mechanism: auto`, domains learned under DP."""
-    widths = {
-        len(r["tvd_per_column"])
-        for r in records
-        if r["dataset"] == dataset and r.get("tvd_per_column")
-    }
-    mechanism = resolve_mechanism("auto", max(widths)) if widths else "marginal"
-    return f"ours-{mechanism}-dpdomains"
+    return goals.default_arm(dict(enumerate(records)), dataset)
 
 
 def _targets(records: list[dict]) -> list[str]:

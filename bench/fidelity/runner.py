@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.fidelity.data import Dataset, prepare
 from bench.fidelity.metrics import fidelity, utility_auc
 from bench.fidelity.report import write_section
+from bench.fidelity.scorebins import decode, prepare_binned
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out" / "fidelity"
@@ -44,6 +46,8 @@ class Arm:
     name: str
     family: str  # "ours" | "smartnoise"
     args: tuple[str, ...]
+    # Fits on the train table cut at the scorer's bins, every column a category (scorebins.py).
+    binned: bool = False
 
 
 ARMS = {
@@ -60,6 +64,11 @@ ARMS = {
     "mst": Arm("mst", "smartnoise", ("--arm", "mst")),
     "mst-qbins": Arm("mst-qbins", "smartnoise", ("--arm", "mst", "--bins", "quantile")),
     "dpctgan": Arm("dpctgan", "smartnoise", ("--arm", "dpctgan")),
+    "aim-scorebins": Arm("aim-scorebins", "smartnoise", ("--arm", "aim"), binned=True),
+    "mst-scorebins": Arm("mst-scorebins", "smartnoise", ("--arm", "mst"), binned=True),
+    "ours-marginal-scorebins": Arm(
+        "ours-marginal-scorebins", "ours", ("--mechanism", "marginal"), binned=True
+    ),
 }
 FULL_ARMS = tuple(ARMS)
 QUICK_ARMS = ("ours-marginal", "mst")
@@ -84,6 +93,12 @@ def main() -> None:
         "--ours-path", default=str(ROOT), help="the dbt_synth source tree the ours arms import"
     )
     parser.add_argument("--no-report", action="store_true", help="do not touch bench/RESULTS.md")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="merge into this json (trial runs), not results.json",
+    )
     args = parser.parse_args()
 
     quick = args.quick
@@ -91,7 +106,7 @@ def main() -> None:
     epsilons = [1.0] if quick else args.epsilons
     arms = [ARMS[a] for a in (args.arms or (QUICK_ARMS if quick else FULL_ARMS))]
     ours_python = args.ours_python or _default_python()
-    results_path = OUT / "quick-results.json" if quick else RESULTS
+    results_path = args.results or (OUT / "quick-results.json" if quick else RESULTS)
 
     for name in datasets:
         data_dir = OUT / "data" / (f"{name}-quick" if quick else name)
@@ -99,6 +114,10 @@ def main() -> None:
         train = pd.read_parquet(data_dir / "train.parquet")
         holdout = pd.read_parquet(data_dir / "holdout.parquet")
         baseline = _score_real(dataset, train, holdout)
+        binned_dir = data_dir.with_name(f"{data_dir.name}-scorebins")
+        binned = None
+        if any(arm.binned for arm in arms):
+            binned = prepare_binned(dataset, train, holdout, binned_dir)
         for epsilon in epsilons:
             for arm, seed in [(arm, seed) for arm in arms for seed in args.seeds]:
                 skip = _skip_reason(arm, ours_python, args.ours_path)
@@ -110,9 +129,10 @@ def main() -> None:
                     record = _run_arm(
                         arm,
                         dataset,
-                        data_dir,
+                        binned_dir if arm.binned else data_dir,
                         train,
                         holdout,
+                        binned if arm.binned else None,
                         epsilon,
                         seed=seed,
                         cap=args.cap,
@@ -122,7 +142,7 @@ def main() -> None:
                 record["auc_real"] = baseline
                 _merge(results_path, key, record)
                 print(f"[{key}] {_summary(record)}", flush=True)
-    if not args.no_report and not quick:
+    if not args.no_report and not quick and not args.results:
         write_section(ROOT / "bench" / "RESULTS.md", json.loads(results_path.read_text()))
     if quick:
         _print_quick(json.loads(results_path.read_text()))
@@ -167,6 +187,7 @@ def _run_arm(
     data_dir: Path,
     train: pd.DataFrame,
     holdout: pd.DataFrame,
+    binned: tuple[pd.DataFrame, dict[str, np.ndarray]] | None,
     epsilon: float,
     *,
     seed: int,
@@ -223,7 +244,15 @@ def _run_arm(
     stats = json.loads((out / "stats.json").read_text())
     synthetic = pd.read_parquet(out / "synthetic.parquet")
     categorical = set(dataset.categorical)
-    scores = fidelity(train, synthetic, categorical)
+    if binned is not None:
+        # Scored on the bins themselves (the same cells the scorer cuts numerics into); the AUC
+        # model sees the bins decoded back to values.
+        binned_train, edges = binned
+        scores = fidelity(binned_train, synthetic, set(train.columns))
+        integer = {c.name for c in dataset.columns if c.integer}
+        synthetic = decode(synthetic, edges, integer, seed)
+    else:
+        scores = fidelity(train, synthetic, categorical)
     record.update(
         fit_s=stats["fit_s"],
         sample_s=stats["sample_s"],

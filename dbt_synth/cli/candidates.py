@@ -8,19 +8,17 @@ inherits where a DP twin is guaranteed to honour them.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
+from dbt_synth.relational.keys import ForeignKey, KeyOrigin, called_table
 
 # A model that calls dbt_synth.twin is a twin; twins are never twinned again.
 TWIN_TAG = "dbt_synth_twin"
 # Data tests a twin satisfies whenever the original does (see `_inherited_tests`).
 INHERITED_TESTS = ("not_null", "unique", "accepted_values")
-_SOURCE_CALL = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
-_REF_CALL = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
 
 
 @dataclass(frozen=True)
@@ -30,18 +28,6 @@ class ColumnTest:
     column: str
     name: str
     arguments: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ForeignKey:
-    """A `relationships` test on the original: `column` references `parent`.`field`.
-
-    `parent` is the label of the referenced table (`source.table` or a model name).
-    """
-
-    column: str
-    parent: str
-    field: str
 
 
 @dataclass(frozen=True)
@@ -125,7 +111,7 @@ def _link(chosen: list[Candidate]) -> list[Candidate]:
     for candidate in chosen:
         keys = tuple(k for k in candidate.foreign_keys if k.parent in by_label)
         for key in keys:
-            referenced.setdefault(key.parent, set()).add(key.field)
+            referenced.setdefault(key.parent, set()).update(key.parent_columns)
         linked.append(replace(candidate, foreign_keys=keys))
     return [replace(c, referenced=tuple(sorted(referenced.get(c.label, ())))) for c in linked]
 
@@ -136,10 +122,14 @@ def _foreign_keys(manifest: Any, unique_id: str) -> tuple[ForeignKey, ...]:
         if node.test_metadata.name != "relationships":
             continue
         kwargs = node.test_metadata.kwargs or {}
-        parent, field = _called(str(kwargs.get("to", ""))), kwargs.get("field")
+        parent, field = called_table(str(kwargs.get("to", ""))), kwargs.get("field")
         if parent and isinstance(field, str) and node.column_name.isidentifier():
-            keys.append(ForeignKey(node.column_name, parent, field))
-    return tuple(sorted(keys, key=lambda k: k.column))
+            keys.append(
+                ForeignKey(
+                    (node.column_name,), parent, (field,), origin=KeyOrigin.RELATIONSHIPS_TEST
+                )
+            )
+    return tuple(sorted(keys, key=lambda k: k.columns))
 
 
 def _column_tests(manifest: Any, unique_id: str):
@@ -157,7 +147,8 @@ def _column_tests(manifest: Any, unique_id: str):
             continue
         attached = getattr(node, "attached_node", None)
         if attached == unique_id or (
-            attached is None and _called(str(node.test_metadata.kwargs.get("model", ""))) == label
+            attached is None
+            and called_table(str(node.test_metadata.kwargs.get("model", ""))) == label
         ):
             yield node
 
@@ -165,14 +156,6 @@ def _column_tests(manifest: Any, unique_id: str):
 def _label(node: Any) -> str:
     source_name = getattr(node, "source_name", None)
     return f"{source_name}.{node.name}" if source_name else node.name
-
-
-def _called(jinja: str) -> str | None:
-    """`s.t` for a `source('s', 't')` call, `m` for `ref('m')`, else None."""
-    source, ref = _SOURCE_CALL.search(jinja), _REF_CALL.search(jinja)
-    if source:
-        return f"{source.group(1)}.{source.group(2)}"
-    return ref.group(1) if ref else None
 
 
 def _tables(manifest: Any):

@@ -72,7 +72,7 @@ def init(
             candidate.twin_name,
             f"{candidate.synth.get('epsilon', epsilon):g}",
             str(len(candidate.tests)),
-            ", ".join(f"{k.column} → {k.parent}" for k in candidate.foreign_keys) or "-",
+            ", ".join(f"{k.label} → {k.parent}" for k in candidate.foreign_keys) or "-",
         )
     console.print(twins)
     table = Table("file", "outcome", title=f"dbt-synth init: {len(result.candidates)} twin(s)")

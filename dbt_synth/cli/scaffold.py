@@ -145,7 +145,8 @@ def _child_twin_model(candidate: Candidate, others: dict[str, Candidate]) -> str
     referenced = {others[k.parent].twin_name: others[k.parent] for k in candidate.foreign_keys}
     parents = sorted(referenced.items())
     keys = "".join(
-        f"{k.column} -> {others[k.parent].twin_name}.{k.field}\n" for k in candidate.foreign_keys
+        f"{k.label} -> {others[k.parent].twin_name}.{'+'.join(k.parent_columns)}\n"
+        for k in candidate.foreign_keys
     )
     lines, mapping = [], []
     for i, (name, parent) in enumerate(parents):
@@ -182,9 +183,10 @@ def twin_yml(
     columns: dict[str, list[Any]] = {}
     for key in candidate.foreign_keys:
         parent = (others or {})[key.parent].twin_name
-        columns.setdefault(key.column, []).append(
-            {"relationships": {"arguments": {"to": f"ref('{parent}')", "field": key.field}}}
-        )
+        for column, field in zip(key.columns, key.parent_columns, strict=True):
+            columns.setdefault(column, []).append(
+                {"relationships": {"arguments": {"to": f"ref('{parent}')", "field": field}}}
+            )
     for test in candidate.tests:
         entry: Any = test.name
         if test.arguments:
@@ -213,6 +215,15 @@ def synth_config(candidate: Candidate, epsilon: float) -> dict[str, Any]:
     unique += [c for c in candidate.referenced if c not in unique]
     if unique and "primary_key" not in synth:
         synth["primary_key"] = unique[0] if len(unique) == 1 else unique
+    # The project's accepted values are public (they are in its yml): declared, they cost no ε
+    # and survive on a table too small for DP to reveal any value.
+    accepted = {
+        t.column: {"categories": list(t.arguments["values"])}
+        for t in candidate.tests
+        if t.name == "accepted_values" and t.arguments.get("values")
+    }
+    if accepted:
+        synth["columns"] = {**accepted, **(synth.get("columns") or {})}
     return synth
 
 

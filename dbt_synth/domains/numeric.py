@@ -66,6 +66,8 @@ class NumericDomain:
     `specials` are the non-numeric states kept (NULL, NaN, ±inf) with their noisy counts; `low`
     and `high` are the value-space edges of each kept leaf and `mass` its estimated count;
     `bin_of_leaf` groups consecutive leaves into the quantile bins the generator models.
+    `fallback` names the public range the values are drawn from when the tree resolved nothing
+    (see `widened`); None for a domain the tree found.
     """
 
     specials: tuple[str, ...]
@@ -75,6 +77,7 @@ class NumericDomain:
     mass: np.ndarray
     bin_of_leaf: np.ndarray
     decimals: int | None = None
+    fallback: str | None = None
 
     @property
     def bin_count(self) -> int:
@@ -162,6 +165,33 @@ def dp_numeric_domain(
     specials = tuple(s for s, k in zip(SPECIALS, keep, strict=True) if k)
     bins = _quantile_bins(mass, max_bins, min_mass=_BIN_MIN_SIGMAS * sigma)
     return NumericDomain(specials, noisy_special[keep], low, high, mass, bins, decimals)
+
+
+def widened(
+    domain: NumericDomain, low: float, high: float, rows_estimate: float, *, source: str
+) -> NumericDomain:
+    """The coarsest answer when no leaf of the tree cleared its threshold: one leaf over a public
+    range (`source` says which: the type's range or declared bounds), holding the DP row count
+    less the kept special states. Nothing here reads data, so it costs no ε.
+
+    The tree only misses every leaf when the column's rows are few next to the noise (a table of
+    dozens of rows at ε ≈ 1); failing there would make the twin depend on the table's size, and
+    the coarse range is still an honest answer. A domain with a leaf or a kept special state
+    (a column of NULLs is all NULL, not a range) is returned unchanged.
+    """
+    if domain.cardinality:
+        return domain
+    mass = max(rows_estimate - float(domain.special_counts.sum()), 1.0)
+    return NumericDomain(
+        domain.specials,
+        domain.special_counts,
+        np.array([low]),
+        np.array([high]),
+        np.array([mass]),
+        np.zeros(1, dtype=np.int64),
+        domain.decimals,
+        fallback=source,
+    )
 
 
 def decimal_places(values: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_synth.errors import ConfigError
-from dbt_synth.relational import ForeignKey, parse_ref
+from dbt_synth.relational.keys import ForeignKey, KeyOrigin, parse_ref
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -71,7 +71,9 @@ def keys_from_manifest(manifest: dict[str, Any], model: str) -> tuple[ForeignKey
         # Expression tests (composite keys checked as `a || '|' || b`) and tests against
         # sources are checks only; composite keys come from synth.foreign_keys.
         if parent and _plain(column) and _plain(field):
-            keys.append(ForeignKey((column,), parent, (field,), origin="relationships test"))
+            keys.append(
+                ForeignKey((column,), parent, (field,), origin=KeyOrigin.RELATIONSHIPS_TEST)
+            )
     return tuple(sorted(keys, key=lambda k: k.columns))
 
 

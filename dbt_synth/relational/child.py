@@ -1,0 +1,190 @@
+"""Child twins whose foreign keys exist in their parents' twins.
+
+A child (flights) is twinned after its parents (airlines, planes, airports, weather). Each
+foreign key is handled in one of two modes:
+
+* `attributes` — the child is fitted together with the *real* parent's attributes joined on
+  the key (e.g. planes.seats next to each flight) and a public 3-state column (parent / NULL /
+  orphan). Every synthetic child row thus carries synthetic parent attributes; it is attached to
+  a parent-twin key whose attributes fall in the same bins, with each parent-twin row given a
+  child capacity drawn from a DP histogram of children per parent. Child attributes that depend
+  on the parent (long flights on big planes) survive, and so does the children-per-parent shape.
+* `category` — for a parent with nothing to condition on (airlines: a code and a name) the key
+  column is modelled as an ordinary DP category of the child, jointly with the other columns
+  (carrier × dep_delay), and the DP-kept values are mapped one-to-one onto parent-twin keys.
+
+The twin is referentially clean by default: real orphans (child keys with no parent) are
+attached to parent-twin keys. `orphans: reproduce` keeps the learned orphan rate instead, with
+fresh keys that no parent twin holds. Everything here is DP: the joined fit spends through the
+ordinary pipeline, the cardinality histograms through their own Gaussian releases, composed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dbt_synth.accounting import PrivacyAccountant
+from dbt_synth.errors import SynthError
+from dbt_synth.pipeline import ColumnReport, SynthResult, schema_of, synthesize
+from dbt_synth.relational.attach import KeyReport, attach
+from dbt_synth.relational.cardinality import (
+    Cardinality,
+    children_per_parent,
+    release_cardinality,
+)
+from dbt_synth.relational.config import PrivacyUnit, RelationalConfig, split_config
+from dbt_synth.relational.joined import joined
+from dbt_synth.relational.keys import ForeignKey, KeyMode, check_keys, merge_keys
+from dbt_synth.relational.plan import KeyPlan, ParentData, plan_keys
+from dbt_synth.relational.unit import cap_children, row_budget, unit_guarantee
+from dbt_synth.schema import TableSchema
+
+# Share of δ given to the cardinality histograms' (ε, δ) conversion.
+_CARDINALITY_DELTA_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """A child twin, its pipeline result (ε composed over all parts) and per-FK reports."""
+
+    result: SynthResult
+    keys: tuple[KeyReport, ...]
+    privacy_unit: str
+
+
+def synthesize_child(
+    child: pa.Table,
+    parents: dict[str, ParentData],
+    raw_config: dict[str, Any] | None,
+    *,
+    model: str,
+    schema: TableSchema | None = None,
+    discovered: tuple[ForeignKey, ...] = (),
+    progress: Callable[[str], None] | None = None,
+) -> ChildResult:
+    """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default)."""
+    say = progress or (lambda _m: None)
+    try:
+        relational, config = split_config(raw_config, model=model)
+        keys = merge_keys(relational.foreign_keys, discovered)
+        schema = schema or schema_of(child.schema)
+        check_keys(keys, model=model, child_columns=schema.names)
+        return _synthesize_child(child, parents, relational, config, keys, schema, model, say)
+    except SynthError as error:
+        raise error.for_model(model) from None
+
+
+def _synthesize_child(
+    child: pa.Table,
+    parents: dict[str, ParentData],
+    relational: RelationalConfig,
+    config: dict[str, Any],
+    keys: tuple[ForeignKey, ...],
+    schema: TableSchema,
+    model: str,
+    say: Callable[[str], None],
+) -> ChildResult:
+    rng = np.random.default_rng(config.get("seed"))
+    target_epsilon = float(config.get("epsilon", 1.0))
+    plans = plan_keys(keys, parents, model)
+    unit = row_budget(target_epsilon, relational, tuple(p.key for p in plans), model)
+    if relational.privacy_unit is PrivacyUnit.PARENT:
+        child = cap_children(child, plans[0].key, relational.max_children, rng)
+    say(f"{len(plans)} foreign key(s); privacy unit: {unit.described}")
+
+    attribute_plans = [p for p in plans if p.mode is KeyMode.ATTRIBUTES]
+    card_epsilon = relational.cardinality_share * unit.row_epsilon if attribute_plans else 0.0
+    frame, columns_config = joined(child, plans, parents, config, schema)
+    fit_config = {**config, "epsilon": unit.row_epsilon - card_epsilon, "columns": columns_config}
+    fitted = synthesize(frame, config=fit_config, model=model, progress=say)
+
+    # Children-per-parent histograms: one Gaussian release per attributes-mode FK, at a δ
+    # derived from the fit's (itself from the DP row count, never the true one).
+    card_delta = _CARDINALITY_DELTA_SHARE * fitted.delta
+    accountant = PrivacyAccountant(max(card_epsilon, 1e-9), card_delta)
+    cardinalities = _cardinalities(child, attribute_plans, parents, accountant, rng)
+    twin, reports = attach(
+        fitted.table, child, schema, plans, parents, cardinalities, relational, rng
+    )
+    spends = tuple(accountant.spends) + fitted.spends
+    row_spent = fitted.epsilon + (accountant.epsilon() if attribute_plans else 0.0)
+    row_delta = fitted.delta + (card_delta if attribute_plans else 0.0)
+    epsilon, delta_unit = unit_guarantee(row_spent, row_delta, relational)
+    result = SynthResult(
+        generator=_InMemory(twin),
+        schema=schema,
+        mechanism=fitted.mechanism,
+        epsilon=epsilon,
+        delta=delta_unit,
+        target_epsilon=target_epsilon,
+        rows_estimate=fitted.rows_estimate,
+        sample_rate=fitted.sample_rate,
+        spends=spends,
+        columns=_column_reports(fitted.columns, schema, reports),
+        fit_seconds=fitted.fit_seconds,
+    )
+    return ChildResult(result, tuple(reports), unit.described)
+
+
+def _cardinalities(
+    child: pa.Table,
+    plans: list[KeyPlan],
+    parents: dict[str, ParentData],
+    accountant: PrivacyAccountant,
+    rng: np.random.Generator,
+) -> dict[ForeignKey, Cardinality]:
+    """One children-per-parent release per attributes-mode key, splitting the accountant's ρ."""
+    if not plans:
+        return {}
+    rho = accountant.remaining_rho() / len(plans)
+    released = {}
+    for plan in plans:
+        key, parent = plan.key, parents[plan.key.parent]
+        reference = parent.source if parent.source is not None else parent.twin
+        counts = children_per_parent(child, key.columns, reference, key.parent_columns)
+        released[key] = release_cardinality(counts, key, accountant, rho, rng)
+    return released
+
+
+@dataclass(frozen=True)
+class _InMemory:
+    """A child twin is assembled whole (keys are attached across all rows), so its generator
+    just hands out that table, in the chunks `TwinGenerator.batches` would."""
+
+    twin: pa.Table
+
+    @property
+    def rows(self) -> int:
+        return self.twin.num_rows
+
+    def batches(self, chunk_rows: int = 262_144):
+        yield from self.twin.to_batches(max_chunksize=chunk_rows)
+
+    def table(self) -> pa.Table:
+        return self.twin
+
+
+def _column_reports(
+    columns: tuple[ColumnReport, ...], schema: TableSchema, reports: list[KeyReport]
+) -> tuple[ColumnReport, ...]:
+    """The fit's column reports, with each foreign-key column described by its key."""
+    by_name = {c.name: c for c in columns}
+    keyed: dict[str, str] = {}
+    for report in reports:
+        for column in report.key.columns:
+            keyed.setdefault(
+                column,
+                f"foreign key → {report.parent} ({report.mode.value}"
+                + (f" on {', '.join(report.attributes)}" if report.attributes else "")
+                + ")",
+            )
+    return tuple(
+        ColumnReport(name, keyed[name], 0) if name in keyed else by_name[name]
+        for name in schema.names
+        if name in keyed or name in by_name
+    )

@@ -154,6 +154,8 @@ def test_init_writes_the_proposals_where_the_user_sees_them(tmp_path):
         "zip_code": {"role": "postal_code"},
         "uid": {"role": "id"},
     }
+    drift = written["models"][0]["data_tests"][1]["dbt_synth.distribution_drift"]["arguments"]
+    assert drift["exclude"] == ["license_number", "animal_name", "zip_code", "uid"]
     build = project.dbt("build", "--select", "pets_twin")
     assert build.success, build.exception
     twin = project.frame("select * from main.pets_twin")

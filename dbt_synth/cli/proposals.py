@@ -12,7 +12,7 @@ from typing import Any
 
 from dbt_synth.cli.candidates import Candidate
 from dbt_synth.errors import SynthError
-from dbt_synth.roles import propose_role
+from dbt_synth.roles import STRUCTURAL_ROLES, propose_role
 
 
 def with_proposed_roles(candidate: Candidate, manifest: Any, project: Any) -> Candidate:
@@ -100,3 +100,14 @@ def _rule_of(node: Any) -> dict[str, Any] | None:
         a, b = kwargs.get("column_A"), kwargs.get("column_B")
         return {"compare": {"column_a": a, "operator": operator, "column_b": b}}
     return None
+
+
+def generated_columns(synth: dict[str, Any], keys: list[str], *, ids_only: bool) -> list[str]:
+    """Columns with a semantic role or `id` (not already keys): their values are generated
+    (Faker, a format, fresh keys) and follow no real distribution, so drift tests skip them;
+    with `ids_only`, the `id` columns alone (fresh keys, which a copy check must leave out)."""
+    columns = synth.get("columns") or {}
+    roles = {c: (settings or {}).get("role") for c, settings in columns.items() if c not in keys}
+    if ids_only:
+        return [c for c, role in roles.items() if role == "id"]
+    return [c for c, role in roles.items() if role not in (None, *STRUCTURAL_ROLES[:3])]

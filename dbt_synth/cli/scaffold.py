@@ -17,7 +17,7 @@ import yaml
 from dbt_synth.cli.candidates import TWIN_TAG, Candidate, candidates
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.cli.files import Written, write_generated
-from dbt_synth.cli.proposals import with_proposed_roles, with_rules
+from dbt_synth.cli.proposals import generated_columns, with_proposed_roles, with_rules
 from dbt_synth.errors import ConfigError
 
 SOURCE_MACRO = """\
@@ -247,8 +247,9 @@ def _model_tests(
     for name in ("distribution_drift", "correlation_drift", "no_exact_copies"):
         if name in available:
             arguments: dict[str, Any] = {"compare_model": real}
-            if keys:
-                arguments["exclude"] = keys
+            skipped = keys + generated_columns(synth, keys, ids_only=name == "no_exact_copies")
+            if skipped:
+                arguments["exclude"] = skipped
             if name == "no_exact_copies":
                 # Rows of a coarse table meet by chance: judge copies over the real repeat rate.
                 arguments["over_real_duplicates"] = True

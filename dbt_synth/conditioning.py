@@ -244,12 +244,14 @@ class _Sampler:
                 pass  # no mass at all: fall through, fail below with the constraint named
         column, allowed = given
         rows: list[np.ndarray] = []
-        got = 0
+        got, acceptance = 0, 1.0
         for _ in range(MAX_TRIES):
-            drawn = mechanism.sample(max(size, 1024), self.rng)
+            draws = min(max(math.ceil(1.2 * (size - got) / acceptance), 1024), 100 * size + 1024)
+            drawn = mechanism.sample(draws, self.rng)
             hit = drawn[np.isin(drawn[:, column], allowed)]
             rows.append(hit)
             got += len(hit)
+            acceptance = max(len(hit) / draws, MIN_ACCEPTANCE / 10)
             if got >= size:
                 return np.concatenate(rows)[:size]
         raise ConstraintError(

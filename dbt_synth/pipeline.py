@@ -38,7 +38,6 @@ from dbt_synth.generation import TwinGenerator
 from dbt_synth.keys import StringKeyModel
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
-from dbt_synth.roles import looks_like_key, role_names
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
 from dbt_synth.tails import (
@@ -50,6 +49,8 @@ from dbt_synth.tails import (
     domain_weight,
     generator_sigma,
     head_tail,
+    is_named_key,
+    is_semantic,
     learns_head,
     tail_for,
 )
@@ -274,13 +275,7 @@ def _check_source(source: SourceRows, schema: TableSchema, config: SynthConfig) 
 def _plan(spec: ColumnSpec, config: SynthConfig) -> str:
     """How a column will be modelled, decided from its type and config only (no data)."""
     settings = config.column(spec.name)
-    # roles: a column whose name marks it as a key (`*_id`, `uid`, …) is a fresh key under `auto`.
-    named_key = (
-        settings.role == "auto"
-        and settings.categories is None
-        and spec.kind in (ColumnKind.INTEGER, ColumnKind.STRING)
-        and looks_like_key(spec.name, spec.sql_type)
-    )
+    named_key = is_named_key(spec, settings.role, settings.categories)  # roles: `*_id`, `uid`, …
     if spec.name in config.primary_key or settings.role == "id" or named_key:
         return "text_key" if spec.kind is ColumnKind.STRING else "key"
     if spec.kind is ColumnKind.UNSUPPORTED:
@@ -296,13 +291,7 @@ def _plan(spec: ColumnSpec, config: SynthConfig) -> str:
         return "key"
     if settings.role == "text":
         return "text"
-    if settings.role in role_names()[4:]:  # a semantic role (roles.py), or `format`
-        if spec.kind is not ColumnKind.STRING:
-            raise SourceError(
-                f"role {settings.role} generates strings, but the column is {spec.sql_type}",
-                fix="remove the role from synth.columns, or cast the column to a string type",
-                column=spec.name,
-            )
+    if is_semantic(spec, settings.role):  # roles.py: first_name, email, …, format
         return "role"
     if spec.kind is ColumnKind.BOOLEAN or spec.enum_values or settings.categories is not None:
         return "public_category"

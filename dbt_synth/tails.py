@@ -23,8 +23,16 @@ import pyarrow as pa
 from dbt_synth.domains.categories import CategoryDomain
 from dbt_synth.domains.text import TextDomain
 from dbt_synth.encoding import CategoryModel
-from dbt_synth.roles import DEFAULT_LOCALE, FORMAT_ROLE, FormatPattern, role_named
-from dbt_synth.schema import ColumnSpec
+from dbt_synth.errors import SourceError
+from dbt_synth.roles import (
+    DEFAULT_LOCALE,
+    FORMAT_ROLE,
+    STRUCTURAL_ROLES,
+    FormatPattern,
+    looks_like_key,
+    role_named,
+)
+from dbt_synth.schema import ColumnKind, ColumnSpec
 
 # Bounds of the budget-aware choice of modelled values per column.
 MIN_MODELLED = 16
@@ -206,3 +214,24 @@ def learns_head(role: str) -> bool:
     """Whether a role's common values are learned (a `uuid` column has none worth the ε)."""
     semantic = role_named(role)
     return semantic is None or semantic.head
+
+
+def is_named_key(spec: ColumnSpec, role: str, categories: object) -> bool:
+    """An `auto` integer or string column named like a key (`*_id`, `uid`, `*_key`,
+    `*_number`): a fresh key, never modelled (a child twin's foreign keys have role `category`
+    or leave the fit, so the parent twin's keys still reach them)."""
+    return role == "auto" and categories is None and looks_like_key(spec.name, spec.sql_type)
+
+
+def is_semantic(spec: ColumnSpec, role: str) -> bool:
+    """Whether `role` is a semantic role or `format`; those generate strings, so a column of
+    another type is a SourceError naming it."""
+    if role in STRUCTURAL_ROLES:
+        return False
+    if spec.kind is not ColumnKind.STRING:
+        raise SourceError(
+            f"role {role} generates strings, but the column is {spec.sql_type}",
+            fix="remove the role from synth.columns, or cast the column to a string type",
+            column=spec.name,
+        )
+    return True

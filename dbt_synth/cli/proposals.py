@@ -20,7 +20,7 @@ def with_proposed_roles(candidate: Candidate, manifest: Any, project: Any) -> Ca
     role is proposed for; a user's own `columns` block is kept as it is."""
     if "columns" in candidate.synth:
         return candidate
-    skip = {k.column for k in candidate.foreign_keys} | set(candidate.referenced)
+    skip = {c for k in candidate.foreign_keys for c in k.columns} | set(candidate.referenced)
     skip |= {t.column for t in candidate.tests if t.name == "unique"}
     tests: dict[str, list[str]] = {}
     for test in candidate.tests:

@@ -273,7 +273,7 @@ def _literal(value: Any) -> str:
 
 def sampling_record(generator: TwinGenerator) -> str | None:
     """The ledger's `sampling` JSON: the constraints and the rows their sampling redrew."""
-    if generator.constraints is None:
+    if getattr(generator, "constraints", None) is None:  # a child twin's in-memory generator
         return None
     import json
 
@@ -283,7 +283,9 @@ def sampling_record(generator: TwinGenerator) -> str | None:
 
 def sampling_lines(generator: TwinGenerator) -> list[str]:
     """One log line per constraint that made sampling redraw rows."""
-    log = generator.log
+    log = getattr(generator, "log", None)
+    if log is None:
+        return []
     return [
         f"redrew {count} of {log.drawn} drawn rows for {label}"
         for label, count in log.broken.items()

@@ -228,7 +228,7 @@ _NAME_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("phone", r"(^|_)(phone|tel|telephone|mobile|fax)(_number|_no)?$"),
         ("first_name", r"(^|_)(first|given|fore|nick|pet|animal)_?name$"),
         ("last_name", r"(^|_)(last|family|sur)_?name$"),
-        ("full_name", r"^(full_?name|person_?name|customer_?name|contact_?name|name)$"),
+        ("full_name", r"^(full_?name|person_?name|customer_?name|contact_?name)$"),
         ("street_address", r"(^|_)(street|address|addr|address_line_?1|street_address)$"),
         ("city", r"(^|_)(city|town)$"),
         ("postal_code", r"(^|_)(zip|zipcode|zip_code|postcode|postal_code|post_code)$"),

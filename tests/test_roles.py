@@ -51,6 +51,7 @@ def test_proposals_read_name_type_and_tests_only():
     assert propose_role("amount_id", "DOUBLE") is None  # a float is never a key
     assert propose_role("flight", "INTEGER") is None
     assert propose_role("tailnum", "VARCHAR") is None
+    assert propose_role("name", "VARCHAR") is None  # an airport's or a product's, not a person's
 
 
 def test_names_keep_a_dp_head_and_ids_never_equal_a_real_one():

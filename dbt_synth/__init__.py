@@ -2,8 +2,7 @@
 
 from dbt_synth.errors import SynthError
 from dbt_synth.pipeline import SynthResult, synthesize
-from dbt_synth.relational_dbt import child_twin
-from dbt_synth.twin import twin
+from dbt_synth.twin import child_twin, twin
 
 __all__ = ["SynthError", "SynthResult", "child_twin", "synthesize", "twin"]
 __version__ = "0.1.0"

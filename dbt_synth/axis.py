@@ -6,11 +6,15 @@ type maps onto one, and how a sampled axis value becomes a value of the source's
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dbt_synth.domains.numeric import SPECIALS
+from dbt_synth.errors import ConfigError
 from dbt_synth.schema import ColumnKind, ColumnSpec
 
 _NULL, _NAN, _POS_INF, _NEG_INF = (SPECIALS.index(s) for s in ("null", "nan", "+inf", "-inf"))
@@ -22,6 +26,7 @@ _DAY_SECONDS = 86_400.0
 # A float type's range would overflow the arithmetic of any model downstream; ±2^53 (the
 # integers a double holds exactly) is the widest range that sums and averages stay finite on.
 _FLOAT_RANGE = (-(2.0**53), 2.0**53)
+_CALENDAR = (ColumnKind.DATE, ColumnKind.TIMESTAMP, ColumnKind.TIMESTAMPTZ)
 
 
 def to_axis(array: pa.Array | pa.ChunkedArray, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +84,33 @@ def from_axis(values: np.ndarray, states: np.ndarray, spec: ColumnSpec) -> pa.Ar
         micros = np.clip(np.round(values * _MICROS), 0, 86_400 * _MICROS - 1).astype(np.int64)
         return pa.array(micros, mask=null).cast(pa.time64("us"))
     raise ValueError(f"{kind} is not an ordered kind")
+
+
+def axis_bound(value: Any, spec: ColumnSpec) -> float:
+    """A declared public `min`/`max` on the column's axis.
+
+    Numbers are taken as they are; a DATE, TIMESTAMP or TIME column also takes an ISO string
+    (`2016-12-31`, `2016-12-31 23:59:59`, `08:30`) or the date YAML parses one into.
+    """
+    try:
+        if isinstance(value, str) and spec.kind is ColumnKind.TIME:
+            value = dt.time.fromisoformat(value)
+        elif isinstance(value, str) and spec.kind in _CALENDAR:
+            value = dt.datetime.fromisoformat(value)
+        elif isinstance(value, str):
+            value = float(value)
+        if isinstance(value, dt.datetime) and spec.kind is ColumnKind.DATE:
+            value = value.date()
+        if isinstance(value, int | float):
+            return float(value)
+        return float(to_axis(pa.array([value]), spec)[0][0])
+    except (ValueError, TypeError, pa.ArrowException):
+        raise ConfigError(
+            f"public bound {value!r} is not a value of type {spec.sql_type}",
+            fix="write min/max as numbers, or as ISO dates/times ('2016-12-31') for dates and "
+            "timestamps",
+            column=spec.name,
+        ) from None
 
 
 def type_range(spec: ColumnSpec) -> tuple[float, float]:

@@ -6,6 +6,7 @@ A twin's config comes from dbt's own places (`dbt_project.yml` `+synth:`, a yml 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -33,8 +34,9 @@ class ColumnConfig:
     """
 
     role: str = "auto"
-    min: float | None = None
-    max: float | None = None
+    # Numbers, or ISO dates/times for DATE, TIMESTAMP and TIME columns (see axis.axis_bound).
+    min: float | str | None = None
+    max: float | str | None = None
     categories: tuple[Any, ...] | None = None
     format: str | None = None
     id_form: IdForm = IdForm.RESERVED
@@ -146,7 +148,7 @@ def _parse_columns(raw: Any, model: str | None) -> dict[str, ColumnConfig]:
                 model=model,
                 column=name,
             )
-        if column.min is not None and not float(column.min) <= float(column.max):
+        if column.min is not None and not _ordered(column.min, column.max, model, name):
             raise ConfigError(
                 f"public bounds min={column.min} > max={column.max}",
                 fix="swap them",
@@ -252,3 +254,34 @@ def _is_locale(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _ordered(low: Any, high: Any, model: str | None, column: str) -> bool:
+    """Whether declared bounds are in order: both numbers, or both dates/times."""
+    return _bound_key(low, model, column) <= _bound_key(high, model, column)
+
+
+def _bound_key(value: Any, model: str | None, column: str) -> float:
+    """A declared bound as a number to compare: itself, or seconds of an ISO date/time."""
+    if isinstance(value, dt.date | dt.time):
+        value = value.isoformat()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    text = str(value)
+    try:
+        moment = dt.datetime.fromisoformat(text).replace(tzinfo=None)
+        return (moment - dt.datetime(1970, 1, 1)).total_seconds()
+    except ValueError:
+        pass
+    try:
+        time = dt.time.fromisoformat(text)
+        return time.hour * 3600.0 + time.minute * 60.0 + time.second + time.microsecond / 1e6
+    except ValueError:
+        raise ConfigError(
+            f"public bound {value!r} is neither a number nor an ISO date/time",
+            fix="write min/max as numbers, or as ISO dates/times ('2016-12-31')",
+            model=model,
+            column=column,
+        ) from None

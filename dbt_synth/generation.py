@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,19 @@ from dbt_synth.mechanisms.base import Mechanism
 
 # Rows generated per chunk: ~10 MB per modelled column of codes.
 CHUNK_ROWS = 262_144
+
+
+class TwinRows(Protocol):
+    """Where a twin's rows come from: a single twin's `TwinGenerator`, or a child twin's
+    `relational.generator.ChildGenerator` (which attaches foreign keys to a `TwinGenerator`'s
+    chunks). Either yields the same rows, chunk by chunk, on every pass."""
+
+    @property
+    def rows(self) -> int: ...
+
+    def batches(self) -> Iterator[pa.RecordBatch]: ...
+
+    def table(self) -> pa.Table: ...
 
 
 @dataclass(frozen=True)

@@ -9,46 +9,24 @@ the ledger as it was.
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import asdict, dataclass
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import datetime
+
+import pyarrow as pa
 
 from dbt_synth.accounting import Spend
 from dbt_synth.conditioning import sampling_record
+from dbt_synth.holdout import HoldoutRule
 from dbt_synth.pipeline import SynthResult
-
-# Twins built in parallel dbt threads share one process: serialise DDL + insert on the ledger.
-_LOCK = threading.Lock()
-
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("invocation_id", "VARCHAR"),
-    ("model", "VARCHAR"),
-    ("source", "VARCHAR"),
-    ("mechanism", "VARCHAR"),
-    ("privacy_unit", "VARCHAR"),
-    ("epsilon", "DOUBLE"),
-    ("delta", "DOUBLE"),
-    ("target_epsilon", "DOUBLE"),
-    ("epsilon_count", "DOUBLE"),
-    ("epsilon_domains", "DOUBLE"),
-    ("epsilon_model", "DOUBLE"),
-    ("source_rows_dp", "DOUBLE"),
-    ("sample_rate", "DOUBLE"),
-    ("twin_rows", "BIGINT"),
-    ("columns", "INTEGER"),
-    ("started_at", "TIMESTAMP"),
-    ("finished_at", "TIMESTAMP"),
-    ("spends", "VARCHAR"),
-    ("column_treatments", "VARCHAR"),
-    ("dbt_synth_version", "VARCHAR"),
-    ("holdout", "VARCHAR"),
-    ("sampling", "VARCHAR"),
-)
+from dbt_synth.warehouse import OwnTable, Warehouse
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One build's privacy record, as stored."""
+    """One build's privacy record, as stored: the ledger's columns are these fields, typed by
+    their annotations (`ledger_schema`)."""
 
     invocation_id: str | None
     model: str
@@ -83,7 +61,9 @@ def entry_for(
     invocation_id: str | None,
     started_at: datetime,
     finished_at: datetime,
+    holdout: HoldoutRule | None = None,
 ) -> LedgerEntry:
+    """The ledger row of a finished build; the privacy unit is the result's."""
     from dbt_synth import __version__
 
     spends = [
@@ -104,7 +84,7 @@ def entry_for(
         model=model,
         source=source,
         mechanism=result.mechanism,
-        privacy_unit="row",
+        privacy_unit=result.privacy_unit,
         epsilon=result.epsilon,
         delta=result.delta,
         target_epsilon=result.target_epsilon,
@@ -123,6 +103,7 @@ def entry_for(
         column_treatments=json.dumps({c.name: c.treatment for c in result.columns}),
         dbt_synth_version=__version__,
         sampling=sampling_record(result.generator),
+        holdout=None if holdout is None else json.dumps(holdout.describe()),
     )
 
 
@@ -137,25 +118,44 @@ def _sgd_parameters(spend: Spend) -> dict[str, float | int]:
     }
 
 
-def write_entry(connection, entry: LedgerEntry, *, schema: str, table: str) -> None:
-    """Create the ledger if needed (adding columns a newer version introduced) and append."""
-    qualified = f"{_quote(schema)}.{_quote(table)}"
-    columns_sql = ", ".join(f"{_quote(name)} {sql_type}" for name, sql_type in COLUMNS)
-    with _LOCK:
-        connection.execute(f"create schema if not exists {_quote(schema)}")
-        connection.execute(f"create table if not exists {qualified} ({columns_sql})")
-        for name, sql_type in COLUMNS:
-            connection.execute(
-                f"alter table {qualified} add column if not exists {_quote(name)} {sql_type}"
-            )
-        values = asdict(entry)
-        names = ", ".join(_quote(name) for name, _ in COLUMNS)
-        placeholders = ", ".join("?" for _ in COLUMNS)
-        connection.execute(
-            f"insert into {qualified} ({names}) values ({placeholders})",
-            [values[name] for name, _ in COLUMNS],
-        )
+_ARROW_TYPES: dict[type, pa.DataType] = {
+    str: pa.string(),
+    float: pa.float64(),
+    int: pa.int64(),
+    datetime: pa.timestamp("us"),
+}
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+def ledger_schema() -> pa.Schema:
+    """The ledger's columns: one per `LedgerEntry` field, its type from the annotation."""
+    hints = typing.get_type_hints(LedgerEntry)
+    return pa.schema(
+        [pa.field(f.name, _ARROW_TYPES[_not_none(hints[f.name])]) for f in fields(LedgerEntry)]
+    )
+
+
+def _not_none(annotation: object) -> type:
+    """`X | None` → X."""
+    if isinstance(annotation, types.UnionType):
+        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return inner
+    return annotation
+
+
+def write_entry(warehouse: Warehouse, entry: LedgerEntry, table: OwnTable) -> None:
+    """Append `entry` to the ledger `table` (created, or given newer columns, when needed)."""
+    warehouse.append(table, pa.Table.from_pylist([asdict(entry)], schema=ledger_schema()))
+
+
+def read_entries(warehouse: Warehouse, table: OwnTable) -> tuple[LedgerEntry, ...]:
+    """Every entry of the ledger `table`, oldest version's rows included (columns a version did
+    not record read as their default, else None); none when the ledger does not exist."""
+    rows = warehouse.read(table)
+    if rows is None:
+        return ()
+    present = set(rows.column_names)
+    defaults = {f.name: None if f.default is MISSING else f.default for f in fields(LedgerEntry)}
+    return tuple(
+        LedgerEntry(**{name: row[name] if name in present else d for name, d in defaults.items()})
+        for row in rows.to_pylist()
+    )

@@ -27,12 +27,10 @@ Everything here is a pure function of the manifest, the compiled SQL and the col
 
 from __future__ import annotations
 
-import csv
 import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlglot
@@ -41,12 +39,19 @@ from sqlglot.lineage import Node, lineage
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 
+from dbt_synth.manifest_nodes import (
+    display_name,
+    generic_tests,
+    is_identifier,
+    model_order,
+    relations,
+    relationships_parent,
+    seed_columns,
+    test_owner,
+)
+
 # Selects with one of these clauses may drop or merge upstream rows.
 _ROW_CHANGING = ("where", "group", "having", "qualify", "distinct", "limit", "offset")
-_CALL = re.compile(
-    r"""(?:source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)"""
-    r"""|ref\(\s*['"]([^'"]+)['"]\s*\))"""
-)
 # Prefixes of raw and staging layers, stripped when guessing what `<table>_id` refers to.
 _LAYER_PREFIX = re.compile(r"^(raw|src|source|stg|staging|base|int|dim|fct)_")
 
@@ -191,23 +196,23 @@ def trace_constraints(
     """
     graph = _build(manifest, frozenset(twinned), compiled, columns or {})
     tests, keys = [], []
-    for test in _generic_tests(manifest):
+    for test in generic_tests(manifest):
         kind, kwargs = test.test_metadata.name, test.test_metadata.kwargs or {}
-        owner = _owner(manifest, test)
-        if owner is None or not _plain(test.column_name):
+        owner = test_owner(manifest, test)
+        if owner is None or not is_identifier(test.column_name):
             continue
-        origin = f"{_name(manifest, owner)}.{test.column_name}"
+        origin = f"{display_name(manifest, owner)}.{test.column_name}"
         traced = graph.trace(owner, test.column_name)
         if traced is None:
             continue
         if kind == "relationships":
-            parent = _parent(manifest, test, kwargs)
+            parent = relationships_parent(manifest, test, kwargs)
             field_name = kwargs.get("field")
-            if parent is None or not _plain(field_name):
+            if parent is None or not is_identifier(field_name):
                 continue
             target = graph.trace(parent, field_name)
             if target is not None and target.twin_column != traced.twin_column:
-                origin += f" → {_name(manifest, parent)}.{field_name}"
+                origin += f" → {display_name(manifest, parent)}.{field_name}"
                 keys.append(TracedKey(traced.twin_column, target.twin_column, origin))
         elif kind in {k.value for k in InheritedTest} and traced.keeps_rows:
             values = kwargs.get("values")
@@ -233,14 +238,14 @@ def _build(
 ) -> _Graph:
     dialect = getattr(manifest.metadata, "adapter_type", None)
     graph = _Graph(manifest, twinned, dialect)
-    for unique_id, node in _relations(manifest):
+    for unique_id, node in relations(manifest):
         relation = _relation_key(node.relation_name, dialect)
         if relation:
             graph.by_relation[relation] = unique_id
-        listed = columns.get(unique_id) or _seed_header(node) or tuple(node.columns or {})
+        listed = columns.get(unique_id) or seed_columns(node) or tuple(node.columns or {})
         if listed:
             graph.columns[unique_id] = tuple(listed)
-    for unique_id in _model_order(manifest):
+    for unique_id in model_order(manifest):
         sql = compiled.get(unique_id)
         if sql:
             _add_model(graph, unique_id, sql)
@@ -317,13 +322,6 @@ def _keeps_rows(select: exp.Expr, alias: str) -> bool:
     )
 
 
-def _relations(manifest: Any):
-    yield from manifest.sources.items()
-    for unique_id, node in manifest.nodes.items():
-        if getattr(node, "relation_name", None) and node.resource_type != "test":
-            yield unique_id, node
-
-
 def _relation_key(relation_name: str | None, dialect: str | None) -> tuple[str, ...] | None:
     if not relation_name:
         return None
@@ -336,91 +334,6 @@ def _relation_key(relation_name: str | None, dialect: str | None) -> tuple[str, 
 
 def _table_key(table: exp.Table) -> tuple[str, ...]:
     return tuple(part.lower() for part in (table.catalog, table.db, table.name) if part)
-
-
-def _seed_header(node: Any) -> tuple[str, ...]:
-    """A seed's columns, from its CSV header (dbt lists a seed's columns only if documented)."""
-    if node.resource_type != "seed":
-        return ()
-    path = Path(getattr(node, "root_path", "") or ".") / node.original_file_path
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            return tuple(next(csv.reader(handle), ()))
-    except OSError:
-        return ()
-
-
-def _model_order(manifest: Any) -> list[str]:
-    """Models, each after the models it depends on."""
-    models = {u for u, n in manifest.nodes.items() if n.resource_type == "model"}
-    ordered: list[str] = []
-    done: set[str] = set()
-
-    def visit(unique_id: str, path: frozenset[str]) -> None:
-        if unique_id in done or unique_id in path:
-            return
-        for upstream in manifest.nodes[unique_id].depends_on.nodes:
-            if upstream in models:
-                visit(upstream, path | {unique_id})
-        done.add(unique_id)
-        ordered.append(unique_id)
-
-    for unique_id in sorted(models):
-        visit(unique_id, frozenset())
-    return ordered
-
-
-def _generic_tests(manifest: Any):
-    for node in manifest.nodes.values():
-        metadata = getattr(node, "test_metadata", None)
-        if node.resource_type == "test" and metadata and metadata.namespace in (None, "dbt"):
-            yield node
-
-
-def _owner(manifest: Any, test: Any) -> str | None:
-    """The node a column test is on: dbt records it for models and seeds, a source's test only
-    names it in the `model` argument."""
-    attached = getattr(test, "attached_node", None)
-    if attached:
-        return attached
-    return _resolve(manifest, str((test.test_metadata.kwargs or {}).get("model", "")))
-
-
-def _parent(manifest: Any, test: Any, kwargs: Mapping[str, Any]) -> str | None:
-    """The node a `relationships` test's `to` names."""
-    to = str(kwargs.get("to", ""))
-    return _resolve(manifest, to, among=test.depends_on.nodes) or _resolve(manifest, to)
-
-
-def _resolve(manifest: Any, jinja: str, among: Sequence[str] | None = None) -> str | None:
-    """The unique id a `ref('m')`/`source('s', 't')` call names (among `among` when given)."""
-    call = _CALL.search(jinja)
-    if call is None:
-        return None
-    source, table, model = call.groups()
-    pool = among if among is not None else [*manifest.sources, *manifest.nodes]
-    for unique_id in pool:
-        node = manifest.sources.get(unique_id) or manifest.nodes.get(unique_id)
-        if node is None:
-            continue
-        if model is not None and node.resource_type != "source" and node.name == model:
-            return unique_id
-        if source is not None and (getattr(node, "source_name", None), node.name) == (
-            source,
-            table,
-        ):
-            return unique_id
-    return None
-
-
-def _name(manifest: Any, unique_id: str) -> str:
-    node = manifest.sources.get(unique_id) or manifest.nodes.get(unique_id)
-    source = getattr(node, "source_name", None)
-    return f"{source}.{node.name}" if source else node.name
-
-
-def _plain(name: Any) -> bool:
-    return isinstance(name, str) and name.isidentifier()
 
 
 def _distinct(items: list, key) -> list:
@@ -441,7 +354,7 @@ def _proposals(
     covered = {k.child for k in keys}
     proposals = []
     for parent in unique:
-        stem = _LAYER_PREFIX.sub("", _name(graph.manifest, parent.node).rpartition(".")[2])
+        stem = _LAYER_PREFIX.sub("", display_name(graph.manifest, parent.node).rpartition(".")[2])
         names = {parent.column.lower()} if parent.column.lower().endswith("_id") else set()
         names |= {f"{stem}_id", f"{stem.removesuffix('s')}_id"}
         for node in sorted(graph.twinned):
@@ -450,7 +363,7 @@ def _proposals(
             for column in graph.columns.get(node, ()):
                 child = TwinColumn(node, column)
                 if column.lower() in names and child not in covered:
-                    key = f"{_name(graph.manifest, parent.node)}.{parent.column}"
+                    key = f"{display_name(graph.manifest, parent.node)}.{parent.column}"
                     reason = f"name: {column} next to the unique key {key}"
                     proposals.append(TracedKey(child, parent, reason))
     return tuple(_distinct(proposals, lambda k: (k.child, k.parent)))

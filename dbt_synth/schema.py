@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from dbt_synth.errors import SourceError
-
 
 class ColumnKind(enum.Enum):
     """How the generator models a column."""
@@ -174,59 +172,3 @@ def column_spec(name: str, sql_type: str, *, nullable: bool = True, dialect: str
         largest = 10.0 ** (precision - scale) - 10.0**-scale
         value_range = (-largest, largest)
     return ColumnSpec(name, sql_type, kind, nullable, enum_values, scale, value_range)
-
-
-def schema_from_duckdb(relation, connection=None, *, table: str | None = None) -> TableSchema:
-    """The schema of a DuckDB relation, with NOT NULL constraints when it reads a plain table.
-
-    `dbt.ref()`/`dbt.source()` in dbt-duckdb return `select * from "db"."schema"."table"`; the
-    table is found by parsing that query with sqlglot, so declared nullability is honoured.
-    """
-    not_null: set[str] = set()
-    name = table or "source"
-    located = _table_of(relation)
-    if located is not None:
-        name = table or located[2]
-        if connection is not None:
-            not_null = _not_null_columns(connection, *located)
-    columns = tuple(
-        column_spec(col, str(col_type), nullable=col not in not_null)
-        for col, col_type in zip(relation.columns, relation.types, strict=True)
-    )
-    if not columns:
-        raise SourceError(
-            f"source '{name}' has no columns", fix="point the twin at a table with columns"
-        )
-    return TableSchema(name, columns)
-
-
-def _table_of(relation) -> tuple[str, str, str] | None:
-    try:
-        query = relation.sql_query()
-        parsed = sqlglot.parse_one(query, dialect="duckdb")
-    except (AttributeError, sqlglot.errors.ParseError):
-        return None
-    if not isinstance(parsed, exp.Select) or parsed.args.get("where") or parsed.args.get("joins"):
-        return None
-    source = parsed.args.get("from_") or parsed.args.get("from")
-    table = source.this if source is not None else None
-    if not isinstance(table, exp.Table):
-        return None
-    return table.catalog, table.db, table.name
-
-
-def _not_null_columns(connection, catalog: str, schema: str, table: str) -> set[str]:
-    filters = ["table_name = ?"]
-    params = [table]
-    if schema:
-        filters.append("table_schema = ?")
-        params.append(schema)
-    if catalog:
-        filters.append("table_catalog = ?")
-        params.append(catalog)
-    rows = connection.execute(
-        "select column_name from information_schema.columns where is_nullable = 'NO' and "
-        + " and ".join(filters),
-        params,
-    ).fetchall()
-    return {r[0] for r in rows}

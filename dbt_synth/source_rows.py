@@ -23,7 +23,11 @@ BATCH_ROWS = 131_072
 
 @dataclass(frozen=True)
 class SourceRows:
-    """A source's exact row count and a way to stream its rows (each call streams afresh)."""
+    """A source's exact row count and a way to stream its rows (each call streams afresh).
+
+    A warehouse (`dbt_synth.warehouse`) builds one per source; an engine that samples natively
+    returns a subclass whose `sample` keeps the same contract.
+    """
 
     rows: int
     schema: pa.Schema
@@ -38,17 +42,6 @@ class SourceRows:
             data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
         )
         return cls(table.num_rows, table.schema, lambda: table.to_batches(BATCH_ROWS))
-
-    @classmethod
-    def of_relation(cls, relation) -> SourceRows:
-        """A DuckDB relation (as `dbt.ref`/`dbt.source` give in dbt-duckdb), never fully loaded."""
-        (rows,) = relation.aggregate("count(*)").fetchall()[0]
-        schema = relation.limit(0).to_arrow_table().schema
-
-        def stream() -> Iterable[pa.RecordBatch]:
-            yield from relation.to_arrow_reader(BATCH_ROWS)
-
-        return cls(int(rows), schema, stream)
 
     def sample(self, rate: float, rng: np.random.Generator) -> pa.Table:
         """Every row kept independently with probability `rate`; all rows when `rate` ≥ 1.

@@ -1,79 +1,122 @@
-"""The function a dbt Python model calls: `dbt_synth.twin(dbt, session, dbt.ref("x"), config)`.
+"""The functions a dbt Python model calls, and the one road both take to a twin.
 
-It reads the source's schema from the warehouse, fits and samples the twin, casts every column
-back to the source's exact type inside the warehouse, records the build in the ledger and hands
-dbt a relation to materialise. dbt builds into a temporary relation and swaps it in only on
-success, so a failing twin leaves the previous one untouched; the ledger row is written after
-the casts have succeeded, so it never records a build that produced nothing.
+    dbt_synth.twin(dbt, session, dbt.source("raw", "planes"), dbt.config.get("synth"))
+
+    planes = dbt.ref("planes_twin")
+    planes_raw = dbt.source("raw", "planes")
+    dbt_synth.child_twin(dbt, session, dbt.source("raw", "flights"), dbt.config.get("synth"),
+                         parents={"planes_twin": (planes, planes_raw)})
+
+`build` parses the `synth` config once, reads the source through the warehouse seam
+(`dbt_synth.warehouse`), fits and samples the twin (`pipeline.synthesize`, or
+`relational.synthesize_child` for a child), materialises it cast to the source types, records
+the build in the ledger and hands dbt what to materialise. dbt builds into a temporary relation
+and swaps it in only on success, so a failing twin leaves the previous one untouched; the
+ledger row is written after the casts have succeeded, so it never records a build that
+produced nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-
 from dbt_synth.conditioning import sampling_lines
-from dbt_synth.config import parse_config
+from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.holdout import HoldoutRule, rule_for, train_filter_sql
-from dbt_synth.ledger import LedgerEntry, entry_for, write_entry
+from dbt_synth.ledger import entry_for, write_entry
 from dbt_synth.pipeline import SynthResult, synthesize
-from dbt_synth.schema import TableSchema, schema_from_duckdb
-from dbt_synth.source_rows import SourceRows
+from dbt_synth.relational import ParentData, RelationalConfig, split_config, synthesize_child
+from dbt_synth.relational.manifest import discover_keys, manifest_location
+from dbt_synth.schema import TableSchema
+from dbt_synth.warehouse import OwnTable, Warehouse, create
 
 
 def twin(dbt: Any, session: Any, source: Any, config: dict[str, Any] | None = None) -> Any:
-    """Build the DP twin of `source` for the model that calls this; returns a DuckDB relation.
+    """Build the DP twin of `source` for the model that calls this; returns what dbt writes.
 
     `config` is the model's `synth` config (pass `dbt.config.get("synth")`: dbt only hands a
     Python model the config keys its file reads literally).
     """
+    return build(dbt, session, source, config)
+
+
+def child_twin(
+    dbt: Any,
+    session: Any,
+    source: Any,
+    config: dict[str, Any] | None = None,
+    *,
+    parents: dict[str, Any],
+) -> Any:
+    """Build the DP twin of `source` whose foreign keys exist in the `parents`' twins.
+
+    `parents` maps each parent twin's model name to `(dbt.ref(name), dbt.source(...))`, or to
+    `dbt.ref(name)` alone when the child need not learn from the parent's attributes. The
+    literal `dbt.ref(parent)` is what makes dbt build the parent twin first (one call per
+    statement: dbt's Python-model parser does not see calls nested in tuples); the parent's
+    source is read only for the attributes the child learns its dependency on (DP, within the
+    child's ε). Foreign keys come from the `relationships` tests on this model (the manifest)
+    plus `synth.foreign_keys`.
+    """
+    return build(dbt, session, source, config, parents=parents)
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """A model's `synth` config, parsed once: the single-table part and, for a child twin, the
+    relational part (foreign keys, privacy unit)."""
+
+    synth: SynthConfig
+    relational: RelationalConfig | None = None
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any] | None, *, model: str, child: bool) -> TwinConfig:
+        if not child:
+            return cls(parse_config(raw, model=model))
+        relational, single_table = split_config(raw, model=model)
+        return cls(parse_config(single_table, model=model), relational)
+
+    def ledger(self, default_schema: str) -> OwnTable:
+        """The ledger table (default: `synth_ledger` in the twin's schema)."""
+        return OwnTable(self.synth.ledger_schema or default_schema, self.synth.ledger_table)
+
+
+def build(
+    dbt: Any,
+    session: Any,
+    source: Any,
+    raw_config: dict[str, Any] | None,
+    *,
+    parents: dict[str, Any] | None = None,
+) -> Any:
+    """The one road from a dbt model to its twin and ledger row (see the module docstring)."""
     model = str(dbt.this.identifier)
     started_at = _now()
     try:
-        schema = schema_from_duckdb(source, session)
-        source, holdout = _train_rows(source, schema, config)
-        raw = dict(config or {})
-        say = _progress(model, raw)
-        result = synthesize(
-            SourceRows.of_relation(source), schema=schema, config=raw, model=model, progress=say
-        )
-        relation = _cast_in_warehouse(session, result, schema, model)
+        warehouse = create(session)
+        config = TwinConfig.parse(raw_config, model=model, child=parents is not None)
+        schema = warehouse.schema(source)
+        source, holdout = _train_rows(warehouse, source, schema, config.synth)
+        progress = _progress(model, config.synth.verbose)
+        if parents is None:
+            result = synthesize(
+                warehouse.source_rows(source),
+                schema=schema,
+                config=config.synth,
+                model=model,
+                progress=progress,
+            )
+        else:
+            result = _child(warehouse, source, schema, config, parents, model, progress)
+        relation = warehouse.materialise(result.generator.batches(), schema, model)
         for line in sampling_lines(result.generator):  # rules, condition, rebalance
-            say(line)
+            progress(line)
     except SynthError as error:
         raise error.for_model(model) from None
-    _write_ledger(dbt, session, _ledger_entry(result, model, schema, started_at, holdout), config)
-    return relation
-
-
-def _train_rows(
-    source: Any, schema: TableSchema, config: dict[str, Any] | None
-) -> tuple[Any, HoldoutRule | None]:
-    """The source rows the twin is fit on and, with `synth.holdout`, the rule that split them.
-
-    The split is keyed by the twin's primary key if it has one, else by the whole row.
-    """
-    settings = parse_config(config)
-    if not settings.holdout:
-        return source, None
-    rule = rule_for(schema, settings.holdout, settings.primary_key)
-    return source.filter(train_filter_sql(schema, rule)), rule
-
-
-def _ledger_entry(
-    result: SynthResult,
-    model: str,
-    schema: TableSchema,
-    started_at: str,
-    holdout: HoldoutRule | None,
-) -> LedgerEntry:
-    """The ledger row of a finished twin, stating the holdout rule when rows were held out."""
     entry = entry_for(
         result,
         model=model,
@@ -81,53 +124,69 @@ def _ledger_entry(
         invocation_id=_invocation_id(),
         started_at=started_at,
         finished_at=_now(),
+        holdout=holdout,
     )
-    if holdout is None:
-        return entry
-    return dataclasses.replace(entry, holdout=json.dumps(holdout.describe()))
+    write_entry(warehouse, entry, config.ledger(str(dbt.this.schema)))
+    return relation
 
 
-def _write_ledger(
-    dbt: Any, session: Any, entry: LedgerEntry, config: dict[str, Any] | None
-) -> None:
-    """Append `entry` to the configured ledger (default: `synth_ledger` in the twin's schema)."""
-    settings = config or {}
-    write_entry(
-        session,
-        entry,
-        schema=settings.get("ledger_schema") or str(dbt.this.schema),
-        table=settings.get("ledger_table") or "synth_ledger",
+def _child(
+    warehouse: Warehouse,
+    source: Any,
+    schema: TableSchema,
+    config: TwinConfig,
+    parents: dict[str, Any],
+    model: str,
+    progress: Callable[[str], None],
+) -> SynthResult:
+    """Fit a child twin: its foreign keys from config and the manifest, its parents as Arrow,
+    the child itself streamed."""
+    relational = config.relational or RelationalConfig()
+    discovered = (
+        discover_keys(model, manifest_location(relational.manifest_path))
+        if relational.discover
+        else ()
     )
+    parent_data = {name: _parent(warehouse, value) for name, value in parents.items()}
+    built = synthesize_child(
+        warehouse.source_rows(source),
+        parent_data,
+        config.synth,
+        relational=relational,
+        model=model,
+        schema=schema,
+        discovered=discovered,
+        progress=progress,
+    )
+    return built.result
 
 
-def _cast_in_warehouse(session: Any, result: SynthResult, schema: TableSchema, model: str) -> Any:
-    """Materialise the twin with each column cast to the source's type, in source order.
+def _parent(warehouse: Warehouse, value: Any) -> ParentData:
+    if isinstance(value, tuple | list):
+        parent_twin, parent_source = value
+        return ParentData(warehouse.arrow(parent_twin), warehouse.arrow(parent_source))
+    return ParentData(warehouse.arrow(value))
 
-    Casting here (into a temp table) rather than in dbt's final CTAS makes any cast problem
-    surface before the ledger is written.
+
+def _train_rows(
+    warehouse: Warehouse, source: Any, schema: TableSchema, config: SynthConfig
+) -> tuple[Any, HoldoutRule | None]:
+    """The source rows the twin is fit on and, with `synth.holdout`, the rule that split them.
+
+    The split is keyed by the twin's primary key if it has one, else by the whole row.
     """
-    staged = f"__dbt_synth_twin_{model}"
-    # Streamed chunk by chunk into the warehouse: the twin is never whole in Python memory.
-    batches = result.generator.batches()
-    first = next(batches)
-    stream = pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], batches))
-    session.register(f"{staged}_arrow", stream)
-    select = ", ".join(
-        f'cast("{_escape(c.name)}" as {c.sql_type}) as "{_escape(c.name)}"' for c in schema.columns
-    )
-    session.execute(
-        f'create or replace temp table "{staged}" as select {select} from "{staged}_arrow"'
-    )
-    session.unregister(f"{staged}_arrow")
-    return session.query(f'select * from "{staged}"')
+    if not config.holdout:
+        return source, None
+    rule = rule_for(schema, config.holdout, config.primary_key)
+    return warehouse.filter(source, train_filter_sql(schema, rule)), rule
 
 
-def _progress(model: str, config: dict[str, Any]):
+def _progress(model: str, verbose: bool) -> Callable[[str], None]:
     """Fitting progress through dbt's own logger; `verbose: false` sends it to the debug log."""
     from dbt.adapters.events.logging import AdapterLogger
 
     logger = AdapterLogger("dbt-synth")
-    emit = logger.info if config.get("verbose", True) else logger.debug
+    emit = logger.info if verbose else logger.debug
     return lambda message: emit(f"{model}: {message}")
 
 
@@ -141,7 +200,3 @@ def _invocation_id() -> str | None:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _escape(name: str) -> str:
-    return name.replace('"', '""')

@@ -155,6 +155,7 @@ _TWIN_DIGEST = """
 import hashlib, sys
 import duckdb, torch
 import dbt_synth
+from dbt_synth.warehouse.duckdb import schema_from_duckdb
 from tests.real_data import cps1988
 
 torch.set_num_threads(int(sys.argv[1]))
@@ -163,7 +164,7 @@ con.execute(f"set threads = {sys.argv[2]}")
 con.register("frame", cps1988().sample(3000, random_state=2))
 con.execute("create table source as select * from frame")
 source = con.table("source")
-schema = dbt_synth.schema.schema_from_duckdb(source, con)
+schema = schema_from_duckdb(source, con)
 result = dbt_synth.synthesize(source.arrow().read_all(), schema=schema, epsilon=1.0, seed=21)
 print(hashlib.sha256(result.table.to_pandas().to_csv(index=False).encode()).hexdigest())
 """

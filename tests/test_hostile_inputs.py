@@ -1,7 +1,7 @@
 """Hostile source tables: each gives a twin of the exact source types, or one clear error.
 
 Every case is a real DuckDB table. The twin goes through the same warehouse cast as in dbt
-(`twin._cast_in_warehouse`), and the checks run as SQL on the cast twin next to its source.
+(`DuckDBWarehouse.materialise`), and the checks run as SQL on the cast twin next to its source.
 Passthrough policy for types the generator cannot model (JSON, LIST, STRUCT, MAP, INTERVAL, BLOB):
 by default the build stops with an error naming the column; `unsupported: null` emits typed NULLs.
 UUID columns are always generated as fresh random UUIDs (like keys): they carry no statistics.
@@ -16,8 +16,7 @@ import pytest
 
 from dbt_synth import synthesize
 from dbt_synth.errors import SourceError
-from dbt_synth.schema import schema_from_duckdb
-from dbt_synth.twin import _cast_in_warehouse
+from dbt_synth.warehouse.duckdb import DuckDBWarehouse
 from tests.dbt_projects import DbtProject, new_project, twin_model
 
 N = 2000
@@ -191,14 +190,15 @@ def _twin(sql: str, config: dict) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"create table src as {sql}")
     source = con.table("src")
-    schema = schema_from_duckdb(source, con)
+    warehouse = DuckDBWarehouse(con)
+    schema = warehouse.schema(source)
     result = synthesize(
         source.arrow().read_all(),
         schema=schema,
         config={"epsilon": 1.0, "seed": 3, **config},
         model="hostile_twin",
     )
-    _cast_in_warehouse(con, result, schema, "hostile_twin").create("twin")
+    warehouse.materialise(result.generator.batches(), schema, "hostile_twin").create("twin")
     return con
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from dbt_synth import SynthError, synthesize
-from dbt_synth.schema import schema_from_duckdb
+from dbt_synth.warehouse.duckdb import schema_from_duckdb
 from tests.real_data import cps1988
 
 

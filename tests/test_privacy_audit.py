@@ -23,6 +23,8 @@ from bench.audit.attacks import (
 from bench.audit.run_audit import CATEGORICAL, NUMERIC, canaries
 from dbt_synth import synthesize
 from dbt_synth.ledger import entry_for, write_entry
+from dbt_synth.warehouse import OwnTable
+from dbt_synth.warehouse.duckdb import DuckDBWarehouse
 from tests.real_data import cps1988
 
 
@@ -106,7 +108,7 @@ def test_stored_ledger_epsilon_equals_an_independent_recomputation(request, whic
         finished_at=datetime(2026, 1, 1),
     )
     con = duckdb.connect()
-    write_entry(con, entry, schema="main", table="synth_ledger")
+    write_entry(DuckDBWarehouse(con), entry, OwnTable("main", "synth_ledger"))
     epsilon, delta, target, spends = con.execute(
         "select epsilon, delta, target_epsilon, spends from main.synth_ledger"
     ).fetchone()

@@ -151,3 +151,10 @@ def test_unreferenced_parent_is_a_clear_error(family):
     config = {"foreign_keys": [{"columns": ["carrier"], "parent": "carriers_twin"}]}
     with pytest.raises(ConfigError, match="does not ref"):
         synthesize_child(flights, parents, config, model="flights_twin")
+
+
+def test_the_child_twin_streams_the_same_rows_on_every_pass(clean):
+    generator = clean.result.generator
+    first, second = generator.table(), generator.table()
+    assert first.num_rows == generator.rows and first.equals(second)
+    assert first.column_names == FLIGHT_COLUMNS

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dbt_synth import synthesize
+from dbt_synth import SynthError, synthesize
 from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.axis import to_axis, type_range
 from dbt_synth.domains.numeric import dp_numeric_domain, widened
@@ -137,3 +137,42 @@ def test_a_one_row_table_still_gets_a_twin_of_its_types():
     values = result.table.column("a").to_numpy()
     assert ((values >= low) & (values <= high)).all()
     assert all("fallback" in c.treatment for c in result.columns)
+
+
+def test_a_small_table_spends_a_second_count_and_keeps_its_size():
+    # At 1 % of ε = 1 the count's σ is about 50 rows: a 99-row table's twin came out with 20
+    # rows. Below 1,000 rows a second count at 10 % brings σ to about 12 rows.
+    ratings = _ratings(99)[["stars", "rated_on"]]
+    sizes = []
+    for seed in range(5):
+        result = synthesize(ratings, epsilon=1.0, seed=seed)
+        counts = [s for s in result.spends if s.part == "count"]
+        assert len(counts) == 2 and "small table" in counts[1].detail
+        assert result.epsilon == pytest.approx(1.0, rel=1e-4)
+        sizes.append(result.rows)
+    assert max(abs(size - 99) for size in sizes) < 40
+    large = synthesize(_ratings(2_000)[["stars"]], epsilon=1.0, seed=0)
+    assert [s.part for s in large.spends].count("count") == 1
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [("2000-01-01", "2016-12-31"), (dt.date(2000, 1, 1), dt.date(2016, 12, 31))],
+    ids=["iso_strings", "yaml_dates"],
+)
+def test_a_date_column_takes_iso_bounds_as_its_fallback(bounds):
+    # What the fallback log asks for, for a date: `min: '2000-01-01'` (or YAML's own dates).
+    ratings = _ratings(99)[["rated_on", "stars", "user_id"]]
+    columns = {"rated_on": {"min": bounds[0], "max": bounds[1]}}
+    result = synthesize(ratings, epsilon=0.1, seed=8, columns=columns)
+    how = {c.name: c.treatment for c in result.columns}["rated_on"]
+    assert "values drawn from the declared bounds" in how
+    days = pd.to_datetime(result.table.to_pandas()["rated_on"]).dt.date
+    assert days.min() >= dt.date(2000, 1, 1) and days.max() <= dt.date(2016, 12, 31)
+
+
+def test_a_bound_that_is_not_a_value_of_the_type_gets_one_clear_error():
+    with pytest.raises(SynthError) as raised:
+        synthesize(_ratings(99)[["rated_on"]], columns={"rated_on": {"min": "soon", "max": 3}})
+    assert "public bound 'soon' is neither a number nor an ISO date/time" in str(raised.value)
+    assert raised.value.column == "rated_on"

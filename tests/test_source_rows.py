@@ -8,13 +8,14 @@ import pyarrow as pa
 
 from dbt_synth import synthesize
 from dbt_synth.source_rows import SourceRows
+from dbt_synth.warehouse.duckdb import DuckDBWarehouse
 from tests.real_data import cps1988
 
 
 def test_relation_is_counted_in_sql_and_streamed_in_batches():
     con = duckdb.connect()
     con.register("cps", cps1988())
-    source = SourceRows.of_relation(con.sql("select * from cps"))
+    source = DuckDBWarehouse(con).source_rows(con.sql("select * from cps"))
     assert source.rows == 28155
     assert source.schema.names == list(cps1988().columns)
     assert sum(batch.num_rows for batch in source.stream()) == 28155

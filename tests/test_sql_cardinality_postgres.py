@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import textwrap
+from pathlib import Path
 
 import pytest
 from dbt.cli.main import dbtRunner
@@ -28,30 +29,15 @@ SCHEMA = (
 )
 
 
-@pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    _require_postgres()
-    root = tmp_path_factory.mktemp("cardinality_pg")
-    settings = _pg_settings()
+def write_project(root: Path, target: str, output: str) -> None:
+    """The cardinality project in `root`: the two flights halves and the skewed half, each with
+    its cardinality_drift test; `output` is the yml of its one dbt target, named `target`."""
     files = {
-        "dbt_project.yml": "name: cardinality_pg\nconfig-version: 2\nprofile: cardinality_pg\n",
+        "dbt_project.yml": "name: cardinality\nconfig-version: 2\nprofile: cardinality\n",
         "packages.yml": f"packages:\n  - local: {REPO_ROOT}\n",
-        "profiles.yml": textwrap.dedent(
-            f"""
-            cardinality_pg:
-              target: postgres
-              outputs:
-                postgres:
-                  type: postgres
-                  host: "{settings["host"]}"
-                  port: {settings["port"]}
-                  user: "{settings["user"]}"
-                  password: "{settings["password"]}"
-                  dbname: {PG_DATABASE}
-                  schema: cardinality_pg
-                  threads: 2
-            """
-        ),
+        "profiles.yml": f"cardinality:\n  target: {target}\n  outputs:\n    {target}:\n"
+        + textwrap.indent(textwrap.dedent(output).strip(), " " * 6)
+        + "\n",
         "models/flights_real.sql": FLIGHTS_HALF,
         "models/flights_twin.sql": FLIGHTS_OTHER_HALF,
         "models/flights_skewed.sql": SKEWED,
@@ -60,6 +46,27 @@ def build(tmp_path_factory):
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    _require_postgres()
+    root = tmp_path_factory.mktemp("cardinality_pg")
+    settings = _pg_settings()
+    write_project(
+        root,
+        "postgres",
+        f"""
+        type: postgres
+        host: "{settings["host"]}"
+        port: {settings["port"]}
+        user: "{settings["user"]}"
+        password: "{settings["password"]}"
+        dbname: {PG_DATABASE}
+        schema: cardinality_pg
+        threads: 2
+        """,
+    )
     path = REPO_ROOT / "integration_tests" / "scripts" / "load_data.py"
     spec = importlib.util.spec_from_file_location("load_data", path)
     loader = importlib.util.module_from_spec(spec)

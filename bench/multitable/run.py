@@ -39,7 +39,8 @@ from dbt_synth.relational import (
     children_per_parent,
     synthesize_child,
 )
-from dbt_synth.schema import TableSchema, schema_from_duckdb
+from dbt_synth.schema import TableSchema
+from dbt_synth.warehouse.duckdb import schema_from_duckdb
 from integration_tests.scripts.load_data import FLIGHTS_TABLES, load_duckdb
 
 WEATHER = {

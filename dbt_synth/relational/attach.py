@@ -1,12 +1,15 @@
-"""Foreign-key values of a child twin, drawn from its parents' twins.
+"""Foreign-key values of a child twin, drawn from its parents' twins, chunk by chunk.
 
 Category-mode keys map each DP-kept value one-to-one onto a parent-twin key; attributes-mode
-keys take the key of the parent-twin row `attributes.assign` matched them to; implied keys are
-checked, since the chain of twins already makes them hold.
+keys take the key of the parent-twin row `attributes.Matching` attaches them to; implied keys
+are checked before any row is generated, since the chain of twins already makes them hold.
+What the mapping and the matching need to know about the whole twin (value and signature
+counts) comes from one counting pass over the fitted generator (`survey`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,14 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dbt_synth.errors import SourceError, SynthError
-from dbt_synth.relational.attributes import assign
-from dbt_synth.relational.cardinality import Cardinality, children_per_parent
-from dbt_synth.relational.config import OrphanPolicy, RelationalConfig
+from dbt_synth.errors import SourceError
+from dbt_synth.relational.attributes import Matching, MatchingState, Signer, count_signatures
+from dbt_synth.relational.cardinality import Cardinality
 from dbt_synth.relational.joined import KeyState, attribute_field, state_field
 from dbt_synth.relational.keys import ForeignKey, KeyMode
-from dbt_synth.relational.plan import KeyPlan, ParentData
-from dbt_synth.schema import TableSchema
+from dbt_synth.relational.plan import KeyPlan
 
 
 @dataclass(frozen=True)
@@ -46,131 +47,177 @@ class KeyReport:
         return self.key.parent
 
 
-def attach(
-    sampled: pa.Table,
-    child: pa.Table,
-    schema: TableSchema,
+@dataclass
+class Survey:
+    """Counts over one pass of the fitted twin, for one key (mutable while counting)."""
+
+    rows: int = 0
+    values: dict[Any, int] = field(default_factory=dict)
+    nulls: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    signatures: dict[tuple[int, ...], int] = field(default_factory=dict)
+
+    def rate(self, state: KeyState) -> float:
+        return self.states.get(state.value, 0) / self.rows if self.rows else 0.0
+
+
+def survey(
+    batches: Iterator[pa.RecordBatch],
     plans: tuple[KeyPlan, ...],
-    parents: dict[str, ParentData],
-    cardinalities: dict[ForeignKey, Cardinality],
-    relational: RelationalConfig,
-    rng: np.random.Generator,
-) -> tuple[pa.Table, list[KeyReport]]:
-    n = sampled.num_rows
-    out: dict[str, pa.Array] = {}
-    reports: list[KeyReport] = []
-    for plan in plans:
-        key, attributes = plan.key, plan.attributes
-        if plan.mode is KeyMode.IMPLIED:
-            continue
-        parent = parents[key.parent].twin
-        if plan.mode is KeyMode.CATEGORY:
-            column = key.columns[0]
-            values, mapping = _map_category(
-                sampled.column(column), parent.column(key.parent_columns[0]), rng
+    signers: dict[ForeignKey, Signer],
+    clean: bool,
+) -> dict[ForeignKey, Survey]:
+    """Per category key its value counts; per attributes key its state counts and the
+    signature counts of the rows that take a parent-twin key."""
+    surveys = {p.key: Survey() for p in plans if p.mode is not KeyMode.IMPLIED}
+    for batch in batches:
+        for plan in plans:
+            if plan.mode is KeyMode.IMPLIED:
+                continue
+            counted = surveys[plan.key]
+            counted.rows += batch.num_rows
+            if plan.mode is KeyMode.CATEGORY:
+                column = batch.column(plan.key.columns[0])
+                counted.nulls += column.null_count
+                _add(counted.values, pc.value_counts(column.drop_null()))
+                continue
+            state = batch.column(state_field(plan))
+            _add(counted.states, pc.value_counts(state.drop_null()))
+            rows = np.flatnonzero(_wanted(state, clean))
+            attributes = [
+                batch.column(attribute_field(plan, a)).take(rows) for a in plan.attributes
+            ]
+            count_signatures(signers[plan.key].children(attributes, len(rows)), counted.signatures)
+    return surveys
+
+
+def _add(into: dict[Any, int], counted: pa.StructArray) -> None:
+    values = counted.field("values").to_pylist()
+    for value, count in zip(values, counted.field("counts").to_pylist(), strict=True):
+        into[value] = into.get(value, 0) + count
+
+
+def _attributes(batch: pa.RecordBatch, plan: KeyPlan, rows: np.ndarray) -> list[pa.Array]:
+    """The parent attributes the twin drew for `rows` of one chunk."""
+    return [batch.column(attribute_field(plan, a)).take(rows) for a in plan.attributes]
+
+
+def _is(state: pa.Array, which: KeyState) -> np.ndarray:
+    """Rows of one chunk in state `which`, as a boolean mask."""
+    return pc.fill_null(pc.equal(state, which.value), False).to_numpy(zero_copy_only=False)
+
+
+def _wanted(state: pa.Array, clean: bool) -> np.ndarray:
+    """Rows that take a parent-twin key: those with a parent, and orphans unless reproduced."""
+    wanted = _is(state, KeyState.PARENT)
+    return wanted | _is(state, KeyState.ORPHAN) if clean else wanted
+
+
+@dataclass(frozen=True)
+class CategoryKeys:
+    """A category-mode key: DP-kept values → parent-twin keys."""
+
+    plan: KeyPlan
+    mapping: dict[Any, Any]
+    key_type: pa.DataType
+
+    @classmethod
+    def of(
+        cls, plan: KeyPlan, counted: Survey, keys: pa.ChunkedArray, rng: np.random.Generator
+    ) -> CategoryKeys:
+        """One-to-one while parent-twin keys last (most frequent value first); values beyond
+        the parent twin's size share random keys. NULL stays NULL."""
+        order = sorted(counted.values, key=lambda v: -counted.values[v])
+        pool = keys.drop_null().unique().to_pylist()
+        if not pool:
+            raise SourceError(
+                "the parent twin has no keys to draw from", fix="build the parent twin with rows"
             )
+        shuffled = [pool[i] for i in rng.permutation(len(pool))]
+        mapping = {
+            v: shuffled[i] if i < len(shuffled) else shuffled[rng.integers(len(shuffled))]
+            for i, v in enumerate(order)
+        }
+        return cls(plan, mapping, keys.type)
+
+    def start(self) -> None:
+        return None
+
+    def columns(self, batch: pa.RecordBatch, _state: None, _rng) -> dict[str, pa.Array]:
+        column = self.plan.key.columns[0]
+        values = batch.column(column)
+        found = pc.index_in(values, value_set=pa.array(list(self.mapping), type=values.type))
+        return {column: pa.array(list(self.mapping.values()), type=self.key_type).take(found)}
+
+    def report(self, counted: Survey) -> KeyReport:
+        null_rate = counted.nulls / counted.rows if counted.rows else 0.0
+        return KeyReport(
+            self.plan.key, self.plan.mode, (), None, 0.0, null_rate, None, self.mapping
+        )
+
+
+@dataclass
+class _Pass:
+    """One generating pass of an attributes-mode key: quotas left, fresh orphan keys used."""
+
+    matching: MatchingState
+    orphans: int = 0
+
+
+@dataclass(frozen=True)
+class AttributeKeys:
+    """An attributes-mode key: each row takes the key of the parent-twin row it is matched to."""
+
+    plan: KeyPlan
+    signer: Signer
+    matching: Matching
+    parent_keys: tuple[pa.Array, ...]
+    clean: bool
+
+    def start(self) -> _Pass:
+        return _Pass(self.matching.start())
+
+    def columns(self, batch: pa.RecordBatch, state: _Pass, rng) -> dict[str, pa.Array]:
+        plan, n = self.plan, batch.num_rows
+        states = batch.column(state_field(plan))
+        rows = np.flatnonzero(_wanted(states, self.clean))
+        signatures = self.signer.children(_attributes(batch, plan, rows), len(rows))
+        indices = np.full(n, -1)
+        indices[rows] = self.matching.assign(signatures, state.matching, rng)
+        orphan = np.flatnonzero(_is(states, KeyState.ORPHAN))
+        taking = pa.array(np.where(indices < 0, 0, indices))
+        out = {}
+        for j, column in enumerate(plan.key.columns):
+            values = self.parent_keys[j].take(taking)
+            values = pc.if_else(pa.array(indices < 0), pa.nulls(n, values.type), values)
+            if not self.clean and len(orphan):
+                values = _with_orphans(values, orphan, self.parent_keys[j], j, state.orphans)
             out[column] = values
-            reports.append(
-                KeyReport(key, plan.mode, (), None, 0.0, _null_rate(values), mapping=mapping)
-            )
-            continue
-        state = np.asarray(sampled.column(state_field(plan)).to_pylist(), dtype=object)
-        child_attrs = {a: sampled.column(attribute_field(plan, a)) for a in attributes}
-        orphan = state == KeyState.ORPHAN.value
-        reproduce = relational.orphans is OrphanPolicy.REPRODUCE
-        wanted = (state == KeyState.PARENT.value) | (orphan & (not reproduce))
-        chosen = assign(
-            np.flatnonzero(wanted),
-            child_attrs,
-            parent,
-            attributes,
-            cardinalities[key],
-            rng,
+        state.orphans += len(orphan) if not self.clean else 0
+        return out
+
+    def report(self, counted: Survey, cardinality: Cardinality) -> KeyReport:
+        return KeyReport(
+            self.plan.key,
+            self.plan.mode,
+            self.plan.attributes,
+            cardinality,
+            counted.rate(KeyState.ORPHAN),
+            counted.rate(KeyState.NULL),
         )
-        for j, (column, parent_column) in enumerate(
-            zip(key.columns, key.parent_columns, strict=True)
-        ):
-            parent_values = parent.column(parent_column).combine_chunks()
-            indices = np.full(n, -1)
-            indices[np.flatnonzero(wanted)] = chosen
-            taken = parent_values.take(pa.array(np.where(indices < 0, 0, indices)))
-            mask = pa.array(indices < 0)
-            values = pc.if_else(mask, pa.nulls(n, taken.type), taken)
-            if reproduce and orphan.any():
-                values = _with_orphans(values, orphan, parent_values, child.column(column), j, rng)
-            out[column] = values
-        reports.append(
-            KeyReport(
-                key,
-                plan.mode,
-                attributes,
-                cardinalities[key],
-                float(orphan.mean()) if n else 0.0,
-                float((state == KeyState.NULL.value).mean()) if n else 0.0,
-            )
-        )
-    for plan in plans:
-        if plan.mode is KeyMode.IMPLIED:
-            key = plan.key
-            wider = next(r.key for r in reports if set(key.columns) <= set(r.key.columns))
-            _check_implied(key, out, parents[key.parent].twin)
-            reports.append(KeyReport(key, plan.mode, (), None, 0.0, 0.0, implied_by=wider))
-    arrays = [out[c] if c in out else sampled.column(c) for c in schema.names]
-    return pa.Table.from_arrays(arrays, names=schema.names), reports
 
 
-def _null_rate(values: pa.Array) -> float:
-    return values.null_count / len(values) if len(values) else 0.0
-
-
-def _map_category(sampled: pa.ChunkedArray, keys: pa.ChunkedArray, rng: np.random.Generator):
-    """DP-kept FK values → parent-twin keys, one-to-one while keys last (most frequent first);
-    values beyond the parent twin's size share random keys. NULL stays NULL."""
-    values = sampled.to_pandas()
-    order = values.value_counts(dropna=True).index.tolist()
-    pool = keys.drop_null().unique().to_pylist()
-    if not pool:
-        raise SourceError(
-            "the parent twin has no keys to draw from", fix="build the parent twin with rows"
-        )
-    shuffled = [pool[i] for i in rng.permutation(len(pool))]
-    mapping = {
-        v: shuffled[i] if i < len(shuffled) else shuffled[rng.integers(len(shuffled))]
-        for i, v in enumerate(order)
-    }
-    mapped = values.map(mapping)
-    return pa.Array.from_pandas(mapped, type=keys.type), mapping
-
-
-def _with_orphans(values, orphan, parent_values, source_column, j, rng) -> pa.Array:
-    """`orphans: reproduce`: orphan rows get fresh keys that no parent-twin row holds."""
-    existing = set(parent_values.to_pylist())
-    count = int(orphan.sum())
-    if pa.types.is_integer(parent_values.type):
-        start = (max((v for v in existing if v is not None), default=0) or 0) + 1
-        fresh = list(range(start, start + count))
+def _with_orphans(values: pa.Array, orphan: np.ndarray, keys: pa.Array, j: int, used: int):
+    """`orphans: reproduce`: orphan rows get fresh keys that no parent-twin row holds, numbered
+    on from the `used` ones of earlier chunks."""
+    existing = set(keys.to_pylist())
+    if pa.types.is_integer(keys.type):
+        start = (max((v for v in existing if v is not None), default=0) or 0) + 1 + used
+        fresh = list(range(start, start + len(orphan)))
     else:
-        fresh = [f"orphan-{j}-{i}" for i in range(count)]
-        fresh = [v for v in fresh if v not in existing]
+        fresh = [f"orphan-{j}-{i}" for i in range(used, used + len(orphan))]
+        fresh = [f"{v}-{j}" if v in existing else v for v in fresh]
     array = values.to_pylist()
-    for index, value in zip(np.flatnonzero(orphan), fresh, strict=False):
+    for index, value in zip(orphan.tolist(), fresh, strict=True):
         array[index] = value
     return pa.array(array, type=values.type)
-
-
-def _check_implied(key: ForeignKey, out: dict[str, pa.Array], parent: pa.Table) -> None:
-    """An implied key (flights.origin via weather) must hold because the chain of twins does."""
-    child = pa.table({c: out[c] for c in key.columns})
-    counts = children_per_parent(child, key.columns, parent, key.parent_columns)
-    attached = int(counts.sum())
-    expected = child.num_rows - sum(
-        int(pc.sum(pc.is_null(child.column(c))).as_py()) for c in key.columns
-    )
-    if attached < expected:
-        raise SynthError(
-            f"foreign key {list(key.columns)} → {key.parent} is implied by a wider key, but "
-            f"{expected - attached} twin rows hold values that {key.parent} lacks",
-            fix="twin the wider key's parent as a child of "
-            f"{key.parent} (e.g. weather_twin with foreign key origin → airports_twin)",
-            column=key.columns[0],
-        )

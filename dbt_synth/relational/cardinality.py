@@ -7,9 +7,11 @@ child row moves one parent to the next bin, so the histogram's L2 sensitivity is
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
@@ -119,11 +121,23 @@ def release_cardinality(
 
 def children_per_parent(child: pa.Table, columns, parent: pa.Table, parent_columns) -> np.ndarray:
     """Number of `child` rows per `parent` row (0 for childless parents), in parent order."""
+    return streamed_children_per_parent(child.to_batches(), columns, parent, parent_columns)
+
+
+def streamed_children_per_parent(
+    batches: Iterable[pa.RecordBatch], columns, parent: pa.Table, parent_columns
+) -> np.ndarray:
+    """`children_per_parent` of a child read batch by batch: only the counts per key are held."""
+    columns = list(columns)
+    sizes: pd.Series | None = None
+    for batch in batches:
+        part = batch.select(columns).to_pandas().dropna().groupby(columns, sort=False).size()
+        sizes = part if sizes is None else sizes.add(part, fill_value=0)
     left = parent.select(list(parent_columns)).to_pandas()
-    left.columns = list(columns)
-    right = child.select(list(columns)).to_pandas().dropna()
-    sizes = right.groupby(list(columns), sort=False).size().rename("__n__").reset_index()
-    merged = left.merge(sizes, on=list(columns), how="left")
+    left.columns = columns
+    if sizes is None:
+        return np.zeros(len(left), dtype=np.int64)
+    merged = left.merge(sizes.rename("__n__").reset_index(), on=columns, how="left")
     return merged["__n__"].fillna(0).to_numpy().astype(np.int64)
 
 

@@ -22,27 +22,30 @@ ordinary pipeline, the cardinality histograms through their own Gaussian release
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from dbt_synth.accounting import PrivacyAccountant
+from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.pipeline import ColumnReport, SynthResult, schema_of, synthesize
-from dbt_synth.relational.attach import KeyReport, attach
+from dbt_synth.relational.attach import KeyReport
 from dbt_synth.relational.cardinality import (
     Cardinality,
-    children_per_parent,
     release_cardinality,
+    streamed_children_per_parent,
 )
 from dbt_synth.relational.config import PrivacyUnit, RelationalConfig, split_config
+from dbt_synth.relational.generator import child_generator
 from dbt_synth.relational.joined import joined
 from dbt_synth.relational.keys import ForeignKey, KeyMode, check_keys, merge_keys
 from dbt_synth.relational.plan import KeyPlan, ParentData, plan_keys
 from dbt_synth.relational.unit import cap_children, row_budget, unit_guarantee
 from dbt_synth.schema import TableSchema
+from dbt_synth.source_rows import SourceRows
 
 # Share of δ given to the cardinality histograms' (ε, δ) conversion.
 _CARDINALITY_DELTA_SHARE = 0.1
@@ -58,20 +61,32 @@ class ChildResult:
 
 
 def synthesize_child(
-    child: pa.Table,
+    child: SourceRows | pa.Table,
     parents: dict[str, ParentData],
-    raw_config: dict[str, Any] | None,
+    config: SynthConfig | dict[str, Any] | None,
     *,
     model: str,
+    relational: RelationalConfig | None = None,
     schema: TableSchema | None = None,
     discovered: tuple[ForeignKey, ...] = (),
     progress: Callable[[str], None] | None = None,
 ) -> ChildResult:
-    """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default)."""
+    """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default).
+
+    `child` is an in-memory table or a `SourceRows` stream; it is read batch by batch (once for
+    the fit's sample, once for the children-per-parent counts), and the twin is generated in
+    chunks, so neither is ever held whole. `config` is the parsed single-table config with
+    `relational` the parsed relational one (as the dbt glue passes them), or a raw `synth` dict
+    holding both, parsed here once.
+    """
     say = progress or (lambda _m: None)
     try:
-        relational, config = split_config(raw_config, model=model)
+        if not isinstance(config, SynthConfig):
+            relational, single_table = split_config(config, model=model)
+            config = parse_config(single_table, model=model)
+        relational = relational or RelationalConfig()
         keys = merge_keys(relational.foreign_keys, discovered)
+        child = SourceRows.of(child)
         schema = schema or schema_of(child.schema)
         check_keys(keys, model=model, child_columns=schema.names)
         return _synthesize_child(child, parents, relational, config, keys, schema, model, say)
@@ -80,17 +95,17 @@ def synthesize_child(
 
 
 def _synthesize_child(
-    child: pa.Table,
+    child: SourceRows,
     parents: dict[str, ParentData],
     relational: RelationalConfig,
-    config: dict[str, Any],
+    config: SynthConfig,
     keys: tuple[ForeignKey, ...],
     schema: TableSchema,
     model: str,
     say: Callable[[str], None],
 ) -> ChildResult:
-    rng = np.random.default_rng(config.get("seed"))
-    target_epsilon = float(config.get("epsilon", 1.0))
+    rng = np.random.default_rng(config.seed)
+    target_epsilon = config.epsilon
     plans = plan_keys(keys, parents, model)
     unit = row_budget(target_epsilon, relational, tuple(p.key for p in plans), model)
     if relational.privacy_unit is PrivacyUnit.PARENT:
@@ -99,24 +114,24 @@ def _synthesize_child(
 
     attribute_plans = [p for p in plans if p.mode is KeyMode.ATTRIBUTES]
     card_epsilon = relational.cardinality_share * unit.row_epsilon if attribute_plans else 0.0
-    frame, columns_config = joined(child, plans, parents, config, schema)
-    fit_config = {**config, "epsilon": unit.row_epsilon - card_epsilon, "columns": columns_config}
-    fitted = synthesize(frame, config=fit_config, model=model, progress=say)
+    rows, columns_config = joined(child, plans, parents, config, schema)
+    fit_config = replace(config, epsilon=unit.row_epsilon - card_epsilon, columns=columns_config)
+    fitted = synthesize(rows, config=fit_config, model=model, progress=say)
 
     # Children-per-parent histograms: one Gaussian release per attributes-mode FK, at a δ
     # derived from the fit's (itself from the DP row count, never the true one).
     card_delta = _CARDINALITY_DELTA_SHARE * fitted.delta
     accountant = PrivacyAccountant(max(card_epsilon, 1e-9), card_delta)
     cardinalities = _cardinalities(child, attribute_plans, parents, accountant, rng)
-    twin, reports = attach(
-        fitted.table, child, schema, plans, parents, cardinalities, relational, rng
+    generator, reports = child_generator(
+        fitted.generator, schema.names, plans, parents, cardinalities, relational, rng
     )
     spends = tuple(accountant.spends) + fitted.spends
     row_spent = fitted.epsilon + (accountant.epsilon() if attribute_plans else 0.0)
     row_delta = fitted.delta + (card_delta if attribute_plans else 0.0)
     epsilon, delta_unit = unit_guarantee(row_spent, row_delta, relational)
     result = SynthResult(
-        generator=_InMemory(twin),
+        generator=generator,
         schema=schema,
         mechanism=fitted.mechanism,
         epsilon=epsilon,
@@ -127,12 +142,13 @@ def _synthesize_child(
         spends=spends,
         columns=_column_reports(fitted.columns, schema, reports),
         fit_seconds=fitted.fit_seconds,
+        privacy_unit=unit.described,
     )
-    return ChildResult(result, tuple(reports), unit.described)
+    return ChildResult(result, reports, unit.described)
 
 
 def _cardinalities(
-    child: pa.Table,
+    child: SourceRows,
     plans: list[KeyPlan],
     parents: dict[str, ParentData],
     accountant: PrivacyAccountant,
@@ -146,31 +162,15 @@ def _cardinalities(
     for plan in plans:
         key, parent = plan.key, parents[plan.key.parent]
         reference = parent.source if parent.source is not None else parent.twin
-        counts = children_per_parent(child, key.columns, reference, key.parent_columns)
+        counts = streamed_children_per_parent(
+            child.stream(), key.columns, reference, key.parent_columns
+        )
         released[key] = release_cardinality(counts, key, accountant, rho, rng)
     return released
 
 
-@dataclass(frozen=True)
-class _InMemory:
-    """A child twin is assembled whole (keys are attached across all rows), so its generator
-    just hands out that table, in the chunks `TwinGenerator.batches` would."""
-
-    twin: pa.Table
-
-    @property
-    def rows(self) -> int:
-        return self.twin.num_rows
-
-    def batches(self, chunk_rows: int = 262_144):
-        yield from self.twin.to_batches(max_chunksize=chunk_rows)
-
-    def table(self) -> pa.Table:
-        return self.twin
-
-
 def _column_reports(
-    columns: tuple[ColumnReport, ...], schema: TableSchema, reports: list[KeyReport]
+    columns: tuple[ColumnReport, ...], schema: TableSchema, reports: tuple[KeyReport, ...]
 ) -> tuple[ColumnReport, ...]:
     """The fit's column reports, with each foreign-key column described by its key."""
     by_name = {c.name: c for c in columns}

@@ -7,15 +7,19 @@ columns depend on the parent (long flights on big planes).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
+from dbt_synth.config import ColumnConfig, SynthConfig
 from dbt_synth.relational.keys import KeyMode
 from dbt_synth.relational.plan import KeyPlan, ParentData
 from dbt_synth.schema import TableSchema
+from dbt_synth.source_rows import SourceRows
 
 
 class KeyState(Enum):
@@ -37,58 +41,79 @@ def attribute_field(plan: KeyPlan, attribute: str) -> str:
 
 
 def joined(
-    child: pa.Table,
+    child: SourceRows,
     plans: tuple[KeyPlan, ...],
     parents: dict[str, ParentData],
-    config: dict[str, Any],
+    config: SynthConfig,
     schema: TableSchema,
-) -> tuple[pa.Table, dict[str, Any]]:
+) -> tuple[SourceRows, dict[str, ColumnConfig]]:
     """Child columns (FK columns of attributes-mode keys dropped) + real parent attributes and a
     public parent/NULL/orphan state per key, with the column config that goes with them.
 
-    The NULL state exists only if a key column is nullable in the warehouse schema (a public
-    fact), so a NOT NULL key never comes out NULL from noise."""
-    columns = dict(config.get("columns") or {})
-    drop: set[str] = set()
-    frame = child
+    The rows are joined batch by batch as the fit streams them. The NULL state exists only if a
+    key column is nullable in the warehouse schema (a public fact), so a NOT NULL key never
+    comes out NULL from noise."""
+    columns = dict(config.columns)
+    lookups = []
     for plan in plans:
         key = plan.key
-        if plan.mode is KeyMode.IMPLIED:
-            continue
         if plan.mode is KeyMode.CATEGORY:
-            columns.setdefault(key.columns[0], {"role": "category"})
+            columns.setdefault(key.columns[0], ColumnConfig(role="category"))
+        if plan.mode is not KeyMode.ATTRIBUTES:
             continue
-        drop |= set(key.columns)
-        state, values = _lookup(child, plan, parents[key.parent].source)
-        frame = frame.append_column(state_field(plan), pa.array(state))
+        lookups.append(_Lookup.of(plan, parents[key.parent].source))
         nullable = any(schema.column(c).nullable for c in key.columns)
         states = [s.value for s in KeyState if nullable or s is not KeyState.NULL]
-        columns[state_field(plan)] = {"categories": states}
-        for name, array in values.items():
-            frame = frame.append_column(attribute_field(plan, name), array)
-    frame = frame.drop_columns(sorted(c for c in drop if c in frame.column_names))
-    return frame, columns
+        columns[state_field(plan)] = ColumnConfig(categories=tuple(states))
+    drop = {c for lookup in lookups for c in lookup.plan.key.columns}
+
+    def join(table: pa.Table) -> pa.Table:
+        for lookup in lookups:
+            table = lookup.append(table)
+        return table.select([c for c in table.column_names if c not in drop])
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        for batch in child.stream():
+            if batch.num_rows:
+                yield from join(pa.Table.from_batches([batch])).combine_chunks().to_batches()
+
+    schema_out = join(pa.Table.from_batches([], schema=child.schema)).schema
+    return SourceRows(child.rows, schema_out, stream), columns
 
 
-def _lookup(child: pa.Table, plan: KeyPlan, source: pa.Table | None):
-    """Per child row: 'parent' / 'null' / 'orphan' and the parent's attribute values."""
-    key, attributes = plan.key, plan.attributes
-    frame = child.select(list(key.columns)).to_pandas()
-    null = frame.isna().any(axis=1).to_numpy()
-    if source is None:
-        state = np.where(null, KeyState.NULL.value, KeyState.PARENT.value)
-        return state, {}
-    parent = source.select([*key.parent_columns, *attributes]).to_pandas()
-    parent.columns = [*key.columns, *(f"__attr__{a}" for a in attributes)]
-    parent = parent.drop_duplicates(subset=list(key.columns))
-    parent["__found__"] = True
-    merged = frame.merge(parent, on=list(key.columns), how="left")
-    found = merged["__found__"].eq(True).to_numpy()
-    state = np.where(
-        null, KeyState.NULL.value, np.where(found, KeyState.PARENT.value, KeyState.ORPHAN.value)
-    )
-    values = {
-        a: pa.Array.from_pandas(merged[f"__attr__{a}"], type=source.schema.field(a).type)
-        for a in attributes
-    }
-    return state, values
+@dataclass(frozen=True)
+class _Lookup:
+    """One attributes-mode key's real parents: key columns and attributes, one row per key."""
+
+    plan: KeyPlan
+    parents: pd.DataFrame | None
+    types: dict[str, pa.DataType]
+
+    @classmethod
+    def of(cls, plan: KeyPlan, source: pa.Table | None) -> _Lookup:
+        key, attributes = plan.key, plan.attributes
+        if source is None:
+            return cls(plan, None, {})
+        parent = source.select([*key.parent_columns, *attributes]).to_pandas()
+        parent.columns = [*key.columns, *(f"__attr__{a}" for a in attributes)]
+        parent = parent.drop_duplicates(subset=list(key.columns))
+        parent["__found__"] = True
+        return cls(plan, parent, {a: source.schema.field(a).type for a in attributes})
+
+    def append(self, child: pa.Table) -> pa.Table:
+        """`child` with this key's state column and parent attribute columns."""
+        key = self.plan.key
+        frame = child.select(list(key.columns)).to_pandas()
+        null = frame.isna().any(axis=1).to_numpy()
+        if self.parents is None:
+            state = np.where(null, KeyState.NULL.value, KeyState.PARENT.value)
+            return child.append_column(state_field(self.plan), pa.array(state, pa.string()))
+        merged = frame.merge(self.parents, on=list(key.columns), how="left")
+        found = merged["__found__"].eq(True).to_numpy()
+        orphan_or_parent = np.where(found, KeyState.PARENT.value, KeyState.ORPHAN.value)
+        state = np.where(null, KeyState.NULL.value, orphan_or_parent)
+        child = child.append_column(state_field(self.plan), pa.array(state, pa.string()))
+        for a, kind in self.types.items():
+            values = pa.Array.from_pandas(merged[f"__attr__{a}"], type=kind)
+            child = child.append_column(attribute_field(self.plan, a), values)
+        return child

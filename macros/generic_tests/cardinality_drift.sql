@@ -8,7 +8,7 @@
     foreign key. Without `parents` only parents that have a child are seen; with `parents` (and
     `compare_parents`) every parent counts, childless ones as 0. -#}
 {%- set child_real = compare_column or column_name -%}
-{%- set num = 'double precision' -%}
+{%- set num = dbt_synth.type_double() -%}
 {%- set text = dbt.type_string() -%}
 {%- if (parents is none) != (compare_parents is none) -%}
   {{ exceptions.raise_compiler_error("dbt-synth: cardinality_drift needs both parents and compare_parents, or neither. Fix: pass the twin parent and the real parent tables.") }}
@@ -46,8 +46,8 @@ result as (
         'children_per_parent_tvd' as metric,
         0.5 * sum(abs(p_real - p_twin)) as observed,
         {{ max_tvd }} as threshold,
-        'mean children per parent real ' || (select cast(round(cast(avg(children) as numeric), 3) as {{ text }}) from real_per_parent)
-          || ', twin ' || (select cast(round(cast(avg(children) as numeric), 3) as {{ text }}) from twin_per_parent) as detail
+        'mean children per parent real ' || (select {{ dbt_synth.rounded_text("avg(children)", 3) }} from real_per_parent)
+          || ', twin ' || (select {{ dbt_synth.rounded_text("avg(children)", 3) }} from twin_per_parent) as detail
     from shares
 )
 select column_name, metric, observed, threshold, detail from result

@@ -13,7 +13,7 @@
 {%- set cols = dbt_synth.column_kinds(compare_model, columns, exclude) -%}
 {%- set numeric = cols | selectattr('kind', 'equalto', 'numeric') | list -%}
 {%- set codes = dbt_synth.bin_codes(compare_model, cols, bins) -%}
-{%- set num = 'double precision' -%}
+{%- set num = dbt_synth.type_double() -%}
 {%- set text = dbt.type_string() -%}
 {%- set corr_pairs = [] -%}
 {%- set table_pairs = [] -%}
@@ -114,8 +114,8 @@ results as (
     union all
     select '{{ a.name }}, {{ b.name }}', '{{ method }}_diff',
            abs(coalesce(r.p{{ loop.index }}, 0) - coalesce(t.p{{ loop.index }}, 0)), {{ max_corr_diff }},
-           'real ' || coalesce(cast(round(cast(r.p{{ loop.index }} as numeric), 4) as {{ text }}), 'NULL')
-             || ', twin ' || coalesce(cast(round(cast(t.p{{ loop.index }} as numeric), 4) as {{ text }}), 'NULL')
+           'real ' || coalesce({{ dbt_synth.rounded_text("r.p" ~ loop.index, 4) }}, 'NULL')
+             || ', twin ' || coalesce({{ dbt_synth.rounded_text("t.p" ~ loop.index, 4) }}, 'NULL')
     from real_corr as r cross join twin_corr as t
 {%- endfor %}
 {%- if table_pairs %}

@@ -9,7 +9,7 @@
     its threshold. `thresholds` overrides per column: {col: 0.2} (its TVD/KS) or
     {col: {tvd|ks|null_rate: 0.2}}. -#}
 {%- set cols = dbt_synth.column_kinds(compare_model, columns, exclude) -%}
-{%- set num = 'double precision' -%}
+{%- set num = dbt_synth.type_double() -%}
 with
 real_counts as (
     select count(*) as n{% for c in cols %}, count({{ c.quoted }}) as c{{ loop.index }}{% endfor %}
@@ -79,8 +79,8 @@ results as (
            abs(cast(r.n - r.c{{ i }} as {{ num }}) / nullif(r.n, 0)
                - cast(t.n - t.c{{ i }} as {{ num }}) / nullif(t.n, 0)),
            {{ override.get('null_rate', max_null_diff) }},
-           'NULL rate real ' || cast(round(cast(r.n - r.c{{ i }} as numeric) / nullif(r.n, 0), 4) as {{ dbt.type_string() }})
-             || ', twin ' || cast(round(cast(t.n - t.c{{ i }} as numeric) / nullif(t.n, 0), 4) as {{ dbt.type_string() }})
+           'NULL rate real ' || {{ dbt_synth.rounded_text('cast(r.n - r.c' ~ i ~ ' as ' ~ num ~ ') / nullif(r.n, 0)', 4) }}
+             || ', twin ' || {{ dbt_synth.rounded_text('cast(t.n - t.c' ~ i ~ ' as ' ~ num ~ ') / nullif(t.n, 0)', 4) }}
     from real_counts as r cross join twin_counts as t
 {%- endfor %}
 )

@@ -25,7 +25,7 @@
 {%- endif -%}
 {%- set key_cols = dbt_synth.column_kinds(compare_model, key) -%}
 {%- set codes = dbt_synth.bin_codes(compare_model, qis, bins) -%}
-{%- set num = 'double precision' -%}
+{%- set num = dbt_synth.type_double() -%}
 {%- set text = dbt.type_string() -%}
 {#- k+1 groups of similar selectivity: largest code counts first, each to the group whose
     product of code counts is smallest so far. -#}
@@ -115,10 +115,10 @@ results as (
         'closer_to_train_gap' as metric,
         (closer_train - closer_holdout) / nullif(twin_rows, 0) as observed,
         {{ max_gap }} as threshold,
-        'twin rows closer to train ' || cast(round(cast(closer_train / nullif(twin_rows, 0) as numeric), 4) as {{ text }})
-          || ', to holdout ' || cast(round(cast(closer_holdout / nullif(twin_rows, 0) as numeric), 4) as {{ text }})
-          || '; same binned QIs as a train row ' || cast(round(cast(same_train / nullif(twin_rows, 0) as numeric), 4) as {{ text }})
-          || ', as a holdout row ' || cast(round(cast(same_holdout / nullif(twin_rows, 0) as numeric), 4) as {{ text }})
+        'twin rows closer to train ' || {{ dbt_synth.rounded_text("closer_train / nullif(twin_rows, 0)", 4) }}
+          || ', to holdout ' || {{ dbt_synth.rounded_text("closer_holdout / nullif(twin_rows, 0)", 4) }}
+          || '; same binned QIs as a train row ' || {{ dbt_synth.rounded_text("same_train / nullif(twin_rows, 0)", 4) }}
+          || ', as a holdout row ' || {{ dbt_synth.rounded_text("same_holdout / nullif(twin_rows, 0)", 4) }}
           || ' (Hamming k={{ k }}, holdout {{ holdout }})' as detail
     from summary
 )

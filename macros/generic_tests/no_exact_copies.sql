@@ -9,7 +9,7 @@
     `over_real_duplicates`, the share of real rows that equal another real row (the rate at
     which rows of this table meet by chance). -#}
 {%- set cols = dbt_synth.column_kinds(compare_model, none, exclude) -%}
-{%- set num = 'double precision' -%}
+{%- set num = dbt_synth.type_double() -%}
 {%- set text = dbt.type_string() -%}
 with
 real_counts as (
@@ -44,7 +44,7 @@ select
     observed,
     threshold,
     cast(copies as {{ text }}) || ' of ' || cast(twin_rows as {{ text }})
-      || ' twin rows equal a real row; ' || cast(round(cast(100 * real_share as numeric), 2) as {{ text }})
+      || ' twin rows equal a real row; ' || {{ dbt_synth.rounded_text("100 * real_share", 2) }}
       || '% of real rows equal another real row' as detail
 from judged
 where observed > threshold

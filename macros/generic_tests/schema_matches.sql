@@ -72,3 +72,18 @@ select column_name, metric, expected, observed from failures
       and lower(table_catalog) = lower('{{ relation.database }}')
       {%- endif %}
 {% endmacro %}
+
+{% macro spark___catalog_columns(relation) %}
+{#- Spark has no information_schema: the columns come from the catalog through dbt-spark
+    (`describe table extended`), as literal rows. Types are as Spark spells them, with decimal
+    precision and scale (decimal(10,2)); a missing relation gives no rows. -#}
+  {%- set columns = adapter.get_columns_in_relation(relation) if execute else [] -%}
+  {%- set text = dbt.type_string() -%}
+  select cast(null as {{ text }}) as column_name, cast(null as int) as position,
+         cast(null as {{ text }}) as column_type
+  where 1 = 0
+  {%- for column in columns %}
+  union all
+  select '{{ column.name | replace("'", "''") }}', {{ loop.index }}, '{{ column.data_type | upper }}'
+  {%- endfor %}
+{% endmacro %}

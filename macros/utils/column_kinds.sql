@@ -28,13 +28,14 @@
 {% endmacro %}
 
 {% macro type_kind(data_type) %}
-{#- numeric / temporal / boolean / categorical from a warehouse type name (DuckDB or Postgres
-    spelling). Intervals, JSON, lists and the like are compared as text: categorical. -#}
+{#- numeric / temporal / boolean / categorical from a warehouse type name (DuckDB, Postgres or
+    Spark spelling). Intervals, JSON, lists and the like are compared as text: categorical
+    (Spark writes nested types with angle brackets: array<int>, map<string,int>, struct<...>). -#}
   {% set t = data_type | lower %}
   {% if t.startswith('bool') %}{{ return('boolean') }}
   {% elif 'interval' in t %}{{ return('categorical') }}
   {% elif t.startswith('date') or t.startswith('time') %}{{ return('temporal') }}
-  {% elif t.endswith('[]') or '(' in t and not (t.startswith('decimal') or t.startswith('numeric')) %}
+  {% elif t.endswith('[]') or '<' in t or '(' in t and not (t.startswith('decimal') or t.startswith('numeric')) %}
     {{ return('categorical') }}
   {% elif 'int' in t or t.startswith('decimal') or t.startswith('numeric') or 'float' in t
           or 'double' in t or t == 'real' or t.startswith('serial') or t.startswith('bigserial') %}

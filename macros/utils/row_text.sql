@@ -16,7 +16,8 @@
     {%- else -%}
       {%- set rendered = "cast(" ~ value ~ " as " ~ text ~ ")" -%}
     {%- endif -%}
-    {%- do parts.append("coalesce(" ~ rendered ~ ", '\\N')") -%}
+    {#- chr(92) || 'N' is \N everywhere: Spark reads a backslash in a literal as an escape. -#}
+    {%- do parts.append("coalesce(" ~ rendered ~ ", chr(92) || 'N')") -%}
   {%- endfor -%}
   {{ parts | join(" || '|' || ") }}
 {%- endmacro %}

@@ -1,0 +1,132 @@
+"""A child twin's rows, generated chunk by chunk like a single twin's.
+
+The fitted generator yields chunks of the joined twin (child columns, key states, parent
+attributes); each chunk gets its foreign keys from the parents' twins and loses the helper
+columns. One counting pass over the fitted generator (deterministic: every pass yields the same
+rows) plans the key mapping and the matching first, so no pass ever holds the whole twin: only
+the parent twins' keys and per-signature counts are kept whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from dbt_synth.errors import SynthError
+from dbt_synth.generation import TwinGenerator
+from dbt_synth.relational.attach import (
+    AttributeKeys,
+    CategoryKeys,
+    KeyReport,
+    Survey,
+    survey,
+)
+from dbt_synth.relational.attributes import Matching, Signer
+from dbt_synth.relational.cardinality import Cardinality
+from dbt_synth.relational.config import OrphanPolicy, RelationalConfig
+from dbt_synth.relational.joined import KeyState
+from dbt_synth.relational.keys import ForeignKey, KeyMode
+from dbt_synth.relational.plan import KeyPlan, ParentData
+
+
+@dataclass(frozen=True)
+class ChildGenerator:
+    """The twin's rows in source column order, chunk by chunk; the same rows on every call."""
+
+    names: tuple[str, ...]
+    fitted: TwinGenerator
+    keys: tuple[CategoryKeys | AttributeKeys, ...]
+    seed: int
+
+    @property
+    def rows(self) -> int:
+        return self.fitted.rows
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        rng = np.random.default_rng(self.seed)
+        passes = [keys.start() for keys in self.keys]
+        for batch in self.fitted.batches():
+            out: dict[str, pa.Array] = {}
+            for keys, state in zip(self.keys, passes, strict=True):
+                out.update(keys.columns(batch, state, rng))
+            arrays = [out[c] if c in out else batch.column(c) for c in self.names]
+            yield pa.RecordBatch.from_arrays(arrays, names=list(self.names))
+
+    def table(self) -> pa.Table:
+        """The whole twin in memory (the Python API; dbt streams `batches` instead)."""
+        return pa.Table.from_batches(list(self.batches()))
+
+
+def child_generator(
+    fitted: TwinGenerator,
+    names: tuple[str, ...],
+    plans: tuple[KeyPlan, ...],
+    parents: dict[str, ParentData],
+    cardinalities: dict[ForeignKey, Cardinality],
+    relational: RelationalConfig,
+    rng: np.random.Generator,
+) -> tuple[ChildGenerator, tuple[KeyReport, ...]]:
+    """Plan every key of the child twin from one counting pass over `fitted`."""
+    clean = relational.orphans is OrphanPolicy.CLEAN
+    signers = {
+        p.key: Signer.of(parents[p.key.parent].twin, p.attributes)
+        for p in plans
+        if p.mode is KeyMode.ATTRIBUTES
+    }
+    counted = survey(fitted.batches(), plans, signers, clean)
+    made: dict[ForeignKey, CategoryKeys | AttributeKeys] = {}
+    reports = []
+    for plan in plans:
+        key, parent = plan.key, parents[plan.key.parent].twin
+        if plan.mode is KeyMode.CATEGORY:
+            keys = parent.column(key.parent_columns[0])
+            made[key] = CategoryKeys.of(plan, counted[key], keys, rng)
+            reports.append(made[key].report(counted[key]))
+        elif plan.mode is KeyMode.ATTRIBUTES:
+            signatures = signers[key].parents(parent, plan.attributes)
+            matching = Matching.plan(counted[key].signatures, signatures, cardinalities[key], rng)
+            parent_keys = tuple(parent.column(c).combine_chunks() for c in key.parent_columns)
+            made[key] = AttributeKeys(plan, signers[key], matching, parent_keys, clean)
+            reports.append(made[key].report(counted[key], cardinalities[key]))
+    for plan in plans:
+        if plan.mode is KeyMode.IMPLIED:
+            wider = next(p for p in plans if set(plan.key.columns) <= set(p.key.columns))
+            _check_implied(plan.key, wider, made[wider.key], parents, counted[wider.key])
+            reports.append(KeyReport(plan.key, plan.mode, (), None, 0.0, 0.0, implied_by=wider.key))
+    seed = int(rng.integers(2**63))
+    return ChildGenerator(names, fitted, tuple(made.values()), seed), tuple(reports)
+
+
+def _check_implied(
+    key: ForeignKey,
+    wider: KeyPlan,
+    keys: CategoryKeys | AttributeKeys,
+    parents: dict[str, ParentData],
+    counted: Survey,
+) -> None:
+    """An implied key (flights.origin via weather) must hold because the chain of twins does:
+    every value the wider key can draw must be a key of the implied key's parent twin."""
+    if isinstance(keys, CategoryKeys):
+        drawn = pa.table({key.columns[0]: pa.array(list(keys.mapping.values()))})
+    else:
+        position = [wider.key.columns.index(c) for c in key.columns]
+        drawn = pa.table(
+            {c: keys.parent_keys[i] for c, i in zip(key.columns, position, strict=True)}
+        )
+    values = drawn.to_pandas().dropna().drop_duplicates()
+    parent = parents[key.parent].twin.select(list(key.parent_columns)).to_pandas()
+    parent = parent.set_axis(list(key.columns), axis=1).drop_duplicates()
+    missing = len(values) - len(values.merge(parent, on=list(key.columns)))
+    fresh = isinstance(keys, AttributeKeys) and not keys.clean
+    if missing or (fresh and counted.rate(KeyState.ORPHAN) > 0):
+        raise SynthError(
+            f"foreign key {list(key.columns)} → {key.parent} is implied by a wider key, but "
+            f"{missing or 'fresh orphan'} value(s) that the twin draws through "
+            f"{wider.key.parent} are not in {key.parent}",
+            fix="twin the wider key's parent as a child of "
+            f"{key.parent} (e.g. weather_twin with foreign key origin → airports_twin)",
+            column=key.columns[0],
+        )

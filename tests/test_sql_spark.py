@@ -1,0 +1,112 @@
+"""The package's generic tests on Apache Spark (dbt-spark `method: session`, local[2]).
+
+One dbt build of integration_tests on Spark: the same planted bad twins as on DuckDB and
+Postgres (tests/test_sql_tests.py), each caught by exactly its tests, and the real DP twin by
+none. cardinality_drift runs on the flights halves of the Postgres test in a second, small
+project in the same session. All of it in the one JVM of tests/spark_env.py.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+from dbt_synth import synthesize
+from tests.real_data import cps1988
+from tests.spark_env import SparkEnv, script
+from tests.test_sql_cardinality_postgres import write_project
+from tests.test_sql_tests import (
+    DEMO,
+    Build,
+    _assert_bad_twins_caught,
+    _real_duplicate_share,
+    _train_rows_python,
+)
+
+pytestmark = pytest.mark.spark
+
+
+def _dbt(project: str, *args: str) -> dbtRunnerResult:
+    script("spark_session").register()
+    return dbtRunner().invoke(
+        [*args, "--target", "spark", "--project-dir", project, "--profiles-dir", project]
+    )
+
+
+def _python_twin() -> pd.DataFrame:
+    """The demo's DP twin (ε=1, seed 7) of the train split, fitted by the Python API.
+
+    Loaded into Spark as raw.cps1988_twin, as the Postgres run loads the DuckDB-built twin.
+    """
+    frame = cps1988()
+    train = pd.DataFrame(_train_rows_python(), columns=frame.columns)
+    return synthesize(train, epsilon=1.0, seed=7).table.to_pandas()
+
+
+@pytest.fixture(scope="module")
+def spark_build(spark: SparkEnv, tmp_path_factory) -> Build:
+    loader = script("load_data")
+    loader.load_spark(loader.DEMO_TABLES, extra=[("cps1988_twin", _python_twin())])
+    root = tmp_path_factory.mktemp("sql_spark")
+    assert _dbt(str(DEMO), "deps", "--quiet").success
+    result = _dbt(str(DEMO), "build", "--target-path", str(root / "target"))
+    return Build(result, "spark", root, count_rows=spark.count)
+
+
+def test_spark_flags_exactly_the_bad_twins_each_test_is_meant_for(spark_build):
+    _assert_bad_twins_caught(spark_build)
+
+
+def _stored(spark: SparkEnv, build: Build, model: str, test: str) -> list[tuple]:
+    for r in build.result.result.results:
+        metadata = getattr(r.node, "test_metadata", None)
+        if metadata and metadata.name == test and r.node.attached_node.endswith("." + model):
+            return spark.rows(
+                "select column_name, metric, observed, threshold, detail "
+                f"from {r.node.relation_name} order by observed desc"
+            )
+    raise AssertionError(f"no {test} on {model}")
+
+
+def test_spark_failing_rows_explain_themselves(spark, spark_build):
+    copies = _stored(spark, spark_build, "twin_copy", "no_exact_copies")
+    assert copies[0][1:3] == ("exact_copy_share", 1.0)
+    assert float(copies[0][3]) == pytest.approx(_real_duplicate_share(), abs=1e-9)
+    assert f"{100 * _real_duplicate_share():.2f}% of real rows" in copies[0][4]
+    shuffled = _stored(spark, spark_build, "twin_shuffled", "correlation_drift")
+    pairs = {c: observed for c, m, observed, *_ in shuffled if m == "pearson_diff"}
+    assert pairs["wage, education"] > 0.2
+
+
+def test_spark_holdout_split_is_the_python_one(spark, spark_build):
+    """row_text and hash_fraction on Spark keep exactly the rows Python's rule keeps."""
+    spark_train = sorted(spark.rows("select * from demo.twin_copy"))
+    assert spark_train == _train_rows_python()
+
+
+@pytest.fixture(scope="module")
+def cardinality_build(spark: SparkEnv, tmp_path_factory) -> dbtRunnerResult:
+    loader = script("load_data")
+    flights = [table for table in loader.FLIGHTS_TABLES if table[2] == "flights"]
+    loader.load_spark(flights, flights_rows=20_000)
+    root = tmp_path_factory.mktemp("cardinality_spark")
+    write_project(
+        root,
+        "spark",
+        """
+        type: spark
+        method: session
+        host: localhost
+        schema: cardinality
+        threads: 2
+        """,
+    )
+    assert _dbt(str(root), "deps", "--quiet").success
+    return _dbt(str(root), "build")
+
+
+def test_spark_cardinality_drift_passes_a_random_half_and_flags_a_skewed_one(cardinality_build):
+    outcomes = {r.node.name: (str(r.status), r.failures) for r in cardinality_build.result.results}
+    assert outcomes["cardinality_good"] == ("pass", 0)
+    assert outcomes["cardinality_skewed"] == ("fail", 1)

@@ -69,10 +69,13 @@ class Constraints:
     rules: tuple[Rule, ...] = ()
     condition: Rule | None = None
     rebalance: Rebalance | None = None
+    # Rules on key columns, not redrawn for (keys are fresh values filled after sampling).
+    skipped: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return {
             "rules": [r.label for r in self.rules],
+            "rules_on_keys_not_redrawn": list(self.skipped),
             "condition": self.condition.label if self.condition else None,
             "rebalance": (
                 {"column": self.rebalance.column, "shares": dict(self.rebalance.shares)}
@@ -98,26 +101,35 @@ def constraints_of(config: Any, names: tuple[str, ...], keys: set[str]) -> Const
         if config.condition
         else None
     )
-    constraints = Constraints(tuple(config.rules), condition, config.rebalance)
-    mentioned = [
-        c for r in (*constraints.rules, *([condition] if condition else [])) for c in r.columns
-    ]
+    for rule in config.rules:
+        _check_columns(rule.columns, names)
+    # A rule on a key is not redrawn for: keys are fresh values, never NULL, filled after the
+    # rows are chosen (`not_null` on a key holds by construction; the ledger lists the others).
+    rules = tuple(r for r in config.rules if not set(r.columns) & keys)
+    skipped = tuple(r.label for r in config.rules if set(r.columns) & keys)
+    constraints = Constraints(rules, condition, config.rebalance, skipped)
+    mentioned = list(condition.columns) if condition else []
     if constraints.rebalance:
         mentioned.append(constraints.rebalance.column)
+    _check_columns(mentioned, names)
     for column in mentioned:
+        if column in keys:
+            raise SourceError(
+                "a condition or rebalance cannot constrain a key: twin keys are fresh values",
+                fix="drop this column from synth.condition / synth.rebalance",
+                column=column,
+            )
+    return constraints
+
+
+def _check_columns(columns: Any, names: tuple[str, ...]) -> None:
+    for column in columns:
         if column not in names:
             raise SourceError(
                 "a rule, condition or rebalance names a column that is not in the source",
                 fix=f"use one of {list(names)}",
                 column=column,
             )
-        if column in keys:
-            raise SourceError(
-                "rules cannot constrain a key: twin keys are fresh values",
-                fix="drop the rule on this column from synth.rules",
-                column=column,
-            )
-    return constraints
 
 
 class _Sampler:

@@ -1,6 +1,7 @@
 """Privacy accounting: every release is a Rényi-DP curve, composed and converted by opacus.
 
-Gaussian measurements (zCDP ρ = Δ²/2σ², i.e. RDP α·ρ), exponential-mechanism selections
+Discrete Gaussian measurements (zCDP ρ = Δ²/2σ², i.e. RDP α·ρ, charged for the σ² that
+`dbt_synth.noise` actually samples), exponential-mechanism selections
 (ε₀-DP with bounded range, i.e. ρ = ε₀²/8) and DP-SGD training (opacus' subsampled-Gaussian RDP)
 are all added as RDP curves on one grid of orders; opacus' `get_privacy_spent` turns the sum into
 (ε, δ). Thresholded histograms add a failure probability that is reserved out of δ first.
@@ -16,6 +17,7 @@ import numpy as np
 from opacus.accountants.analysis import rdp as opacus_rdp
 
 from dbt_synth.errors import BudgetError
+from dbt_synth.noise import DiscreteGaussian
 
 # Orders up to 2e5: small budgets (ε ≈ 0.1 from zCDP) are optimal at very large α.
 ORDERS = np.concatenate(
@@ -119,10 +121,14 @@ class PrivacyAccountant:
         threshold_delta: float = 0.0,
         detail: str = "",
     ) -> Spend:
-        """A Gaussian-noise release of a query with L2 sensitivity `sensitivity`."""
-        rho = sensitivity**2 / (2.0 * sigma**2)
+        """A discrete Gaussian release of an integer query with L2 sensitivity `sensitivity`.
+
+        ρ is that of the σ² the sampler uses (`sigma`² rounded up to an integer t·m), so the
+        record is exact for the noise drawn by `NoiseSource.counts(…, sigma)`.
+        """
+        rho = DiscreteGaussian.at_least(sigma).rho(sensitivity)
         return self._record(
-            Spend(part, "gaussian", ORDERS * rho, column, rho, threshold_delta, detail)
+            Spend(part, "discrete_gaussian", ORDERS * rho, column, rho, threshold_delta, detail)
         )
 
     def spend_exponential(
@@ -270,8 +276,12 @@ def epsilon_of_curve(rdp: np.ndarray, delta: float) -> float:
 
 
 def gaussian_sigma(rho: float, sensitivity: float = 1.0) -> float:
-    """Noise scale of a Gaussian release that costs zCDP `rho`."""
-    return sensitivity / math.sqrt(2.0 * rho)
+    """Noise scale σ of a discrete Gaussian release that costs at most zCDP `rho`.
+
+    σ² is the sampler's integer t·m ≥ Δ²/2ρ (`DiscreteGaussian.at_least`), so thresholds and
+    priors computed from σ use the noise actually drawn, and the release costs ≤ `rho`.
+    """
+    return DiscreteGaussian.at_least(sensitivity / math.sqrt(2.0 * rho)).sigma
 
 
 def _epsilon(rdp: np.ndarray, delta: float) -> float:

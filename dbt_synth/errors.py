@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+from types import TracebackType
+
 
 class SynthError(Exception):
     """A twin cannot be built as configured.
 
     The message always reads `dbt-synth: model 'M', column 'C': what happened. Fix: what to do.`
     so a failing `dbt build` tells the user where to look without a traceback to decode.
+
+    dbt-duckdb reports a failing Python model as `traceback.format_exception(error)`: a dozen
+    frames of dbt-duckdb and dbt-synth before the one line that matters. A SynthError is a
+    complete diagnosis, so to the `traceback` module its `__traceback__` reads as None and that
+    report is the message alone. Everything else (pytest, debuggers, `sys.exc_info()`) still
+    sees the frames, and a bug in dbt-synth itself, never a SynthError, keeps its traceback.
     """
 
     def __init__(
@@ -23,6 +32,16 @@ class SynthError(Exception):
         self.model = model
         self.column = column
         super().__init__(self._render())
+
+    @property
+    def __traceback__(self) -> TracebackType | None:  # type: ignore[override]
+        if sys._getframe(1).f_globals.get("__name__") == "traceback":
+            return None  # rendered by the traceback module: the message alone
+        return BaseException.__traceback__.__get__(self)  # type: ignore[attr-defined]
+
+    @__traceback__.setter
+    def __traceback__(self, value: TracebackType | None) -> None:
+        BaseException.__traceback__.__set__(self, value)  # type: ignore[attr-defined]
 
     def _render(self) -> str:
         where = []

@@ -51,6 +51,10 @@ class LedgerEntry:
     holdout: str | None = None  # JSON of dbt_synth.holdout.HoldoutRule, when rows were held out
     # JSON of the rules, condition and rebalance and how many drawn rows each redrew.
     sampling: str | None = None
+    # `synth.seed` fixed the sampling of twin rows (never the fit's noise, which is OS entropy).
+    sampling_seed_fixed: bool = False
+    # A test replayed the fit's noise (`dbt_synth.noise.replayable_noise`): not private.
+    noise_replayed: bool = False
 
 
 def entry_for(
@@ -104,6 +108,8 @@ def entry_for(
         dbt_synth_version=__version__,
         sampling=sampling_record(result.generator),
         holdout=None if holdout is None else json.dumps(holdout.describe()),
+        sampling_seed_fixed=result.seed_fixed,
+        noise_replayed=result.noise_replayable,
     )
 
 
@@ -120,6 +126,7 @@ def _sgd_parameters(spend: Spend) -> dict[str, float | int]:
 
 _ARROW_TYPES: dict[type, pa.DataType] = {
     str: pa.string(),
+    bool: pa.bool_(),
     float: pa.float64(),
     int: pa.int64(),
     datetime: pa.timestamp("us"),

@@ -38,6 +38,7 @@ from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.keys import StringKeyModel
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
+from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
 from dbt_synth.tails import (
@@ -95,6 +96,10 @@ class SynthResult:
     # Whose privacy the guarantee protects, in words for the ledger (a child twin may protect a
     # parent with all its children).
     privacy_unit: str = "row"
+    # Whether `seed` fixed the sampling of rows (the fit's noise is never seeded from config),
+    # and whether a test replayed the fit's noise (`dbt_synth.noise.replayable_noise`).
+    seed_fixed: bool = False
+    noise_replayable: bool = False
 
     @cached_property
     def table(self) -> pa.Table:
@@ -159,19 +164,20 @@ def _synthesize(
     source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress
 ) -> dict[str, Any]:
     _check_source(source, schema, config)
-    rng = np.random.default_rng(config.seed)
+    # Every draw of the fit from OS entropy; `seed` only reaches the sampling of twin rows.
+    noise = NoiseSource.for_fit()
     reference = PrivacyAccountant(config.epsilon, config.delta or _REFERENCE_DELTA)
     count_sigma = gaussian_sigma(_COUNT_SHARE * reference.remaining_rho())
-    noisy_rows = source.rows + rng.normal(0.0, count_sigma)
+    noisy_rows = float(noise.counts(source.rows, count_sigma))
     delta = config.delta_for(max(noisy_rows, 1.0))
     accountant = PrivacyAccountant(config.epsilon, delta)
     accountant.spend_gaussian("count", count_sigma, detail="row count")
     if noisy_rows < _SMALL_TABLE_ROWS:
-        noisy_rows = _refined_count(source.rows, noisy_rows, count_sigma, accountant, rng)
+        noisy_rows = _refined_count(source.rows, noisy_rows, count_sigma, accountant, noise)
     rows_estimate = max(noisy_rows, 1.0)
     # The rate comes from the DP count, so choosing it is post-processing.
     rate = min(1.0, config.max_fit_rows / rows_estimate) if config.max_fit_rows else 1.0
-    table = source.sample(rate, rng)
+    table = source.sample(rate, noise.generator)
     # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
     fit_estimate = rate * rows_estimate
 
@@ -206,7 +212,7 @@ def _synthesize(
                 column_rho * domain_weight(plan),
                 threshold_delta,
                 fit_estimate,
-                rng,
+                noise,
                 limit_sigma,
             )
         )
@@ -232,13 +238,13 @@ def _synthesize(
         del table
         mechanism = build_mechanism(config.mechanism, len(modelled))
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
-        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, rng=rng, progress=say)
+        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, noise=noise, progress=say)
     generator = TwinGenerator(
         names=schema.names,
         models=tuple(models),
         mechanism=mechanism,
         rows=config.rows or round(rows_estimate),
-        seed=int(rng.integers(2**63)),
+        seed=sampling_seed(config.seed),
         constraints=constraints_of(config, schema.names, _keys(models, schema)),
     )
     epsilon = accountant.epsilon()
@@ -252,6 +258,8 @@ def _synthesize(
         "target_epsilon": config.epsilon,
         "rows_estimate": rows_estimate,
         "sample_rate": rate,
+        "seed_fixed": config.seed is not None,
+        "noise_replayable": noise.replayable,
         "spends": tuple(accountant.spends),
         "columns": tuple(
             ColumnReport(spec.name, treatment, m.cardinality)
@@ -265,7 +273,7 @@ def _refined_count(
     first: float,
     first_sigma: float,
     accountant: PrivacyAccountant,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> float:
     """A second, less noisy count of a small table, averaged with the first by inverse variance.
 
@@ -275,7 +283,7 @@ def _refined_count(
     """
     sigma = gaussian_sigma(_SMALL_COUNT_SHARE * accountant.remaining_rho())
     accountant.spend_gaussian("count", sigma, detail="row count of a small table, refined")
-    second = rows + rng.normal(0.0, sigma)
+    second = float(noise.counts(rows, sigma))
     weights = np.array([first_sigma**-2, sigma**-2])
     return float(np.dot(weights, [first, second]) / weights.sum())
 
@@ -339,7 +347,7 @@ def _column_model(
     rho: float,
     threshold_delta: float,
     rows_estimate: float,
-    rng: np.random.Generator,
+    noise: NoiseSource,
     limit_sigma: float,
 ) -> ColumnModel:
     settings = config.column(spec.name)
@@ -367,7 +375,7 @@ def _column_model(
             integer=is_integral(spec),
             learn_decimals=spec.kind is ColumnKind.FLOAT,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         public = bounds or type_range(spec)
         source = "the declared bounds" if bounds else "the type's range"
@@ -386,7 +394,7 @@ def _column_model(
             nullable=spec.nullable and plan == "text",
             rows_estimate=rows_estimate,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         if plan == "text_key":
             return StringKeyModel(spec, pattern=None, domain=domain, form=settings.id_form)
@@ -409,7 +417,7 @@ def _column_model(
         rows_estimate=rows_estimate,
         public_values=public,
         column=spec.name,
-        rng=rng,
+        noise=noise,
     )
     limit = category_limit(domain.counts, limit_sigma)
     if plan == "role":
@@ -418,7 +426,7 @@ def _column_model(
     unnamed = plan == "category" and not domain.values
     if unnamed and spec.kind is not ColumnKind.STRING:
         # Nothing common enough to name: an ordered type falls back to its numeric domain.
-        args = (config, accountant, rho, threshold_delta, rows_estimate, rng, limit_sigma)
+        args = (config, accountant, rho, threshold_delta, rows_estimate, noise, limit_sigma)
         return _column_model(array, spec, "numeric", *args)
     if unnamed or (plan == "string" and domain.coverage < TEXT_COVERAGE):
         text = dp_text_domain(
@@ -431,7 +439,7 @@ def _column_model(
             nullable=spec.nullable,
             rows_estimate=rows_estimate,
             column=spec.name,
-            rng=rng,
+            noise=noise,
         )
         if not len(domain.values):
             return TextModel(spec, text)

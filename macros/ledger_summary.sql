@@ -5,7 +5,21 @@
 {% macro default__ledger_summary(ledger_table, ledger_schema) %}
   {#- One log line per twin built in this invocation: ε and δ spent, mechanism, rows. -#}
   {% if not execute %}{{ return('') }}{% endif %}
-  {% set schema_name = ledger_schema or target.schema %}
+  {#- Each twin writes its ledger next to itself (or to its synth.ledger_schema): look there. -#}
+  {% set schemas = [] %}
+  {% for node in graph.nodes.values() if 'dbt_synth_twin' in (node.tags or []) %}
+    {% set schema_name = ledger_schema or (node.config.get('synth') or {}).get('ledger_schema') or node.schema %}
+    {% if schema_name not in schemas %}{% do schemas.append(schema_name) %}{% endif %}
+  {% endfor %}
+  {% if not schemas %}{% do schemas.append(ledger_schema or target.schema) %}{% endif %}
+  {% for schema_name in schemas %}
+    {% do dbt_synth.ledger_summary_of(schema_name, ledger_table) %}
+  {% endfor %}
+  {{ return('') }}
+{% endmacro %}
+
+{% macro ledger_summary_of(schema_name, ledger_table) %}
+  {#- The log lines of one ledger table, for this invocation's builds. -#}
   {% if not dbt_synth._ledger_exists(schema_name, ledger_table) %}{{ return('') }}{% endif %}
   {% set ledger = api.Relation.create(database=target.database, schema=schema_name, identifier=ledger_table) %}
   {% set query %}

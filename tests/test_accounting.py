@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from opacus.accountants import RDPAccountant
 
@@ -17,11 +16,13 @@ def _zcdp_epsilon(rho: float, delta: float) -> float:
     return rho + 2 * math.sqrt(rho * math.log(1 / delta))
 
 
-def test_remaining_rho_spent_as_one_gaussian_meets_the_target_exactly():
+def test_remaining_rho_spent_as_one_gaussian_meets_the_target():
     accountant = PrivacyAccountant(1.0, 1e-5)
     rho = accountant.remaining_rho()
     accountant.spend_gaussian("measurement", gaussian_sigma(rho))
-    assert accountant.epsilon() == pytest.approx(1.0, rel=1e-6)
+    # The discrete Gaussian's σ² is rounded up to the sampler's grid (2^-19 relative here).
+    assert accountant.epsilon() == pytest.approx(1.0, rel=1e-5)
+    assert accountant.epsilon() <= 1.0
     # opacus' conversion is tighter than the classic one: more ρ fits in the same ε.
     assert _zcdp_epsilon(rho, 1e-5) > 1.0
 
@@ -29,9 +30,9 @@ def test_remaining_rho_spent_as_one_gaussian_meets_the_target_exactly():
 def test_gaussian_releases_compose_additively_in_rho():
     one = PrivacyAccountant(10.0, 1e-6)
     one.spend_gaussian("a", sigma=3.0)
-    one.spend_gaussian("b", sigma=4.0)
+    one.spend_gaussian("b", sigma=math.sqrt(18))
     combined = PrivacyAccountant(10.0, 1e-6)
-    rho = 1 / (2 * 9) + 1 / (2 * 16)
+    rho = 1 / (2 * 9) + 1 / (2 * 18)  # = 1 / (2 * 6): integer variances throughout
     combined.spend_gaussian("ab", gaussian_sigma(rho))
     assert one.epsilon() == pytest.approx(combined.epsilon(), rel=1e-9)
 
@@ -83,7 +84,8 @@ def test_epsilon_is_monotone_in_noise(epsilon):
         trial.spend_gaussian("m", gaussian_sigma(rho * scale))
         eps.append(trial.epsilon())
     assert eps[0] > eps[1] > eps[2] > 0
-    assert np.isclose(eps[0], epsilon, rtol=1e-6)
+    # From σ² = 1024 up the sampler's σ² is an integer: ε is under the target by ≤ 0.1 %.
+    assert epsilon * (1 - 1e-3) < eps[0] <= epsilon
 
 
 def test_invalid_targets_are_refused():

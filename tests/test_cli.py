@@ -104,7 +104,7 @@ def test_init_writes_a_twin_model_and_yml_for_each_meta_synth_source(project, in
     assert 'dbt.config.get("synth")' in code
     yml = (project.root / "models/synth/cps1988_twin.yml").read_text()
     assert "epsilon: 1.5" in yml and "seed: 11" in yml
-    assert (project.root / "macros" / "dbt_synth_source.sql").exists()
+    assert (project.root / "macros" / "dbt_synth_mode.sql").exists()
 
 
 def test_init_output_builds_and_the_twin_inherits_the_sources_tests(project, synth_build):
@@ -132,7 +132,7 @@ def test_init_output_builds_and_the_twin_inherits_the_sources_tests(project, syn
 
 def test_twin_config_comes_from_the_generated_yml(project, synth_build):
     (target, spent) = project.query(
-        "select target_epsilon, epsilon from main.synth_ledger where model = 'cps1988_twin'"
+        "select target_epsilon, epsilon from main_synth.synth_ledger where model = 'cps1988_twin'"
     )[0]
     assert target == 1.5
     assert spent <= 1.5 * (1 + 1e-6)
@@ -147,9 +147,9 @@ def test_synth_mode_runs_downstream_models_and_tests_on_the_twin(project, synth_
     manifest = json.loads((project.root / "target" / "manifest.json").read_text())
     node = manifest["nodes"]["model.synth_test.wages_by_region"]
     assert node["depends_on"]["nodes"] == ["model.synth_test.cps1988_twin"]
-    assert '"main"."cps1988_twin"' in node["compiled_code"]
+    assert '"main_synth"."cps1988_twin"' in node["compiled_code"]
     (workers,) = project.query("select sum(workers) from main.wages_by_region")[0]
-    (twin_rows,) = project.query("select count(*) from main.cps1988_twin")[0]
+    (twin_rows,) = project.query("select count(*) from main_synth.cps1988_twin")[0]
     assert workers == twin_rows
 
 

@@ -95,5 +95,5 @@ def test_demo_downstream_model_reads_the_twin_in_synth_mode(fresh_demo):
     assert node.depends_on.nodes == ["model.dbt_synth_integration_tests.cps1988_twin"]
     with duckdb.connect(str(database)) as con:
         (workers,) = con.execute("select sum(workers) from main.wages_by_region").fetchone()
-        (twin_rows,) = con.execute("select twin_rows from main.synth_ledger").fetchone()
+        (twin_rows,) = con.execute("select twin_rows from main_synth.synth_ledger").fetchone()
     assert workers == twin_rows

@@ -17,6 +17,8 @@ from dbt.cli.main import dbtRunner
 from typer.testing import CliRunner
 
 from dbt_synth.cli import app
+from dbt_synth.cli.candidates import candidates, is_twin
+from dbt_synth.cli.dbt_project import DbtProject as CliProject
 from tests.dbt_projects import REPO_ROOT
 
 DEMO = REPO_ROOT / "integration_tests" / "nycflights"
@@ -64,8 +66,26 @@ def test_synth_mode_build_passes_and_child_keys_exist_in_the_parent_twin(initial
     assert {name: statuses[name] for name in TWINS} == dict.fromkeys(TWINS, "success")
     with duckdb.connect(str(database)) as con:
         (missing,) = con.execute(
-            "select count(*) from main.flights_twin f where f.tailnum is not null and "
-            "not exists (select 1 from main.planes_twin p where p.tailnum = f.tailnum)"
+            "select count(*) from main_synth.flights_twin f where f.tailnum is not null and "
+            "not exists (select 1 from main_synth.planes_twin p where p.tailnum = f.tailnum)"
         ).fetchone()
-        (rows,) = con.execute("select count(*) from main.flights_twin").fetchone()
+        (rows,) = con.execute("select count(*) from main_synth.flights_twin").fetchone()
     assert missing == 0 and rows > 4_000
+
+
+def test_the_demo_marks_its_hand_written_twins_child_twins_included(tmp_path):
+    """The committed demo's twins (flights and weather are child twins) carry the one marker,
+    so `report` pages them all and `init` never twins them again."""
+    root = tmp_path / "project"
+    shutil.copytree(
+        DEMO,
+        root,
+        ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*", "*.lock*"),
+    )
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO_ROOT}\n")
+    project = CliProject(root, root)
+    project.invoke("deps")
+    manifest = project.manifest()
+    assert {node.name for node in manifest.nodes.values() if is_twin(node)} == set(TWINS)
+    models = [uid for uid, node in manifest.nodes.items() if node.resource_type == "model"]
+    assert candidates(manifest, models) == []

@@ -55,7 +55,7 @@ def test_demo_ledger_has_one_row_per_twin(demo_build):
     _, database = demo_build
     with duckdb.connect(str(database)) as con:
         rows = con.execute(
-            "select model, epsilon, target_epsilon from main.synth_ledger"
+            "select model, epsilon, target_epsilon from main_synth.synth_ledger"
         ).fetchall()
     assert [r[0] for r in rows] == ["cps1988_twin"]
     assert all(r[1] <= r[2] * (1 + 1e-6) for r in rows)

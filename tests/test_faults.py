@@ -155,6 +155,7 @@ _TWIN_DIGEST = """
 import hashlib, sys
 import duckdb, torch
 import dbt_synth
+from dbt_synth.noise import replayable_noise
 from dbt_synth.warehouse.duckdb import schema_from_duckdb
 from tests.real_data import cps1988
 
@@ -165,7 +166,8 @@ con.register("frame", cps1988().sample(3000, random_state=2))
 con.execute("create table source as select * from frame")
 source = con.table("source")
 schema = schema_from_duckdb(source, con)
-result = dbt_synth.synthesize(source.arrow().read_all(), schema=schema, epsilon=1.0, seed=21)
+with replayable_noise(21):
+    result = dbt_synth.synthesize(source.arrow().read_all(), schema=schema, epsilon=1.0, seed=21)
 print(hashlib.sha256(result.table.to_pandas().to_csv(index=False).encode()).hexdigest())
 """
 
@@ -183,7 +185,7 @@ def _digest(torch_threads: int, duckdb_threads: int) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_same_seed_gives_the_same_twin_across_processes_and_thread_counts():
+def test_replayed_noise_gives_the_same_twin_across_processes_and_thread_counts():
     # Two separate processes: one thread each, then four torch and four DuckDB threads.
     digests = [_digest(torch, duck) for torch, duck in [(1, 1), (4, 4)]]
     assert len(set(digests)) == 1, digests

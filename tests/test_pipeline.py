@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from dbt_synth import SynthError, synthesize
+from dbt_synth.noise import replayable_noise
 from dbt_synth.warehouse.duckdb import schema_from_duckdb
 from tests.real_data import cps1988
 
@@ -26,13 +27,35 @@ def test_spent_epsilon_meets_the_target(cps, epsilon):
     assert result.delta == 1e-5
 
 
-def test_same_seed_same_twin_and_other_seed_other_twin(cps):
+def _noisy_counts(result) -> np.ndarray:
+    """Every noisy count the fit's column domains released."""
+    models = result.generator.models
+    return np.concatenate([m.domain.code_counts() for m in models if hasattr(m, "domain")])
+
+
+def test_same_seed_never_replays_the_fit_noise(cps):
     sample = cps.sample(5000, random_state=1)
-    first = synthesize(sample, epsilon=1.0, seed=11).table
-    again = synthesize(sample, epsilon=1.0, seed=11).table
-    other = synthesize(sample, epsilon=1.0, seed=12).table
-    assert first.equals(again)
-    assert not first.equals(other)
+    first = synthesize(sample, epsilon=1.0, seed=11)
+    again = synthesize(sample, epsilon=1.0, seed=11)
+    # The same data and seed, yet fresh noise: the measurements differ.
+    assert not np.array_equal(_noisy_counts(first), _noisy_counts(again))
+    assert first.seed_fixed and not first.noise_replayable
+    # The seed fixes the sampling of rows from one fitted model.
+    assert first.generator.table().equals(first.table)
+    assert not synthesize(sample, epsilon=1.0).seed_fixed
+
+
+def test_a_test_can_replay_the_fit_noise_from_python_only(cps):
+    sample = cps.sample(5000, random_state=1)
+    with replayable_noise(5):
+        first = synthesize(sample, epsilon=1.0, seed=11)
+    with replayable_noise(5):
+        again = synthesize(sample, epsilon=1.0, seed=11).table
+    with replayable_noise(5):
+        other = synthesize(sample, epsilon=1.0, seed=12).table
+    assert first.noise_replayable
+    assert first.table.equals(again)
+    assert not first.table.equals(other)
 
 
 def test_default_delta_is_one_over_ten_n(cps):

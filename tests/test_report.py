@@ -16,6 +16,8 @@ TWIN_YML = """
 version: 2
 models:
   - name: cps1988_twin
+    config:
+      tags: [dbt_synth_twin]
     columns:
       - name: region
         data_tests: [not_null]

@@ -212,7 +212,8 @@ def _real_duplicate_share() -> float:
 def test_twin_is_fit_on_the_train_split_and_the_ledger_records_the_rule(duckdb_build):
     with duckdb.connect(str(duckdb_build.root / "demo.duckdb")) as con:
         holdout, rows_dp = con.execute(
-            "select holdout, source_rows_dp from main.synth_ledger where model = 'cps1988_twin'"
+            "select holdout, source_rows_dp from main_synth.synth_ledger "
+            "where model = 'cps1988_twin'"
         ).fetchone()
         (train_rows,) = con.execute("select count(*) from main.twin_copy").fetchone()
     assert json.loads(holdout)["share"] == 0.2

@@ -92,14 +92,15 @@ def test_ledger_records_the_build_within_budget(project):
     assert 0 < entry["epsilon_domains"] < entry["epsilon"]
 
 
-def test_same_seed_rebuilds_the_same_twin(project):
+def test_a_fixed_seed_does_not_replay_the_noise_of_a_refit(project):
     before = project.frame("select * from main.cps1988_twin")
     result = project.dbt("run", "--select", "cps1988_twin")
     assert result.success, result.exception
     after = project.frame("select * from main.cps1988_twin")
-    assert before.equals(after)
-    (builds,) = project.query("select count(*) from main.synth_ledger")[0]
-    assert builds == 2
+    assert not before.equals(after)
+    ledger = project.frame("select * from main.synth_ledger")
+    assert len(ledger) == 2
+    assert ledger["sampling_seed_fixed"].all() and not ledger["noise_replayed"].any()
 
 
 def test_a_failing_build_keeps_the_previous_twin_and_ledger(project, capsys):

@@ -1,4 +1,4 @@
-"""Which tables to twin: sources and models picked by selection or by a `meta: {synth: ...}` block.
+"""Which tables to twin: seeds, sources and models picked by selection or a `meta: {synth: ...}`.
 
 A candidate carries what `init` needs to write its twin — the `source()`/`ref()` call, the synth
 config the user declared in yml, and the data tests declared on the original, which the twin
@@ -8,15 +8,19 @@ inherits where a DP twin is guaranteed to honour them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
 from dbt_synth.relational.keys import ForeignKey, KeyOrigin, called_table
 
-# A model that calls dbt_synth.twin is a twin; twins are never twinned again.
+# THE twin marker: a model tagged so is a twin, for `init` (never twinned again), `report`, `status`
+# and synth mode (macros/synth_mode/, which reads the same tag from dbt's graph).
 TWIN_TAG = "dbt_synth_twin"
+# Resource types a twin can be made of (what `ref`/`source` can point at and init can twin).
+TWINNABLE = ("source", "seed", "model")
 # Data tests a twin satisfies whenever the original does (see `_inherited_tests`).
 INHERITED_TESTS = ("not_null", "unique", "accepted_values")
 
@@ -32,7 +36,7 @@ class ColumnTest:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One table to twin: a source table or a model."""
+    """One table to twin: a source table, a seed or a model."""
 
     unique_id: str
     name: str
@@ -43,6 +47,8 @@ class Candidate:
     foreign_keys: tuple[ForeignKey, ...] = ()
     # Columns other twins reference: their twin must hold unique keys.
     referenced: tuple[str, ...] = ()
+    # Keys guessed from column names: written into the yml as comments, never applied.
+    proposals: tuple[ForeignKey, ...] = ()
 
     @property
     def twin_name(self) -> str:
@@ -64,38 +70,85 @@ class Candidate:
 
     @property
     def label(self) -> str:
+        """`source.table` for a source, the name for a seed or model (as synth_passthrough)."""
         return f"{self.source_name}.{self.name}" if self.source_name else self.name
+
+    @property
+    def kind(self) -> str:
+        """`source`, `seed` or `model`, for messages and docstrings."""
+        return self.unique_id.split(".", 1)[0]
 
 
 def is_twin(node: Any) -> bool:
-    return TWIN_TAG in (node.config.tags or []) or (
-        getattr(node, "language", None) == "python" and "dbt_synth.twin(" in (node.raw_code or "")
-    )
+    """Whether `node` is a twin: it carries the one marker, the `dbt_synth_twin` tag."""
+    return node.resource_type == "model" and TWIN_TAG in (node.config.tags or [])
 
 
-def candidates(manifest: Any, selected: list[str] | None) -> list[Candidate]:
-    """The candidates: `selected` unique ids if given, else every node with a `synth` meta block.
+def original_of(manifest: Any, twin: Any) -> Any | None:
+    """The seed, source or model `twin` is a twin of: among its inputs (a child twin also reads
+    its parents, real and twinned), the one it is named after (`t` for `t_twin`), else the first
+    input that is not a twin."""
+    inputs = [manifest.sources.get(uid) or manifest.nodes.get(uid) for uid in twin.depends_on.nodes]
+    inputs = [node for node in inputs if node is not None and not is_twin(node)]
+    for node in inputs:
+        if f"{node.name}_twin" == twin.name:
+            return node
+    return inputs[0] if inputs else None
 
-    A `meta: {synth: false}` opts a selected node out. The synth block is validated here, so a typo
-    fails `init` with the key to fix instead of failing `dbt build` later.
-    """
+
+def label_of(node: Any) -> str:
+    """How synth mode and `synth_passthrough` name a node: `source.table`, or the node's name."""
+    source_name = getattr(node, "source_name", None)
+    return f"{source_name}.{node.name}" if source_name else node.name
+
+
+@dataclass(frozen=True)
+class Traced:
+    """What the project's tests downstream say about each twinned table (by unique id), traced
+    through column lineage (`cli/traced.py`): tests and keys to add, keys only to propose."""
+
+    tests: Mapping[str, tuple[ColumnTest, ...]] = field(default_factory=dict)
+    keys: Mapping[str, tuple[ForeignKey, ...]] = field(default_factory=dict)
+    proposals: Mapping[str, tuple[ForeignKey, ...]] = field(default_factory=dict)
+
+
+def chosen_ids(manifest: Any, selected: list[str] | None) -> list[str]:
+    """Unique ids of the tables to twin: `selected` if given, else every node with a `synth`
+    meta block; a `meta: {synth: false}` opts a selected node out."""
     chosen = []
     for unique_id, node in _tables(manifest):
         synth = _meta_synth(node)
-        if synth is False:
+        if synth is False or (selected is None and synth is None):
             continue
-        if selected is None and synth is None:
-            continue
-        if selected is not None and unique_id not in selected:
-            continue
+        if selected is None or unique_id in selected:
+            chosen.append(unique_id)
+    return chosen
+
+
+def candidates(
+    manifest: Any, selected: list[str] | None, traced: Traced | None = None
+) -> list[Candidate]:
+    """The candidates (see `chosen_ids`), with their tests and keys: those declared on them and
+    those `traced` back to them from downstream.
+
+    The synth block is validated here, so a typo fails `init` with the key to fix instead of
+    failing `dbt build` later.
+    """
+    traced = traced or Traced()
+    chosen = []
+    for unique_id in chosen_ids(manifest, selected):
+        node = manifest.sources.get(unique_id) or manifest.nodes[unique_id]
+        tests = _inherited_tests(manifest, unique_id) + traced.tests.get(unique_id, ())
+        keys = _foreign_keys(manifest, unique_id) + traced.keys.get(unique_id, ())
         candidate = Candidate(
             unique_id=unique_id,
             name=node.name,
             source_name=getattr(node, "source_name", None),
-            synth=dict(synth or {}),
-            tests=_inherited_tests(manifest, unique_id),
+            synth=dict(_meta_synth(node) or {}),
+            tests=_distinct(tests, lambda t: (t.column, t.name, repr(t.arguments))),
             columns=tuple(node.columns or {}),
-            foreign_keys=_foreign_keys(manifest, unique_id),
+            foreign_keys=_distinct(keys, lambda k: (k.columns, k.parent, k.parent_columns)),
+            proposals=traced.proposals.get(unique_id, ()),
         )
         parse_config(candidate.synth, model=candidate.twin_name)
         chosen.append(candidate)
@@ -139,7 +192,7 @@ def _column_tests(manifest: Any, unique_id: str):
     the `model` argument (`get_where_subquery(source('s', 't'))`).
     """
     original = manifest.sources.get(unique_id) or manifest.nodes.get(unique_id)
-    label = _label(original)
+    label = label_of(original)
     for node in manifest.nodes.values():
         if node.resource_type != "test" or not getattr(node, "test_metadata", None):
             continue
@@ -153,15 +206,10 @@ def _column_tests(manifest: Any, unique_id: str):
             yield node
 
 
-def _label(node: Any) -> str:
-    source_name = getattr(node, "source_name", None)
-    return f"{source_name}.{node.name}" if source_name else node.name
-
-
 def _tables(manifest: Any):
     yield from manifest.sources.items()
     for unique_id, node in manifest.nodes.items():
-        if node.resource_type == "model" and not is_twin(node):
+        if node.resource_type in TWINNABLE and not is_twin(node):
             yield unique_id, node
 
 
@@ -214,3 +262,11 @@ def _check_unique_names(chosen: list[Candidate]) -> None:
                 model=candidate.twin_name,
             )
         seen[candidate.twin_name] = candidate
+
+
+def _distinct(items: Iterable[Any], key: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """`items` without repeats by `key`, the first kept (declared tests before traced ones)."""
+    seen: dict[Any, Any] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return tuple(seen.values())

@@ -6,6 +6,7 @@ selectors and adapters behave exactly as in the user's shell, on any warehouse d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,15 +54,31 @@ class DbtProject:
         """A freshly parsed manifest (`dbt parse`; partial parsing keeps repeats fast)."""
         return self.invoke("parse")
 
-    def select(self, selector: str, exclude: str | None = None) -> list[str]:
-        """Unique ids of the sources and models `selector` picks, by dbt's own selection syntax."""
+    def select(
+        self,
+        select: Sequence[str],
+        exclude: Sequence[str] = (),
+        resource_types: Sequence[str] = ("source", "seed", "model"),
+    ) -> list[str]:
+        """Unique ids of the nodes dbt's own selection picks (`dbt ls`): several values are a
+        union, and `resource_type:`, `path:`, `tag:`, graph operators all work as in dbt."""
         import json
 
-        args = ["ls", "--select", selector, "--output", "json", "--output-keys", "unique_id"]
-        args += ["--resource-type", "source", "--resource-type", "model"]
+        args = ["ls", "--select", *select, "--output", "json", "--output-keys", "unique_id"]
+        for resource_type in resource_types:
+            args += ["--resource-type", resource_type]
         if exclude:
-            args += ["--exclude", exclude]
+            args += ["--exclude", *exclude]
         return [json.loads(line)["unique_id"] for line in self.invoke(*args) or []]
+
+    def compile(self) -> dict[str, str]:
+        """The compiled SQL of every model, by unique id (what column lineage reads)."""
+        result = self.invoke("compile", "--select", "resource_type:model")
+        return {
+            r.node.unique_id: r.node.compiled_code
+            for r in getattr(result, "results", None) or []
+            if getattr(r.node, "compiled_code", None) and r.node.resource_type == "model"
+        }
 
     def query(self, sql: str) -> Any:
         """All rows of a Jinja-SQL query (refs/sources resolve as in a model), as agate."""

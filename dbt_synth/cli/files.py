@@ -22,6 +22,7 @@ class Outcome(enum.Enum):
     UNCHANGED = "unchanged"
     KEPT = "kept (changed by you; --force to regenerate)"
     OVERWRITTEN = "overwritten (--force)"
+    REMOVED = "removed (replaced)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,14 @@ def write_generated(path: Path, body: str, *, force: bool = False) -> Written:
         return Written(path, Outcome.OVERWRITTEN)
     path.write_text(text)
     return Written(path, Outcome.UPDATED)
+
+
+def remove_generated(path: Path) -> Written | None:
+    """Delete a file dbt-synth wrote that a newer one replaces, if nobody edited it."""
+    if not path.exists() or not _untouched(path.read_text()):
+        return None
+    path.unlink()
+    return Written(path, Outcome.REMOVED)
 
 
 def _untouched(text: str) -> bool:

@@ -8,6 +8,7 @@ would replace the user's build results with the report's queries.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from dbt_synth.cli.candidates import is_twin
+from dbt_synth.cli.candidates import is_twin, label_of, original_of
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.errors import ConfigError, SynthError
 from dbt_synth.report import LedgerBuild, TestOutcome, TwinReport, build_report, render_html
@@ -36,7 +37,7 @@ class ReportSummary:
 
 
 def report_project(
-    project: DbtProject, *, select: str | None = None, out: Path | None = None
+    project: DbtProject, *, select: Sequence[str] = (), out: Path | None = None
 ) -> list[ReportSummary]:
     """Write `<out>/<twin>.html` for every twin (or the selected ones); return their summaries."""
     target_dir = project.project_dir / _target_path(project.project_dir)
@@ -54,21 +55,17 @@ def _report(
     project: DbtProject,
     target_dir: Path,
     outcomes: dict[str, dict[str, Any]],
-    select: str | None,
+    select: Sequence[str],
     out: Path | None,
 ) -> list[ReportSummary]:
     manifest = project.manifest()
-    twins = [
-        (uid, node)
-        for uid, node in manifest.nodes.items()
-        if node.resource_type == "model" and is_twin(node)
-    ]
+    twins = [(uid, node) for uid, node in manifest.nodes.items() if is_twin(node)]
     if select:
         chosen = set(project.select(select))
         twins = [(uid, node) for uid, node in twins if uid in chosen]
     if not twins:
         raise ConfigError(
-            "no twin models found" + (f" in --select '{select}'" if select else ""),
+            "no twin models found" + (f" in --select '{' '.join(select)}'" if select else ""),
             fix="run `dbt-synth init` and `dbt build` first, or widen --select",
         )
     out = out or target_dir / "synth_report"
@@ -123,22 +120,13 @@ def twin_report(
 
 
 def _original(manifest: Any, node: Any) -> tuple[str, str] | None:
-    """The table `node` twins: among its inputs (a child twin also reads its parents), the one
-    named like it (`t` for `t_twin`), else the first."""
-    dependencies = sorted(
-        node.depends_on.nodes, key=lambda uid: f"{uid.rsplit('.', 1)[-1]}_twin" != node.name
-    )
-    for dependency in dependencies:
-        if dependency in manifest.sources:
-            source = manifest.sources[dependency]
-            return (
-                f"{source.source_name}.{source.name}",
-                f"{{{{ source('{source.source_name}', '{source.name}') }}}}",
-            )
-        parent = manifest.nodes.get(dependency)
-        if parent is not None and parent.resource_type in ("model", "seed", "snapshot"):
-            return parent.name, f"{{{{ ref('{parent.name}') }}}}"
-    return None
+    """The label and the Jinja reference of the table `node` twins."""
+    original = original_of(manifest, node)
+    if original is None:
+        return None
+    if original.resource_type == "source":
+        return label_of(original), f"{{{{ source('{original.source_name}', '{original.name}') }}}}"
+    return label_of(original), f"{{{{ ref('{original.name}') }}}}"
 
 
 def _ledger_rows(project: DbtProject, node: Any) -> tuple[list[dict[str, Any]], list[str]]:

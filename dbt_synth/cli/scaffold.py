@@ -1,4 +1,4 @@
-"""`dbt-synth init`: write one twin model + yml per candidate, and the synth-mode `source` macro.
+"""`dbt-synth init`: write one twin model + yml per candidate, and the synth-mode macros.
 
 The generated files build green as written: the yml carries the twin's synth config (its ε
 budget) and only data tests a DP twin is guaranteed to pass. Re-running is idempotent and never
@@ -8,24 +8,51 @@ loses a user's edit (see `files.py`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dbt_synth.cli.candidates import TWIN_TAG, Candidate, candidates
+from dbt_synth.cli.candidates import (
+    TWIN_TAG,
+    Candidate,
+    candidates,
+    is_twin,
+    label_of,
+    original_of,
+)
 from dbt_synth.cli.dbt_project import DbtProject
-from dbt_synth.cli.files import Written, write_generated
+from dbt_synth.cli.files import Written, remove_generated, write_generated
 from dbt_synth.cli.proposals import generated_columns, with_proposed_roles, with_rules
+from dbt_synth.cli.traced import trace
 from dbt_synth.errors import ConfigError
 
-SOURCE_MACRO = """\
-{#- Synth mode: `dbt build --vars 'synth: true'` reads sources through their twins. -#}
-{% macro source(source_name, table_name) %}
-  {{ return(dbt_synth.synth_source(source_name, table_name)) }}
-{% endmacro %}
+# The root project's `ref`/`source` overrides: dbt records a model's dependencies at parse time,
+# when its graph is not built yet, so the overrides carry the list of twins (written from the
+# twin marker by every `init`; synth mode checks it against the graph at compile time).
+SYNTH_MODE_FILE = "dbt_synth_mode.sql"
+SYNTH_MODE_MACROS = """\
+{{#- Synth mode: `dbt build --vars 'synth: true'` reads every twinned seed, source and model
+    through its twin. `dbt-synth init` writes this file; re-run it after adding a twin. -#}}
+{{% macro dbt_synth_twins() %}}
+  {{{{ return({twins}) }}}}
+{{% endmacro %}}
+
+{{% macro ref() %}}
+  {{{{ return(dbt_synth.synth_ref(varargs, kwargs, dbt_synth_twins())) }}}}
+{{% endmacro %}}
+
+{{% macro source(source_name, table_name) %}}
+  {{{{ return(dbt_synth.synth_source(source_name, table_name, dbt_synth_twins())) }}}}
+{{% endmacro %}}
 """
+# The custom schema of every twin (its ledger goes next to it): dbt's default
+# generate_schema_name makes it `<target schema>_synth`, a schema that holds nothing real.
+TWIN_SCHEMA = "synth"
+# What init wrote before `ref` was redirected too; removed (if untouched) for the file above.
+_OLD_SOURCE_FILE = "dbt_synth_source.sql"
 
 
 @dataclass(frozen=True)
@@ -38,30 +65,39 @@ class InitResult:
 def init_project(
     project: DbtProject,
     *,
-    select: str | None = None,
-    exclude: str | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     epsilon: float = 1.0,
     directory: str | None = None,
     force: bool = False,
     synth_mode: bool = True,
+    schema: str | None = TWIN_SCHEMA,
 ) -> InitResult:
-    """Scaffold twins for the selected (or `meta: {synth: ...}`-marked) sources and models."""
+    """Scaffold twins for the selected (or `meta: {synth: ...}`-marked) seeds, sources and
+    models."""
     manifest = project.manifest()
     selected = project.select(select, exclude) if select else None
     chosen = candidates(manifest, selected)
     if not chosen:
         raise ConfigError(
-            "nothing to twin: no source or model "
-            + (f"matches --select '{select}'" if select else "has a meta: {synth: ...} block"),
-            fix="pass --select source:my_source (dbt selection syntax) or add "
-            "meta: {synth: {epsilon: 1.0}} to a source table in yml",
+            "nothing to twin: no seed, source or model "
+            + (
+                f"matches --select '{' '.join(select)}'"
+                if select
+                else "has a meta: {synth: ...} block"
+            ),
+            fix="pass --select resource_type:seed or source:my_source (dbt selection syntax), or "
+            "add meta: {synth: {epsilon: 1.0}} to a seed, source table or model",
         )
+    traced, lineage_note = trace(project, manifest, [c.unique_id for c in chosen])
+    chosen = candidates(manifest, selected, traced)
     out = project.project_dir / (directory or _default_directory(project.project_dir))
     chosen, notes = _skip_hand_written(chosen, manifest, out.relative_to(project.project_dir))
+    notes += [lineage_note] if lineage_note else []
     available = package_tests(manifest)
     if not _relational():
         # Twins stay independent; a child keeps its foreign keys' values as plain columns.
-        chosen = [replace(c, foreign_keys=(), referenced=()) for c in chosen]
+        chosen = [replace(c, foreign_keys=(), referenced=(), proposals=()) for c in chosen]
     by_label = {c.label: c for c in chosen}
     chosen = [
         replace(c, foreign_keys=tuple(k for k in c.foreign_keys if k.parent in by_label))
@@ -79,20 +115,31 @@ def init_project(
         written.append(
             write_generated(
                 out / f"{candidate.twin_name}.yml",
-                twin_yml(candidate, epsilon, available, by_label),
+                twin_yml(candidate, epsilon, available, by_label, schema=schema),
                 force=force,
             )
         )
     if synth_mode:
-        macro, note = _source_macro(project, manifest, force)
-        written += [macro] if macro else []
-        notes += [note] if note else []
+        twins = {**existing_twins(manifest), **{c.label: c.twin_name for c in chosen}}
+        macros, macro_notes = _synth_mode_macros(project, manifest, twins, force)
+        written += macros
+        notes += macro_notes
     return InitResult(tuple(chosen), tuple(written), tuple(notes))
+
+
+def existing_twins(manifest: Any) -> dict[str, str]:
+    """Every twin the project has (by the marker), by the label of the table it twins."""
+    twins = {}
+    for node in manifest.nodes.values():
+        original = original_of(manifest, node) if is_twin(node) else None
+        if original is not None:
+            twins[label_of(original)] = node.name
+    return twins
 
 
 def twin_model(candidate: Candidate, others: dict[str, Candidate] | None = None) -> str:
     """The twin's model file; `others` (by label) are the twins its foreign keys reference."""
-    kind = "source" if candidate.source_name else "model"
+    kind = candidate.kind
     if candidate.foreign_keys:
         return _child_twin_model(candidate, others or {})
     return (
@@ -178,7 +225,10 @@ def twin_yml(
     epsilon: float,
     available: frozenset[str] = frozenset(),
     others: dict[str, Candidate] | None = None,
+    *,
+    schema: str | None = TWIN_SCHEMA,
 ) -> str:
+    """The twin's yml: description, the marker, the schema, the synth config and its tests."""
     synth = synth_config(candidate, epsilon)
     columns: dict[str, list[Any]] = {}
     for key in candidate.foreign_keys:
@@ -196,15 +246,34 @@ def twin_yml(
         "name": candidate.twin_name,
         "description": f"Differentially private synthetic twin of {candidate.label} "
         f"(ε = {synth['epsilon']}), built by dbt-synth.",
-        "config": {"tags": [TWIN_TAG], "synth": synth},
+        "config": {"tags": [TWIN_TAG], **({"schema": schema} if schema else {}), "synth": synth},
     }
     model_tests = _model_tests(candidate, synth, available)
     if model_tests:
         model["data_tests"] = model_tests
     if columns:
         model["columns"] = [{"name": c, "data_tests": t} for c, t in columns.items()]
-    return yaml.safe_dump(
+    text = yaml.safe_dump(
         {"version": 2, "models": [model]}, sort_keys=False, allow_unicode=True, width=100
+    )
+    return text + _proposed_keys(candidate, others or {})
+
+
+def _proposed_keys(candidate: Candidate, others: dict[str, Candidate]) -> str:
+    """Keys guessed from column names, as comments: a user sees them and applies or deletes
+    them; a wrong key applied silently would shape the twin on a relation that is not there."""
+    lines = [
+        f"#   {key.columns[0]}: relationships to ref('{others[key.parent].twin_name}'), "
+        f"field {key.parent_columns[0]}\n"
+        for key in candidate.proposals
+        if key.parent in others and key not in candidate.foreign_keys
+    ]
+    if not lines:
+        return ""
+    return (
+        "# Keys proposed by name only (not applied). To apply one, add a relationships test\n"
+        "# under the column, or declare it on the original (or downstream) and re-run init:\n"
+        + "".join(lines)
     )
 
 
@@ -280,17 +349,30 @@ def _default_directory(project_dir: Path) -> str:
     return f"{paths[0]}/synth"
 
 
-def _source_macro(project: DbtProject, manifest: Any, force: bool) -> tuple[Written | None, str]:
-    """Adopt synth mode by overriding `source` in the root project, unless it already does."""
+def _synth_mode_macros(
+    project: DbtProject, manifest: Any, twins: dict[str, str], force: bool
+) -> tuple[list[Written], list[str]]:
+    """Adopt synth mode: override `ref` and `source` in the root project, unless it already
+    overrides them elsewhere (then say what to change)."""
     root = manifest.metadata.project_name
-    path = project.project_dir / _macro_directory(project.project_dir) / "dbt_synth_source.sql"
-    existing = manifest.macros.get(f"macro.{root}.source")
-    if existing is not None and Path(existing.original_file_path).name != path.name:
-        return None, (
-            f"your project already overrides source() in {existing.original_file_path}; for "
-            "synth mode make it return dbt_synth.synth_source(source_name, table_name)"
-        )
-    return write_generated(path, SOURCE_MACRO, force=force), ""
+    directory = project.project_dir / _macro_directory(project.project_dir)
+    path = directory / SYNTH_MODE_FILE
+    written, notes = [], []
+    old = remove_generated(directory / _OLD_SOURCE_FILE)
+    written += [old] if old else []
+    ours = {path.name, _OLD_SOURCE_FILE} if old else {path.name}
+    for name, call in (("ref", "synth_ref(varargs, kwargs, twins)"), ("source", "synth_source")):
+        existing = manifest.macros.get(f"macro.{root}.{name}")
+        if existing is not None and Path(existing.original_file_path).name not in ours:
+            notes.append(
+                f"your project already overrides {name}() in {existing.original_file_path}; for "
+                f"synth mode make it return dbt_synth.{call}(...) (see {SYNTH_MODE_FILE} "
+                "in the dbt_synth docs)"
+            )
+    if notes:
+        return written, notes
+    body = SYNTH_MODE_MACROS.format(twins=json.dumps(dict(sorted(twins.items()))))
+    return [*written, write_generated(path, body, force=force)], notes
 
 
 def _macro_directory(project_dir: Path) -> str:

@@ -1,6 +1,6 @@
 """DP category domains: which values of a column the twin may ever emit.
 
-Every distinct value's count gets Gaussian noise and only values whose noisy count clears a
+Every distinct value's count gets discrete Gaussian noise and only values whose noisy count clears a
 threshold are kept, so a value seen in a handful of rows can appear in the twin only with a
 probability the accountant reserves out of δ. A declared (public) category list, a BOOLEAN or an
 ENUM type skips the threshold: its domain is known without looking at the data.
@@ -8,6 +8,7 @@ ENUM type skips the threshold: its domain is known without looking at the data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+from dbt_synth.noise import NoiseSource
 
 # Below this share of rows covered by kept categories a string column is treated as free text.
 TEXT_COVERAGE = 0.3
@@ -39,8 +41,15 @@ class CategoryDomain:
 
 
 def threshold_for(sigma: float, delta: float) -> float:
-    """Noisy-count threshold so that a value held by one row survives with probability δ."""
-    return 1.0 + sigma * NormalDist().inv_cdf(1.0 - delta)
+    """Noisy-count threshold so that a value held by one row survives with probability ≤ δ.
+
+    The count of such a value is 1 + X with X ~ N_Z(0, σ²), kept when 1 + X ≥ τ. For integers
+    k ≥ 1, P[X ≥ k] ≤ P[Y ≥ k − 1] with Y ~ N(0, σ²): each term exp(−x²/2σ²), x ≥ k, is at most
+    the integral of the same density over [x − 1, x], and the discrete normaliser
+    Σ exp(−x²/2σ²) = √(2π)σ·Σₖ exp(−2π²σ²k²) ≥ √(2π)σ (Poisson summation). So τ = 2 + σ·z₁₋δ,
+    rounded up, keeps the failure below δ.
+    """
+    return float(math.ceil(2.0 + sigma * NormalDist().inv_cdf(1.0 - delta)))
 
 
 def dp_category_domain(
@@ -55,7 +64,7 @@ def dp_category_domain(
     rows_estimate: float,
     public_values: tuple[Any, ...] | None = None,
     column: str | None = None,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> CategoryDomain:
     """Spend `rho` (and `threshold_delta` of δ when the domain is not public) on one column.
 
@@ -70,7 +79,7 @@ def dp_category_domain(
         )
         by_value = dict(zip(values, counts, strict=True))
         true = np.array([by_value.get(v, 0) for v in public_values], dtype=float)
-        noisy = np.clip(true + rng.normal(0.0, sigma, len(true)), 0.0, None)
+        noisy = np.clip(noise.counts(true, sigma), 0.0, None)
         kept_values, kept_counts = tuple(public_values), noisy
         threshold = threshold_for(sigma, 1e-9)
     else:
@@ -82,12 +91,12 @@ def dp_category_domain(
             detail="thresholded histogram of distinct values",
         )
         threshold = threshold_for(sigma, threshold_delta)
-        noisy = np.asarray(counts, dtype=float) + rng.normal(0.0, sigma, len(counts))
+        noisy = noise.counts(np.asarray(counts, dtype=float), sigma)
         keep = noisy >= threshold
         order = np.argsort(-noisy[keep], kind="stable")
         kept_values = tuple(values[i] for i in np.flatnonzero(keep)[order])
         kept_counts = noisy[keep][order]
-    noisy_null = null_count + rng.normal(0.0, sigma)
+    noisy_null = float(noise.counts(null_count, sigma))
     has_null = nullable and noisy_null >= threshold
     non_null = rows_estimate - max(noisy_null, 0.0)
     coverage = min(float(kept_counts.sum()) / non_null, 1.0) if non_null > 0 else 0.0

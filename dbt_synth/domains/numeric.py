@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+from dbt_synth.noise import NoiseSource
 
 KEY_BITS = 32
 # Bits resolved per tree level: first the sign and exponent (where the values live at all), then
@@ -129,7 +130,7 @@ def dp_numeric_domain(
     integer: bool = False,
     learn_decimals: bool = False,
     column: str | None = None,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> NumericDomain:
     """Spend `rho` to learn the range, quantile bins and fine density of one ordered column.
 
@@ -140,7 +141,7 @@ def dp_numeric_domain(
     finite = values[states < 0]
     decimals = None
     if learn_decimals:
-        decimals = _dp_decimals(finite, accountant, rho * _DECIMALS_SHARE, column, rng)
+        decimals = _dp_decimals(finite, accountant, rho * _DECIMALS_SHARE, column, noise)
         rho *= 1 - _DECIMALS_SHARE
     special_true = np.bincount(states[states >= 0], minlength=len(SPECIALS)).astype(float)
     sigmas = [gaussian_sigma(rho * share) for share in LEVEL_RHO_SHARES]
@@ -155,10 +156,10 @@ def dp_numeric_domain(
     # Decimals, once released, say where values can be (post-processing): a column written
     # with d places has nothing in a cell that holds no multiple of 10^-d.
     grid = 0 if integer else decimals
-    low, high, mass = _grow_tree(finite, sigmas, rng, grid=grid, bounds=public_bounds)
+    low, high, mass = _grow_tree(finite, sigmas, noise, grid=grid, bounds=public_bounds)
     # Special states are counted with the first level (each row is in one of them).
     sigma = sigmas[0]
-    noisy_special = special_true + rng.normal(0.0, sigma, len(SPECIALS))
+    noisy_special = noise.counts(special_true, sigma)
     keep = noisy_special >= SPECIAL_SIGMAS * sigma
     if not nullable:
         keep[SPECIALS.index("null")] = False
@@ -209,7 +210,7 @@ def _dp_decimals(
     accountant: PrivacyAccountant,
     rho: float,
     column: str | None,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> int | None:
     """Fewest decimals that write all but 1% of values, from a noisy histogram of decimal places.
 
@@ -220,7 +221,7 @@ def _dp_decimals(
     sigma = gaussian_sigma(rho)
     accountant.spend_gaussian("domain", sigma, column=column, detail="decimal places histogram")
     counts = np.bincount(decimal_places(finite), minlength=MAX_DECIMALS + 2).astype(float)
-    noisy = counts + rng.normal(0.0, sigma, len(counts))
+    noisy = noise.counts(counts, sigma)
     total = float(noisy.sum())
     if 2.0 * sigma * np.sqrt(len(noisy)) > 0.2 * total:
         return None
@@ -234,7 +235,7 @@ def _dp_decimals(
 def _grow_tree(
     finite: np.ndarray,
     sigmas: list[float],
-    rng: np.random.Generator,
+    noise: NoiseSource,
     *,
     grid: int | None,
     bounds: tuple[float, float] | None = None,
@@ -265,7 +266,7 @@ def _grow_tree(
         prefixes, counts = np.unique(keys >> shift, return_counts=True)
         true = _lookup(prefixes, counts, children.ravel()).reshape(children.shape)
         sigma = sigmas[level]
-        noisy = true + rng.normal(0.0, sigma, true.shape)
+        noisy = noise.counts(true, sigma)
         next_frontier: dict[int, float | None] = {}
         allowed = np.broadcast_to(possible, children.shape) if level == 0 else None
         if level and grid is not None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
 from dbt_synth.domains.categories import threshold_for
+from dbt_synth.noise import NoiseSource
 
 # Run lengths are bucketed so that shapes generalise: (low, high) inclusive.
 RUN_BUCKETS = (
@@ -134,7 +135,7 @@ def dp_text_domain(
     nullable: bool,
     rows_estimate: float,
     column: str | None = None,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> TextDomain:
     """Spend `rho` on the fine and coarse shape histograms of one string column.
 
@@ -161,9 +162,9 @@ def dp_text_domain(
             fine[shape] = fine.get(shape, 0) + int(count)
         key = coarse_shape(text)
         coarse[key] = coarse.get(key, 0) + int(count)
-    kept_fine, fine_counts = _threshold(fine, sigma, threshold, rng)
-    kept_coarse, coarse_counts = _threshold(coarse, sigma, threshold, rng)
-    noisy_null = null_count + rng.normal(0.0, sigma)
+    kept_fine, fine_counts = _threshold(fine, sigma, threshold, noise)
+    kept_coarse, coarse_counts = _threshold(coarse, sigma, threshold, noise)
+    noisy_null = float(noise.counts(null_count, sigma))
     has_null = nullable and noisy_null >= threshold
     null_estimate = max(noisy_null, 0.0) if has_null else 0.0
     return TextDomain(
@@ -177,9 +178,9 @@ def dp_text_domain(
     )
 
 
-def _threshold(histogram: dict, sigma: float, threshold: float, rng: np.random.Generator):
+def _threshold(histogram: dict, sigma: float, threshold: float, noise: NoiseSource):
     keys = sorted(histogram, key=repr)
-    noisy = np.array([histogram[k] for k in keys], dtype=float) + rng.normal(0, sigma, len(keys))
+    noisy = noise.counts(np.array([histogram[k] for k in keys], dtype=float), sigma)
     keep = noisy >= threshold
     return tuple(k for k, kept in zip(keys, keep, strict=True) if kept), noisy[keep]
 

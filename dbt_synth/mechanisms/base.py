@@ -11,6 +11,7 @@ import numpy as np
 
 from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.encoding import PriorCounts
+from dbt_synth.noise import NoiseSource
 
 Progress = Callable[[str], None]
 
@@ -36,7 +37,8 @@ class Mechanism(ABC):
     """A DP generator over encoded columns.
 
     `fit` spends the accountant's remaining budget (never more: the accountant refuses any
-    release past the target) and keeps only noisy statistics or privately trained weights;
+    release past the target) and keeps only noisy statistics or privately trained weights; its
+    every random draw comes from `noise` (OS entropy: `dbt_synth.noise`), never from the seed;
     `sample` is post-processing of those and touches no data.
     """
 
@@ -49,7 +51,7 @@ class Mechanism(ABC):
         accountant: PrivacyAccountant,
         *,
         rows_estimate: float,
-        rng: np.random.Generator,
+        noise: NoiseSource,
         progress: Progress,
     ) -> None: ...
 

@@ -41,6 +41,7 @@ from dbt_synth.accounting import (
 from dbt_synth.encoding import PriorCounts
 from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
 from dbt_synth.mechanisms.marginal import _one_torch_thread
+from dbt_synth.noise import NoiseSource
 
 _SAMPLE_CHUNK = 100_000
 
@@ -88,11 +89,11 @@ class DPSGDMechanism(Mechanism):
         accountant: PrivacyAccountant,
         *,
         rows_estimate: float,
-        rng: np.random.Generator,
+        noise: NoiseSource,
         progress: Progress,
     ) -> None:
         with _one_torch_thread():
-            self._fit(data, accountant, rows_estimate=rows_estimate, rng=rng, progress=progress)
+            self._fit(data, accountant, rows_estimate=rows_estimate, noise=noise, progress=progress)
 
     def _fit(
         self,
@@ -100,28 +101,28 @@ class DPSGDMechanism(Mechanism):
         accountant: PrivacyAccountant,
         *,
         rows_estimate: float,
-        rng: np.random.Generator,
+        noise: NoiseSource,
         progress: Progress,
     ) -> None:
         # Schedule from public settings and the DP row count only.
         rows = max(rows_estimate, 1.0)
         sample_rate = min(self.batch_size / rows, self.max_sample_rate)
         steps = max(math.ceil(self.epochs / sample_rate), 1)
-        anchors = self._measure_anchors(data, accountant, rng)
-        noise = accountant.calibrate_sgd_noise(sample_rate, steps)
+        anchors = self._measure_anchors(data, accountant, noise)
+        multiplier = accountant.calibrate_sgd_noise(sample_rate, steps)
         before = accountant.rdp()
         accountant.spend_sgd(
             "training",
-            noise,
+            multiplier,
             sample_rate,
             steps,
             detail=f"MADE {len(data.cardinalities)} columns, hidden {self.hidden}, "
             f"clip {self.clip}",
         )
-        plan = TrainingPlan(sample_rate, steps, noise, self.clip, sample_rate * rows)
+        plan = TrainingPlan(sample_rate, steps, multiplier, self.clip, sample_rate * rows)
         self.plan = plan
 
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        generator = noise.torch_generator()
         self.batch_sizes = []
         net = MadeNet(data.cardinalities, self.hidden, generator)
         net.initialise_biases(data.priors)
@@ -139,7 +140,7 @@ class DPSGDMechanism(Mechanism):
                 net.parameters(), clipped, net.masks(), strict=True
             ):
                 noisy = gradient + torch.normal(
-                    0.0, noise * plan.clip, gradient.shape, generator=generator
+                    0.0, multiplier * plan.clip, gradient.shape, generator=generator
                 )
                 # Noise on a masked weight would be discarded anyway: drop it before Adam.
                 parameter.grad = noisy * mask / plan.expected_batch
@@ -148,9 +149,8 @@ class DPSGDMechanism(Mechanism):
             rows_seen += len(batch)
             self.batch_sizes.append(len(batch))
             if step % steps_per_epoch == 0 or step == steps:
-                spent = epsilon_of_curve(
-                    before + sgd_rdp_bound(noise, sample_rate, step), accountant.conversion_delta
-                )
+                curve = before + sgd_rdp_bound(multiplier, sample_rate, step)
+                spent = epsilon_of_curve(curve, accountant.conversion_delta)
                 progress(
                     f"epoch {step / steps_per_epoch:.0f}/{self.epochs:g}: "
                     f"step {step}/{steps}, mean loss {loss_sum / max(rows_seen, 1):.3f} nats/row, "
@@ -158,10 +158,10 @@ class DPSGDMechanism(Mechanism):
                 )
                 loss_sum, rows_seen = 0.0, 0
         with torch.no_grad():
-            net.calibrate_to_priors(anchors, rng)
+            net.calibrate_to_priors(anchors, noise.generator)
 
     def _measure_anchors(
-        self, data: EncodedTable, accountant: PrivacyAccountant, rng: np.random.Generator
+        self, data: EncodedTable, accountant: PrivacyAccountant, noise: NoiseSource
     ) -> tuple[PriorCounts | None, ...]:
         """Noisy 1-way counts that the trained net's marginals are calibrated to.
 
@@ -177,7 +177,7 @@ class DPSGDMechanism(Mechanism):
         for j, name in enumerate(data.names):
             counts = np.bincount(data.codes[:, j], minlength=data.cardinalities[j]).astype(float)
             accountant.spend_gaussian("measurement", sigma, column=name, detail=f"1-way {name}")
-            anchors.append(PriorCounts(counts + rng.normal(0.0, sigma, len(counts)), sigma))
+            anchors.append(PriorCounts(noise.counts(counts, sigma), sigma))
         return tuple(anchors)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:

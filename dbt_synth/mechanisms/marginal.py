@@ -20,6 +20,7 @@ import torch
 from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
 from dbt_synth.mechanisms.mixture import Measurement, MixtureModel
+from dbt_synth.noise import NoiseSource
 
 _MEASURE_SHARE = 0.9  # of each round's ρ, the rest pays for the selection
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -54,11 +55,11 @@ class MarginalMechanism(Mechanism):
         accountant: PrivacyAccountant,
         *,
         rows_estimate: float,
-        rng: np.random.Generator,
+        noise: NoiseSource,
         progress: Progress,
     ) -> None:
         with _one_torch_thread():
-            self._fit(data, accountant, rows_estimate=rows_estimate, rng=rng, progress=progress)
+            self._fit(data, accountant, rows_estimate=rows_estimate, noise=noise, progress=progress)
 
     def _fit(
         self,
@@ -66,12 +67,12 @@ class MarginalMechanism(Mechanism):
         accountant: PrivacyAccountant,
         *,
         rows_estimate: float,
-        rng: np.random.Generator,
+        noise: NoiseSource,
         progress: Progress,
     ) -> None:
         cards = data.cardinalities
         d = len(cards)
-        model = MixtureModel(cards, self.components, int(rng.integers(2**31)))
+        model = MixtureModel(cards, self.components, int(noise.generator.integers(2**31)))
         self._model = model
         total = max(rows_estimate, 1.0)
         rho = accountant.remaining_rho()
@@ -85,7 +86,7 @@ class MarginalMechanism(Mechanism):
             if prior is not None:
                 measurements.append(Measurement((column,), prior.counts, prior.sigma))
             else:
-                noisy = truth.single(column) + rng.normal(0.0, sigma, cards[column])
+                noisy = noise.counts(truth.single(column), sigma)
                 accountant.spend_gaussian(
                     "measurement", sigma, detail=f"1-way {data.names[column]}"
                 )
@@ -111,12 +112,12 @@ class MarginalMechanism(Mechanism):
                 epsilon0 = math.sqrt(8 * (1 - _MEASURE_SHARE) * remaining)
             errors = truth.errors(model, candidates, total)
             scores = weights * (errors - _SQRT_2_OVER_PI * sigma * cells)
-            gumbel = rng.gumbel(size=len(scores))
+            gumbel = noise.gumbel(len(scores))
             chosen = int(np.argmax(epsilon0 * scores / (2 * sensitivity) + gumbel))
             accountant.spend_exponential("selection", epsilon0)
             clique = candidates[chosen]
             exact = truth.single(clique[0]) if len(clique) == 1 else truth.pair(*clique)
-            noisy = exact + rng.normal(0.0, sigma, exact.shape)
+            noisy = noise.counts(exact, sigma)
             accountant.spend_gaussian(
                 "measurement", sigma, detail="x".join(data.names[c] for c in clique)
             )

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+from dbt_synth.noise import NoiseSource
 from dbt_synth.relational.keys import ForeignKey
 
 # Noisy counts below this many σ are taken as noise (see `Cardinality.probabilities`).
@@ -99,7 +100,7 @@ def release_cardinality(
     key: ForeignKey,
     accountant: PrivacyAccountant,
     rho: float,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> Cardinality:
     """DP histogram of `counts` (children per real parent, see `children_per_parent`).
 
@@ -115,7 +116,7 @@ def release_cardinality(
         column=key.label,
         detail=f"children per {key.parent} parent, {len(edges)} bins",
     )
-    noisy = hist + rng.normal(0.0, sigma, size=len(edges))
+    noisy = noise.counts(hist, sigma)
     return Cardinality(tuple(int(e) for e in edges), tuple(float(v) for v in noisy), sigma)
 
 

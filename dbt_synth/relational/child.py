@@ -31,6 +31,7 @@ import pyarrow as pa
 from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.errors import SynthError
+from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.pipeline import ColumnReport, SynthResult, schema_of, synthesize
 from dbt_synth.relational.attach import KeyReport
 from dbt_synth.relational.cardinality import (
@@ -104,12 +105,14 @@ def _synthesize_child(
     model: str,
     say: Callable[[str], None],
 ) -> ChildResult:
-    rng = np.random.default_rng(config.seed)
+    # The fit's draws come from OS entropy; `seed` only drives attaching keys to sampled rows.
+    noise = NoiseSource.for_fit()
+    rng = np.random.default_rng(sampling_seed(config.seed))
     target_epsilon = config.epsilon
     plans = plan_keys(keys, parents, model)
     unit = row_budget(target_epsilon, relational, tuple(p.key for p in plans), model)
     if relational.privacy_unit is PrivacyUnit.PARENT:
-        child = cap_children(child, plans[0].key, relational.max_children, rng)
+        child = cap_children(child, plans[0].key, relational.max_children, noise.generator)
     say(f"{len(plans)} foreign key(s); privacy unit: {unit.described}")
 
     attribute_plans = [p for p in plans if p.mode is KeyMode.ATTRIBUTES]
@@ -122,7 +125,7 @@ def _synthesize_child(
     # derived from the fit's (itself from the DP row count, never the true one).
     card_delta = _CARDINALITY_DELTA_SHARE * fitted.delta
     accountant = PrivacyAccountant(max(card_epsilon, 1e-9), card_delta)
-    cardinalities = _cardinalities(child, attribute_plans, parents, accountant, rng)
+    cardinalities = _cardinalities(child, attribute_plans, parents, accountant, noise)
     generator, reports = child_generator(
         fitted.generator, schema.names, plans, parents, cardinalities, relational, rng
     )
@@ -143,6 +146,8 @@ def _synthesize_child(
         columns=_column_reports(fitted.columns, schema, reports),
         fit_seconds=fitted.fit_seconds,
         privacy_unit=unit.described,
+        seed_fixed=fitted.seed_fixed,
+        noise_replayable=fitted.noise_replayable,
     )
     return ChildResult(result, reports, unit.described)
 
@@ -152,7 +157,7 @@ def _cardinalities(
     plans: list[KeyPlan],
     parents: dict[str, ParentData],
     accountant: PrivacyAccountant,
-    rng: np.random.Generator,
+    noise: NoiseSource,
 ) -> dict[ForeignKey, Cardinality]:
     """One children-per-parent release per attributes-mode key, splitting the accountant's ρ."""
     if not plans:
@@ -165,7 +170,7 @@ def _cardinalities(
         counts = streamed_children_per_parent(
             child.stream(), key.columns, reference, key.parent_columns
         )
-        released[key] = release_cardinality(counts, key, accountant, rho, rng)
+        released[key] = release_cardinality(counts, key, accountant, rho, noise)
     return released
 
 

@@ -86,7 +86,7 @@ def load_postgres(
 
         with duckdb.connect(twins_from) as duck:
             for twin in TWINS:
-                frames.append((twin, duck.execute(f"select * from main.{twin}").df()))
+                frames.append((twin, duck.execute(f"select * from main_synth.{twin}").df()))
     con = psycopg2.connect(
         host=os.environ.get("DBT_SYNTH_PG_HOST", "127.0.0.1"),
         port=int(os.environ.get("DBT_SYNTH_PG_PORT", "5432")),

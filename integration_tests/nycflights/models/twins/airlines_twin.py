@@ -2,5 +2,5 @@ import dbt_synth
 
 
 def model(dbt, session):
-    dbt.config(materialized="table", synth={"epsilon": 1.0, "seed": 13, "primary_key": "carrier"})
+    dbt.config(materialized="table", synth={"epsilon": 1.0, "primary_key": "carrier"})
     return dbt_synth.twin(dbt, session, dbt.source("raw", "airlines"), dbt.config.get("synth"))

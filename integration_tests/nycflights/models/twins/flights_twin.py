@@ -10,7 +10,6 @@ def model(dbt, session):
         materialized="table",
         synth={
             "epsilon": 1.0,
-            "seed": 13,
             "foreign_keys": [
                 {
                     "columns": ["origin", "time_hour"],

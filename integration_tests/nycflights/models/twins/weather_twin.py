@@ -11,7 +11,6 @@ def model(dbt, session):
         materialized="table",
         synth={
             "epsilon": 1.0,
-            "seed": 13,
             "holdout": 0.2,
             "foreign_keys": [
                 {"columns": ["origin"], "parent": "airports_twin", "mode": "category"}

@@ -160,6 +160,6 @@ def test_init_writes_the_proposals_where_the_user_sees_them(tmp_path):
     assert drift["exclude"] == ["license_number", "animal_name", "zip_code", "uid"]
     build = project.dbt("build", "--select", "pets_twin")
     assert build.success, build.exception
-    twin = project.frame("select * from main.pets_twin")
+    twin = project.frame("select * from main_synth.pets_twin")  # twins live in <schema>_synth
     assert not set(twin["license_number"]) & set(_pets(3000)["license_number"])
     assert twin["license_issue_date"].notna().all()

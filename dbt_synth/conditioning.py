@@ -251,7 +251,7 @@ class _Sampler:
             return mechanism.sample(size, self.rng)
         if isinstance(mechanism, MarginalMechanism):
             try:
-                return mechanism.sample(size, self.rng, given)
+                return mechanism.sample_given(size, self.rng, given)
             except ValueError:
                 pass  # no mass at all: fall through, fail below with the constraint named
         column, allowed = given

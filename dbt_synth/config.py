@@ -13,10 +13,10 @@ from typing import Any
 
 from dbt_synth.errors import ConfigError
 from dbt_synth.keys import IdForm
+from dbt_synth.mechanisms import mechanism_names
 from dbt_synth.roles import DEFAULT_LOCALE, FORMAT_ROLE, FormatPattern, role_names
 from dbt_synth.rules import Rebalance, Rule, parse_rules, predicate
 
-MECHANISMS = ("auto", "marginal", "dpsgd")
 # Derived from the role registry (dbt_synth/roles.py): structural roles, then semantic ones.
 COLUMN_ROLES = role_names()
 UNSUPPORTED_POLICIES = ("error", "null")
@@ -210,9 +210,9 @@ def _check(config: SynthConfig, model: str | None) -> None:
         raise bad(f"rows must be a positive integer, got {config.rows!r}", "set synth.rows >= 1")
     if config.seed is not None and not isinstance(config.seed, int):
         raise bad(f"seed must be an integer, got {config.seed!r}", "set synth.seed to e.g. 7")
-    if config.mechanism not in MECHANISMS:
+    if config.mechanism not in mechanism_names():
         raise bad(
-            f"mechanism '{config.mechanism}' is not one of {list(MECHANISMS)}",
+            f"mechanism '{config.mechanism}' is not one of {list(mechanism_names())}",
             "use auto (the benchmarked default), marginal or dpsgd",
         )
     if not 0 < config.domain_share < 1:

@@ -53,18 +53,28 @@ class TwinGenerator:
             yield from self.constraints.batches(self, chunk_rows)
             return
         rng = np.random.default_rng(self.seed)
-        modelled = [i for i, model in enumerate(self.models) if model.modelled]
         for start in range(0, self.rows, chunk_rows):
-            n = min(chunk_rows, self.rows - start)
-            codes = self.mechanism.sample(n, rng) if self.mechanism is not None else None
-            column_of = {i: j for j, i in enumerate(modelled)}
-            arrays = [
-                model.decode(codes[:, column_of[i]], rng)
-                if model.modelled
-                else model.generate(n, rng, start=start)
-                for i, model in enumerate(self.models)
-            ]
-            yield pa.RecordBatch.from_arrays(arrays, names=list(self.names))
+            yield self._rows(start, min(chunk_rows, self.rows - start), rng)
+
+    def chunk(self, index: int, chunk_rows: int = CHUNK_ROWS) -> pa.RecordBatch:
+        """Rows `index * chunk_rows` onwards (at most `chunk_rows`), from a random stream of
+        their own (seed and index): chunks can be generated anywhere and in any order, as
+        Spark's executors do. Not the rows `batches` yields, which share one stream."""
+        start = index * chunk_rows
+        rng = np.random.default_rng([self.seed, index])
+        return self._rows(start, max(0, min(chunk_rows, self.rows - start)), rng)
+
+    def _rows(self, start: int, n: int, rng: np.random.Generator) -> pa.RecordBatch:
+        modelled = [i for i, model in enumerate(self.models) if model.modelled]
+        codes = self.mechanism.sample(n, rng) if self.mechanism is not None else None
+        column_of = {i: j for j, i in enumerate(modelled)}
+        arrays = [
+            model.decode(codes[:, column_of[i]], rng)
+            if model.modelled
+            else model.generate(n, rng, start=start)
+            for i, model in enumerate(self.models)
+        ]
+        return pa.RecordBatch.from_arrays(arrays, names=list(self.names))
 
     def table(self) -> pa.Table:
         """The whole twin in memory (the Python API; dbt streams `batches` instead)."""

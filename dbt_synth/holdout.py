@@ -91,20 +91,32 @@ def is_held_out(values: Sequence[Any], kinds: Sequence[ColumnKind], share: float
     return hash_fraction(row_text(values, kinds)) < share
 
 
-def train_filter_sql(schema: TableSchema, rule: HoldoutRule) -> str:
-    """A DuckDB predicate true for the train rows (the rows the twin is fit on)."""
+def train_filter_sql(schema: TableSchema, rule: HoldoutRule, dialect: str = "duckdb") -> str:
+    """A predicate true for the train rows (the rows the twin is fit on), in DuckDB's SQL or,
+    with `dialect="spark"`, Spark's (which reads hex through conv() and a backslash in a
+    literal as an escape)."""
+    spark = dialect == "spark"
     columns = [schema.column(n) for n in rule.key] if rule.key else list(schema.columns)
-    text = " || '|' || ".join(_duckdb_text(c) for c in columns)
-    fraction = f"cast('0x' || substr(md5({text}), 1, 8) as ubigint) / 4294967296.0"
-    return f"{fraction} >= {rule.share!r}"
+    text = " || '|' || ".join(_sql_text(c, spark) for c in columns)
+    head = f"substr(md5({text}), 1, 8)"
+    number = (
+        f"cast(conv({head}, 16, 10) as bigint)" if spark else f"cast('0x' || {head} as ubigint)"
+    )
+    return f"{number} / 4294967296.0 >= {rule.share!r}"
 
 
-def _duckdb_text(column: ColumnSpec) -> str:
-    name = '"' + column.name.replace('"', '""') + '"'
+def _sql_text(column: ColumnSpec, spark: bool) -> str:
+    name = (
+        "`" + column.name.replace("`", "``") + "`"
+        if spark
+        else '"' + column.name.replace('"', '""') + '"'
+    )
+    text_type = "string" if spark else "varchar"
     if column.kind is ColumnKind.BOOLEAN:
         rendered = f"case when {name} then 'true' else 'false' end"
     elif column.kind in _ROUNDED_KINDS:
-        rendered = f"cast(cast({name} as decimal(38, 6)) as varchar)"
+        rendered = f"cast(cast({name} as decimal(38, 6)) as {text_type})"
     else:
-        rendered = f"cast({name} as varchar)"
-    return f"coalesce({rendered}, '\\N')"
+        rendered = f"cast({name} as {text_type})"
+    null_text = "chr(92) || 'N'" if spark else "'\\N'"
+    return f"coalesce({rendered}, {null_text})"

@@ -12,49 +12,24 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
-from dbt_synth.axis import axis_bound, is_integral, to_axis, type_range
+from dbt_synth.columns import ColumnContext, column_model, fallback, plan_column, treatment
 from dbt_synth.conditioning import constraints_of
 from dbt_synth.config import SynthConfig, parse_config
-from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
-from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain, widened
-from dbt_synth.domains.text import dp_text_domain
-from dbt_synth.encoding import (
-    CategoryModel,
-    ColumnModel,
-    KeyModel,
-    NullModel,
-    NumericModel,
-    TextModel,
-)
+from dbt_synth.encoding import ColumnModel, KeyModel
 from dbt_synth.errors import SourceError, SynthError
 from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.keys import StringKeyModel
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
 from dbt_synth.noise import NoiseSource, sampling_seed
-from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema, column_spec
+from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
-from dbt_synth.tails import (
-    GeneratedModel,
-    HeadTailModel,
-    TextTail,
-    category_limit,
-    domain_share,
-    domain_weight,
-    generator_sigma,
-    head_tail,
-    is_named_key,
-    is_semantic,
-    learns_head,
-    tail_for,
-)
+from dbt_synth.tails import domain_share, domain_weight, generator_sigma
 
 # Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
 _COUNT_SHARE = 0.01
@@ -144,25 +119,15 @@ def synthesize(
             settings = config
         else:
             settings = parse_config({**(config or {}), **overrides}, model=model)
-        schema = schema or schema_of(source.schema)
-        result = _synthesize(source, schema, settings, say)
+        schema = schema or schema_of_arrow(source.schema)
+        return _synthesize(source, schema, settings, say, started)
     except SynthError as error:
         raise error.for_model(model) from None
-    return SynthResult(**{**result, "fit_seconds": time.perf_counter() - started})
-
-
-def schema_of(arrow_schema: pa.Schema) -> TableSchema:
-    """Warehouse types of Arrow columns as DuckDB would store them."""
-    relation = duckdb.connect().from_arrow(arrow_schema.empty_table())
-    columns = tuple(
-        column_spec(name, str(t)) for name, t in zip(relation.columns, relation.types, strict=True)
-    )
-    return TableSchema("source", columns)
 
 
 def _synthesize(
-    source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress
-) -> dict[str, Any]:
+    source: SourceRows, schema: TableSchema, config: SynthConfig, say: Progress, started: float
+) -> SynthResult:
     _check_source(source, schema, config)
     # Every draw of the fit from OS entropy; `seed` only reaches the sampling of twin rows.
     noise = NoiseSource.for_fit()
@@ -181,16 +146,16 @@ def _synthesize(
     # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
     fit_estimate = rate * rows_estimate
 
-    plans = [_plan(spec, config) for spec in schema.columns]
-    thresholded = sum(plan in ("string", "text", "text_key", "role") for plan in plans)
+    plans = [plan_column(spec, config) for spec in schema.columns]
+    thresholded = sum(plan.thresholded for plan in plans)
     threshold_delta = _THRESHOLD_DELTA_SHARE * delta / max(2 * thresholded, 1)
     # roles: a head+tail column's domain gets a larger share (tails.domain_weight).
-    releases = sum(domain_weight(plan) for plan in plans)
+    releases = sum(domain_weight(plan.value) for plan in plans)
     reserve = _THRESHOLD_DELTA_SHARE * delta if thresholded else 0.0
-    share = domain_share(config.domain_share, plans)
+    share = domain_share(config.domain_share, [plan.value for plan in plans])
     column_rho = share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
     # roles: how many values a category column models depends on the generator's noise.
-    modelled_plans = sum(plan not in ("key", "null", "text", "text_key") for plan in plans)
+    modelled_plans = sum(plan.value not in ("key", "null", "text", "text_key") for plan in plans)
     limit_sigma = generator_sigma(
         (1 - share) * accountant.remaining_rho(extra_delta=reserve), modelled_plans
     )
@@ -200,29 +165,19 @@ def _synthesize(
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
 
-    models: list[ColumnModel] = []
-    for spec, plan in zip(schema.columns, plans, strict=True):
-        models.append(
-            _column_model(
-                table.column(spec.name),
-                spec,
-                plan,
-                config,
-                accountant,
-                column_rho * domain_weight(plan),
-                threshold_delta,
-                fit_estimate,
-                noise,
-                limit_sigma,
-            )
-        )
-
+    context = ColumnContext(
+        config, accountant, column_rho, threshold_delta, fit_estimate, noise, limit_sigma
+    )
+    models: list[ColumnModel] = [
+        column_model(table.column(spec.name), spec, plan, context.weighted(plan))
+        for spec, plan in zip(schema.columns, plans, strict=True)
+    ]
     treatments = []
     for spec, plan, model in zip(schema.columns, plans, models, strict=True):
-        fallback = _fallback(plan, model)
-        if fallback:
-            say(f"column {spec.name}: {fallback}")
-        treatments.append(_treatment(model) + (f" (fallback: {fallback})" if fallback else ""))
+        coarser = fallback(plan, model)
+        if coarser:
+            say(f"column {spec.name}: {coarser}")
+        treatments.append(treatment(model) + (f" (fallback: {coarser})" if coarser else ""))
 
     modelled = [i for i, m in enumerate(models) if m.modelled]
     mechanism = None
@@ -249,23 +204,24 @@ def _synthesize(
     )
     epsilon = accountant.epsilon()
     say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
-    return {
-        "generator": generator,
-        "schema": schema,
-        "mechanism": mechanism.name if mechanism is not None else "none",
-        "epsilon": epsilon,
-        "delta": delta,
-        "target_epsilon": config.epsilon,
-        "rows_estimate": rows_estimate,
-        "sample_rate": rate,
-        "seed_fixed": config.seed is not None,
-        "noise_replayable": noise.replayable,
-        "spends": tuple(accountant.spends),
-        "columns": tuple(
-            ColumnReport(spec.name, treatment, m.cardinality)
-            for spec, m, treatment in zip(schema.columns, models, treatments, strict=True)
+    return SynthResult(
+        generator=generator,
+        schema=schema,
+        mechanism=mechanism.name if mechanism is not None else "none",
+        epsilon=epsilon,
+        delta=delta,
+        target_epsilon=config.epsilon,
+        rows_estimate=rows_estimate,
+        sample_rate=rate,
+        seed_fixed=config.seed is not None,
+        noise_replayable=noise.replayable,
+        spends=tuple(accountant.spends),
+        columns=tuple(
+            ColumnReport(spec.name, text, m.cardinality)
+            for spec, m, text in zip(schema.columns, models, treatments, strict=True)
         ),
-    }
+        fit_seconds=time.perf_counter() - started,
+    )
 
 
 def _refined_count(
@@ -310,180 +266,7 @@ def _check_source(source: SourceRows, schema: TableSchema, config: SynthConfig) 
             )
 
 
-def _plan(spec: ColumnSpec, config: SynthConfig) -> str:
-    """How a column will be modelled, decided from its type and config only (no data)."""
-    settings = config.column(spec.name)
-    named_key = is_named_key(spec, settings.role, settings.categories)  # roles: `*_id`, `uid`, …
-    if spec.name in config.primary_key or settings.role == "id" or named_key:
-        return "text_key" if spec.kind is ColumnKind.STRING else "key"
-    if spec.kind is ColumnKind.UNSUPPORTED:
-        if config.unsupported == "null":
-            return "null"
-        raise SourceError(
-            f"type {spec.sql_type} cannot be modelled",
-            fix="set synth.unsupported: null to emit NULLs of this type, or drop the column in a "
-            "staging model that the twin reads",
-            column=spec.name,
-        )
-    if spec.kind is ColumnKind.UUID:
-        return "key"
-    if settings.role == "text":
-        return "text"
-    if is_semantic(spec, settings.role):  # roles.py: first_name, email, …, format
-        return "role"
-    if spec.kind is ColumnKind.BOOLEAN or spec.enum_values or settings.categories is not None:
-        return "public_category"
-    if settings.role == "category" or spec.kind is ColumnKind.STRING:
-        return "string" if settings.role == "auto" else "category"
-    return "numeric"
-
-
-def _column_model(
-    array: pa.ChunkedArray,
-    spec: ColumnSpec,
-    plan: str,
-    config: SynthConfig,
-    accountant: PrivacyAccountant,
-    rho: float,
-    threshold_delta: float,
-    rows_estimate: float,
-    noise: NoiseSource,
-    limit_sigma: float,
-) -> ColumnModel:
-    settings = config.column(spec.name)
-    if plan == "key":
-        return KeyModel(spec, form=settings.id_form, declared_max=settings.max)
-    if plan == "null":
-        return NullModel(spec)
-    if plan == "text_key" and settings.format is not None:
-        return StringKeyModel(spec, pattern=settings.format, domain=None, form=settings.id_form)
-    if plan == "role" and not learns_head(settings.role):
-        return GeneratedModel(spec, tail_for(settings.role, settings.format, config.locale))
-    if plan == "numeric":
-        values, states = to_axis(array, spec)
-        bounds = None
-        if settings.min is not None:
-            bounds = (axis_bound(settings.min, spec), axis_bound(settings.max, spec))
-        domain = dp_numeric_domain(
-            values,
-            states,
-            accountant,
-            rho,
-            max_bins=config.max_bins,
-            nullable=spec.nullable,
-            public_bounds=bounds,
-            integer=is_integral(spec),
-            learn_decimals=spec.kind is ColumnKind.FLOAT,
-            column=spec.name,
-            noise=noise,
-        )
-        public = bounds or type_range(spec)
-        source = "the declared bounds" if bounds else "the type's range"
-        domain = widened(domain, *public, rows_estimate, source=source)
-        sigma = gaussian_sigma(rho * (1.0 if bounds else LEVEL_RHO_SHARES[1]))
-        return NumericModel(spec, domain, sigma)
-    values, counts, nulls = _distinct(array)
-    if plan in ("text", "text_key"):
-        domain = dp_text_domain(
-            values,
-            counts,
-            nulls,
-            accountant,
-            rho,
-            threshold_delta=threshold_delta,
-            nullable=spec.nullable and plan == "text",
-            rows_estimate=rows_estimate,
-            column=spec.name,
-            noise=noise,
-        )
-        if plan == "text_key":
-            return StringKeyModel(spec, pattern=None, domain=domain, form=settings.id_form)
-        return TextModel(spec, domain)
-    public = None
-    if plan == "public_category":
-        public = (
-            tuple(settings.categories)
-            if settings.categories is not None
-            else spec.enum_values or (False, True)
-        )
-    domain = dp_category_domain(
-        values,
-        counts,
-        nulls,
-        accountant,
-        rho,
-        threshold_delta=threshold_delta,
-        nullable=spec.nullable,
-        rows_estimate=rows_estimate,
-        public_values=public,
-        column=spec.name,
-        noise=noise,
-    )
-    limit = category_limit(domain.counts, limit_sigma)
-    if plan == "role":
-        tail = tail_for(settings.role, settings.format, config.locale)
-        return head_tail(spec, domain, gaussian_sigma(rho), tail, rows_estimate, limit)
-    unnamed = plan == "category" and not domain.values
-    if unnamed and spec.kind is not ColumnKind.STRING:
-        # Nothing common enough to name: an ordered type falls back to its numeric domain.
-        args = (config, accountant, rho, threshold_delta, rows_estimate, noise, limit_sigma)
-        return _column_model(array, spec, "numeric", *args)
-    if unnamed or (plan == "string" and domain.coverage < TEXT_COVERAGE):
-        text = dp_text_domain(
-            values,
-            counts,
-            nulls,
-            accountant,
-            rho,
-            threshold_delta=threshold_delta,
-            nullable=spec.nullable,
-            rows_estimate=rows_estimate,
-            column=spec.name,
-            noise=noise,
-        )
-        if not len(domain.values):
-            return TextModel(spec, text)
-        return head_tail(spec, domain, gaussian_sigma(rho), TextTail(text), rows_estimate, limit)
-    return CategoryModel(spec, domain, gaussian_sigma(rho), public=public is not None, limit=limit)
-
-
-def _distinct(array: pa.ChunkedArray) -> tuple[list[Any], np.ndarray, int]:
-    """Distinct non-NULL values with their counts, and the NULL count (inputs to DP releases)."""
-    counted = pc.value_counts(array.drop_null())
-    values = counted.field("values").to_pylist()
-    counts = counted.field("counts").to_numpy(zero_copy_only=False).astype(float)
-    return values, counts, array.null_count
-
-
-def _fallback(plan: str, model: ColumnModel) -> str | None:
-    """What to declare when a small table's DP domain came out coarser than asked, else None."""
-    if isinstance(model, NumericModel) and model.domain.fallback:
-        return (
-            f"nothing resolved at this table's size and ε, values drawn from "
-            f"{model.domain.fallback}; declare public min/max in synth.columns to do better"
-        )
-    if plan == "category" and not isinstance(model, CategoryModel):
-        return (
-            "no value common enough to reveal at this table's size and ε; declare public "
-            "categories in synth.columns to keep the values"
-        )
-    return None
-
-
 def _keys(models: list[ColumnModel], schema: TableSchema) -> set[str]:
+    """Columns holding fresh keys (rules on them are not redrawn for: conditioning.py)."""
     fresh = [isinstance(m, KeyModel | StringKeyModel) for m in models]
     return {spec.name for spec, key in zip(schema.columns, fresh, strict=True) if key}
-
-
-def _treatment(model: ColumnModel) -> str:
-    if isinstance(model, HeadTailModel | StringKeyModel | GeneratedModel):
-        return model.describe()
-    if isinstance(model, NumericModel):
-        return f"numeric: {model.domain.bin_count} DP quantile bins"
-    if isinstance(model, CategoryModel):
-        return f"category: {len(model.domain.values)} DP-kept values"
-    if isinstance(model, TextModel):
-        return "key: generated unique strings" if model.unique else "text: generated in DP formats"
-    if isinstance(model, KeyModel):
-        return "key: fresh unique values"
-    return "null: unsupported type"

@@ -348,12 +348,12 @@ def _ledger_html(ledger: LedgerBuild | None) -> str:
     body = "".join(
         f"<tr><th>{html.escape(k)}</th><td class='num'>{html.escape(v)}</td></tr>" for k, v in rows
     )
-    parts_by_kind: dict[str, list[float]] = {}
+    parts_by_kind: dict[str, list[float | None]] = {}
     for spend in ledger.spends:
-        parts_by_kind.setdefault(spend.get("part", "?"), []).append(float(spend.get("rho", 0.0)))
+        parts_by_kind.setdefault(spend.get("part", "?"), []).append(spend.get("rho"))
     releases = "".join(
         f"<tr><td>{html.escape(part)}</td><td class='num'>{len(rhos)}</td>"
-        f"<td class='num'>{sum(rhos):.5f}</td></tr>"
+        f"<td class='num'>{_rho_cell(rhos)}</td></tr>"
         for part, rhos in parts_by_kind.items()
     )
     return (
@@ -364,6 +364,14 @@ def _ledger_html(ledger: LedgerBuild | None) -> str:
         + releases
         + "</table>"
     )
+
+
+def _rho_cell(rhos: list[float | None]) -> str:
+    """A part's total zCDP ρ; DP-SGD training is accounted in RDP (subsampled Gaussian), which
+    has no ρ: its ε is in the model line above."""
+    if any(rho is None for rho in rhos):
+        return "— (RDP, in ε model)"
+    return f"{sum(float(rho) for rho in rhos):.5f}"
 
 
 def _tests_html(tests: tuple[TestOutcome, ...]) -> str:

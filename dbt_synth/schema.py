@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -29,23 +30,6 @@ class ColumnKind(enum.Enum):
     UUID = "uuid"
     UNSUPPORTED = "unsupported"
 
-    @property
-    def is_numeric_like(self) -> bool:
-        """Ordered kinds modelled through DP quantile bins on a numeric axis."""
-        return self in _NUMERIC_LIKE
-
-
-_NUMERIC_LIKE = frozenset(
-    {
-        ColumnKind.INTEGER,
-        ColumnKind.FLOAT,
-        ColumnKind.DECIMAL,
-        ColumnKind.DATE,
-        ColumnKind.TIMESTAMP,
-        ColumnKind.TIMESTAMPTZ,
-        ColumnKind.TIME,
-    }
-)
 
 _T = exp.DataType.Type
 _KIND_BY_TYPE: dict[exp.DataType.Type, ColumnKind] = {
@@ -172,3 +156,68 @@ def column_spec(name: str, sql_type: str, *, nullable: bool = True, dialect: str
         largest = 10.0 ** (precision - scale) - 10.0**-scale
         value_range = (-largest, largest)
     return ColumnSpec(name, sql_type, kind, nullable, enum_values, scale, value_range)
+
+
+def schema_of_arrow(arrow_schema: pa.Schema, table: str = "source") -> TableSchema:
+    """Warehouse types of in-memory (Arrow) columns, named as DuckDB would store them; for the
+    Python API, where no warehouse holds the table."""
+    columns = tuple(column_spec(f.name, arrow_sql_type(f.type)) for f in arrow_schema)
+    return TableSchema(table, columns)
+
+
+_ARROW_SIMPLE: dict[pa.DataType, str] = {
+    pa.null(): '"NULL"',
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.uint8(): "UTINYINT",
+    pa.uint16(): "USMALLINT",
+    pa.uint32(): "UINTEGER",
+    pa.uint64(): "UBIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.string_view(): "VARCHAR",
+    pa.binary(): "BLOB",
+    pa.large_binary(): "BLOB",
+    pa.date32(): "DATE",
+    pa.date64(): "DATE",
+    pa.time64("ns"): "TIME_NS",
+    pa.month_day_nano_interval(): "INTERVAL",
+}
+_TIMESTAMP_UNITS = {
+    "s": "TIMESTAMP_S",
+    "ms": "TIMESTAMP_MS",
+    "us": "TIMESTAMP",
+    "ns": "TIMESTAMP_NS",
+}
+
+
+def arrow_sql_type(arrow_type: pa.DataType) -> str:
+    """DuckDB's name for an Arrow type; a type DuckDB cannot read keeps its Arrow name (and so
+    is UNSUPPORTED to `column_spec`)."""
+    if pa.types.is_dictionary(arrow_type):
+        return arrow_sql_type(arrow_type.value_type)
+    if arrow_type in _ARROW_SIMPLE:
+        return _ARROW_SIMPLE[arrow_type]
+    if pa.types.is_time(arrow_type):
+        return "TIME"
+    if pa.types.is_timestamp(arrow_type):
+        if arrow_type.tz is None:
+            return _TIMESTAMP_UNITS[arrow_type.unit]
+        return "TIMESTAMPTZ_NS" if arrow_type.unit == "ns" else "TIMESTAMP WITH TIME ZONE"
+    if pa.types.is_decimal128(arrow_type):
+        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_duration(arrow_type):
+        return "INTERVAL"
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return f"{arrow_sql_type(arrow_type.value_type)}[]"
+    if pa.types.is_map(arrow_type):
+        return f"MAP({arrow_sql_type(arrow_type.key_type)}, {arrow_sql_type(arrow_type.item_type)})"
+    if pa.types.is_struct(arrow_type):
+        fields = ", ".join(f"{f.name} {arrow_sql_type(f.type)}" for f in arrow_type)
+        return f"STRUCT({fields})"
+    return str(arrow_type)

@@ -112,7 +112,7 @@ def build(
             )
         else:
             result = _child(warehouse, source, schema, config, parents, model, progress)
-        relation = warehouse.materialise(result.generator.batches(), schema, model)
+        relation = warehouse.materialise_twin(result.generator, schema, model)
         for line in sampling_lines(result.generator):  # rules, condition, rebalance
             progress(line)
     except SynthError as error:
@@ -178,7 +178,7 @@ def _train_rows(
     if not config.holdout:
         return source, None
     rule = rule_for(schema, config.holdout, config.primary_key)
-    return warehouse.filter(source, train_filter_sql(schema, rule)), rule
+    return warehouse.filter(source, train_filter_sql(schema, rule, warehouse.dialect)), rule
 
 
 def _progress(model: str, verbose: bool) -> Callable[[str], None]:

@@ -21,7 +21,8 @@
 {% macro ledger_summary_of(schema_name, ledger_table) %}
   {#- The log lines of one ledger table, for this invocation's builds. -#}
   {% if not dbt_synth._ledger_exists(schema_name, ledger_table) %}{{ return('') }}{% endif %}
-  {% set ledger = api.Relation.create(database=target.database, schema=schema_name, identifier=ledger_table) %}
+  {#- Spark targets have no database: target.get, not target.database (Undefined there). -#}
+  {% set ledger = api.Relation.create(database=target.get('database'), schema=schema_name, identifier=ledger_table) %}
   {% set query %}
     select model, mechanism, epsilon, target_epsilon, delta, twin_rows
     from {{ ledger }}

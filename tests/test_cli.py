@@ -15,8 +15,8 @@ from dbt_synth.cli.candidates import candidates
 from dbt_synth.cli.dbt_project import DbtProject as CliProject
 from dbt_synth.cli.scaffold import synth_config, twin_model, twin_yml
 from dbt_synth.relational.keys import ForeignKey, KeyOrigin
+from fixtures.real_data import cps1988
 from tests.dbt_projects import DbtProject, new_project
-from tests.real_data import cps1988
 
 SOURCES = """
 version: 2

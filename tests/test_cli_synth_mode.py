@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from dbt_synth.cli import app
 from dbt_synth.cli.dbt_project import DbtProject as CliProject
 from dbt_synth.cli.main import spread_multi_values
+from fixtures.real_data import cps1988
 from tests.dbt_projects import DbtProject, new_project
-from tests.real_data import cps1988
 
 TWINS = ("raw_places_twin", "raw_workers_twin")
 PASSTHROUGH = "{synth: true, synth_passthrough: [raw_regions]}"

@@ -21,7 +21,7 @@ from dbt_synth.domains.text import coarse_shape, dp_text_domain, fine_shape
 from dbt_synth.encoding import NumericModel
 from dbt_synth.noise import NoiseSource
 from dbt_synth.schema import column_spec
-from tests.real_data import cps1988, real_table
+from fixtures.real_data import cps1988, real_table
 
 RHO = 0.002  # a domain share of ε ≈ 1
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from opacus.accountants.analysis import rdp as opacus_rdp
 from torch.func import grad, vmap
+from typer.testing import CliRunner
 
 from dbt_synth import synthesize
 from dbt_synth.accounting import (
@@ -20,14 +21,17 @@ from dbt_synth.accounting import (
     sgd_rdp,
     sgd_rdp_bound,
 )
+from dbt_synth.cli import app
 from dbt_synth.ledger import entry_for
 from dbt_synth.mechanisms.base import EncodedTable
 from dbt_synth.mechanisms.dpsgd import DPSGDMechanism, MadeNet
 from dbt_synth.noise import NoiseSource, replayable_noise
+from fixtures.real_data import cps1988
 from tests.dbt_projects import new_project, twin_model
-from tests.real_data import cps1988
 
 CATEGORIES = ["ethnicity", "smsa", "region", "parttime"]
+# The twin marker that `dbt-synth report` finds twins by.
+TAGGED = "version: 2\nmodels:\n  - name: cps1988_twin\n    config:\n      tags: [dbt_synth_twin]\n"
 
 
 @pytest.fixture(scope="module")
@@ -189,11 +193,14 @@ def test_ledger_records_what_an_audit_needs_to_recompute_epsilon(twin):
     assert entry.mechanism == "dpsgd"
 
 
-def test_dbt_build_of_a_dpsgd_twin_writes_the_sgd_parameters_to_the_ledger(tmp_path, cps, capsys):
+def test_a_dpsgd_twin_built_by_dbt_records_its_sgd_parameters_and_its_report_renders(
+    tmp_path, cps, capsys
+):
     project = new_project(tmp_path, {"cps1988": []})
     project.load("cps1988", cps.sample(4000, random_state=5))
     synth = {"epsilon": 1.0, "seed": 7, "mechanism": "dpsgd"}
     project.write("models/cps1988_twin.py", twin_model("cps1988", synth))
+    project.write("models/cps1988_twin.yml", TAGGED)
     result = project.dbt("build", "--select", "cps1988_twin")
     assert result.success, result.exception
     (mechanism, epsilon, spends) = project.query(
@@ -206,6 +213,16 @@ def test_dbt_build_of_a_dpsgd_twin_writes_the_sgd_parameters_to_the_ledger(tmp_p
     assert "ε so far 1.000" in capsys.readouterr().out  # per-epoch progress in dbt's log
     (rows,) = project.query("select count(*) from main.cps1988_twin")[0]
     assert rows == pytest.approx(4000, rel=0.02)
+    # `dbt-synth report` renders the twin's page: its training spend has no zCDP ρ (RDP).
+    args = ["report", "--project-dir", str(project.root), "--profiles-dir", str(project.root)]
+    report = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert report.exit_code == 0, report.output
+    page = (project.root / "target" / "synth_report" / "cps1988_twin.html").read_text()
+    assert "<tr><th>mechanism</th><td class='num'>dpsgd</td></tr>" in page
+    assert (
+        "<tr><td>training</td><td class='num'>1</td><td class='num'>— (RDP, in ε model)</td></tr>"
+        in page
+    )
 
 
 def test_cps1988_twin_has_the_source_columns_and_close_marginals(cps, twin):

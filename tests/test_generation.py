@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dbt_synth import synthesize
-from tests.real_data import cps1988
+from fixtures.real_data import cps1988
 
 
 def _keyed() -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pytest
 from dbt_synth import SynthError, synthesize
 from dbt_synth.noise import replayable_noise
 from dbt_synth.warehouse.duckdb import schema_from_duckdb
-from tests.real_data import cps1988
+from fixtures.real_data import cps1988
 
 
 @pytest.fixture(scope="module")

@@ -12,20 +12,22 @@ import duckdb
 import pandas as pd
 import pytest
 
-from bench.audit.attacks import (
+from dbt_synth import synthesize
+from dbt_synth.ledger import entry_for, write_entry
+from dbt_synth.warehouse import OwnTable
+from dbt_synth.warehouse.duckdb import DuckDBWarehouse
+from fixtures.privacy_attacks import (
+    CATEGORICAL,
+    NUMERIC,
     QuasiIdentifiers,
+    canaries,
     distance_attack_auc,
     exact_copies,
     near_copies,
     recompute_epsilon,
     zcdp_epsilon,
 )
-from bench.audit.run_audit import CATEGORICAL, NUMERIC, canaries
-from dbt_synth import synthesize
-from dbt_synth.ledger import entry_for, write_entry
-from dbt_synth.warehouse import OwnTable
-from dbt_synth.warehouse.duckdb import DuckDBWarehouse
-from tests.real_data import cps1988
+from fixtures.real_data import cps1988
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from dbt_synth.relational.attributes import Matching, Signer, count_signatures
 from dbt_synth.relational.cardinality import Cardinality, children_per_parent, count_edges
-from tests.real_data import real_table
+from fixtures.real_data import real_table
 
 ATTRIBUTES = ("seats", "year")
 

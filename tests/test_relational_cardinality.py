@@ -18,7 +18,7 @@ from dbt_synth.relational.cardinality import (
     streamed_children_per_parent,
 )
 from dbt_synth.relational.keys import ForeignKey
-from tests.real_data import real_table
+from fixtures.real_data import real_table
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from dbt_synth.relational import (
     children_per_parent,
     synthesize_child,
 )
-from tests.real_data import real_table
+from fixtures.real_data import real_table
 
 FLIGHT_COLUMNS = ["month", "dep_delay", "distance", "carrier", "tailnum"]
 # Children-per-parent TVD of the planes twin on these 6,000 flights at ε = 1 measured

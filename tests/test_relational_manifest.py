@@ -7,8 +7,8 @@ import json
 import pytest
 
 from dbt_synth.relational.manifest import keys_from_manifest
+from fixtures.real_data import real_table
 from tests.dbt_projects import DbtProject, new_project, twin_model
-from tests.real_data import real_table
 
 CHILD_MODEL = """
 import dbt_synth

@@ -8,7 +8,7 @@ import pytest
 from dbt_synth.errors import ConfigError
 from dbt_synth.relational.keys import ForeignKey, KeyMode
 from dbt_synth.relational.plan import ParentData, plan_keys
-from tests.real_data import real_table
+from fixtures.real_data import real_table
 
 
 @pytest.fixture(scope="module")

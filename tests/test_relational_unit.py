@@ -14,7 +14,7 @@ from dbt_synth.relational.config import PrivacyUnit, RelationalConfig
 from dbt_synth.relational.keys import ForeignKey
 from dbt_synth.relational.unit import cap_children, row_budget, unit_guarantee
 from dbt_synth.source_rows import SourceRows
-from tests.real_data import real_table
+from fixtures.real_data import real_table
 
 TAILNUM = ForeignKey(("tailnum",), "planes_twin", ("tailnum",))
 PARENT = RelationalConfig(privacy_unit=PrivacyUnit.PARENT, max_children=4)

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dbt_synth.cli import app
+from fixtures.real_data import cps1988
 from tests.dbt_projects import DbtProject, new_project, twin_model
-from tests.real_data import cps1988
 
 TWIN_YML = """
 version: 2

@@ -14,7 +14,7 @@ from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.axis import to_axis, type_range
 from dbt_synth.domains.numeric import dp_numeric_domain, widened
 from dbt_synth.schema import column_spec
-from tests.real_data import real_table
+from fixtures.real_data import real_table
 
 
 def _ratings(rows: int) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pyarrow as pa
 from dbt_synth import synthesize
 from dbt_synth.source_rows import SourceRows
 from dbt_synth.warehouse.duckdb import DuckDBWarehouse
-from tests.real_data import cps1988
+from fixtures.real_data import cps1988
 
 
 def test_relation_is_counted_in_sql_and_streamed_in_batches():

@@ -13,8 +13,8 @@ from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
 from dbt_synth.holdout import hash_fraction, is_held_out, row_text, rule_for, value_text
 from dbt_synth.schema import ColumnKind, TableSchema, column_spec
+from fixtures.real_data import cps1988
 from tests.dbt_projects import REPO_ROOT
-from tests.real_data import cps1988
 
 K = ColumnKind
 

@@ -1,19 +1,19 @@
 """The package's generic tests on Apache Spark (dbt-spark `method: session`, local[2]).
 
-One dbt build of integration_tests on Spark: the same planted bad twins as on DuckDB and
-Postgres (tests/test_sql_tests.py), each caught by exactly its tests, and the real DP twin by
-none. cardinality_drift runs on the flights halves of the Postgres test in a second, small
-project in the same session. All of it in the one JVM of tests/spark_env.py.
+One dbt build of integration_tests on Spark: the demo twin (a dbt Python model, built through
+the Spark warehouse, dbt_synth/warehouse/spark.py) with its ledger row, and the same planted bad
+twins as on DuckDB and Postgres (tests/test_sql_tests.py), each caught by exactly its tests, and
+the real DP twin by none. cardinality_drift runs on the flights halves of the Postgres test in
+a second, small project in the same session. All of it in the one JVM of tests/spark_env.py.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+import json
+
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from dbt_synth import synthesize
-from tests.real_data import cps1988
 from tests.spark_env import SparkEnv, script
 from tests.test_sql_cardinality_postgres import write_project
 from tests.test_sql_tests import (
@@ -34,24 +34,34 @@ def _dbt(project: str, *args: str) -> dbtRunnerResult:
     )
 
 
-def _python_twin() -> pd.DataFrame:
-    """The demo's DP twin (ε=1, seed 7) of the train split, fitted by the Python API.
-
-    Loaded into Spark as raw.cps1988_twin, as the Postgres run loads the DuckDB-built twin.
-    """
-    frame = cps1988()
-    train = pd.DataFrame(_train_rows_python(), columns=frame.columns)
-    return synthesize(train, epsilon=1.0, seed=7).table.to_pandas()
-
-
 @pytest.fixture(scope="module")
 def spark_build(spark: SparkEnv, tmp_path_factory) -> Build:
     loader = script("load_data")
-    loader.load_spark(loader.DEMO_TABLES, extra=[("cps1988_twin", _python_twin())])
+    loader.load_spark(loader.DEMO_TABLES)
     root = tmp_path_factory.mktemp("sql_spark")
     assert _dbt(str(DEMO), "deps", "--quiet").success
     result = _dbt(str(DEMO), "build", "--target-path", str(root / "target"))
     return Build(result, "spark", root, count_rows=spark.count)
+
+
+def test_demo_twin_is_built_on_spark_with_the_source_schema_and_a_ledger_row(spark, spark_build):
+    statuses = {r.node.name: str(r.status) for r in spark_build.result.result.results}
+    assert statuses["cps1988_twin"] == "success"
+    assert statuses["dbt_synth_schema_matches_cps1988_twin_source_raw_cps1988_"] == "pass"
+    source = spark.session.table("raw.cps1988").schema
+    twin = spark.session.table("demo.cps1988_twin").schema
+    assert [(f.name, f.dataType) for f in twin.fields] == [
+        (f.name, f.dataType) for f in source.fields
+    ]
+    ((epsilon, target, rows_dp, twin_rows, holdout),) = spark.rows(
+        "select epsilon, target_epsilon, source_rows_dp, twin_rows, holdout "
+        "from demo.synth_ledger where model = 'cps1988_twin'"
+    )
+    assert target == 1.0 and epsilon == pytest.approx(1.0, abs=1e-3)
+    assert json.loads(holdout)["share"] == 0.2
+    # The train split (80 % of 28,155 rows) up to the DP noise of the count.
+    assert abs(rows_dp - 0.8 * 28155) < 300
+    assert spark.count("demo.cps1988_twin") == twin_rows
 
 
 def test_spark_flags_exactly_the_bad_twins_each_test_is_meant_for(spark_build):

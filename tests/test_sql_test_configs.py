@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.real_data import cps1988, real_table
 from tests.dbt_projects import DbtProject, new_project
-from tests.real_data import cps1988, real_table
 
 SHUFFLED = """
 with t as (select *, row_number() over (order by wage, experience, region, ethnicity, smsa,

@@ -18,8 +18,8 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
+from fixtures.real_data import cps1988
 from tests.dbt_projects import REPO_ROOT
-from tests.real_data import cps1988
 
 DEMO = REPO_ROOT / "integration_tests"
 PG_DATABASE = "dbt_synth_sql_tests"

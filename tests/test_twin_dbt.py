@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures.real_data import cps1988
 from tests.dbt_projects import DbtProject, new_project, twin_model
-from tests.real_data import cps1988
 
 SYNTH = {"epsilon": 1.0, "seed": 7}
 

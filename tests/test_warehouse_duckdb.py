@@ -12,7 +12,7 @@ import pytest
 
 from dbt_synth import synthesize
 from dbt_synth.ledger import LedgerEntry, entry_for, ledger_schema, read_entries, write_entry
-from dbt_synth.schema import ColumnKind
+from dbt_synth.schema import ColumnKind, arrow_sql_type, schema_of_arrow
 from dbt_synth.warehouse import OwnTable, Warehouse, WarehouseError, create, register
 from dbt_synth.warehouse import base as warehouse_base
 from dbt_synth.warehouse.duckdb import DuckDBWarehouse
@@ -165,3 +165,36 @@ def test_a_ledger_entry_round_trips_through_the_warehouse():
     write_entry(warehouse, entry, table)
     assert read_entries(warehouse, table) == (entry, entry)
     assert entry.privacy_unit == "row" and entry.holdout is None
+
+
+ARROW_TYPES = [
+    pa.null(),
+    pa.bool_(),
+    *(pa.int8(), pa.int16(), pa.int32(), pa.int64()),
+    *(pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()),
+    *(pa.float32(), pa.float64(), pa.decimal128(10, 2), pa.decimal128(38, 6)),
+    *(pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary()),
+    *(pa.date32(), pa.date64(), pa.time32("s"), pa.time32("ms"), pa.time64("us")),
+    pa.time64("ns"),
+    *(pa.timestamp(unit) for unit in ("s", "ms", "us", "ns")),
+    *(pa.timestamp("s", "UTC"), pa.timestamp("us", "UTC"), pa.timestamp("ns", "Europe/Oslo")),
+    pa.dictionary(pa.int32(), pa.string()),
+    pa.dictionary(pa.int8(), pa.int64()),
+    *(pa.duration("us"), pa.month_day_nano_interval()),
+    *(pa.list_(pa.int64()), pa.struct([("a", pa.int64())]), pa.map_(pa.string(), pa.int64())),
+]
+
+
+@pytest.mark.parametrize("arrow_type", ARROW_TYPES, ids=str)
+def test_in_memory_columns_get_the_type_duckdb_would_store(arrow_type):
+    # The pipeline names Arrow types without importing an engine; DuckDB is the reference.
+    (stored,) = duckdb.connect().from_arrow(pa.schema([("c", arrow_type)]).empty_table()).types
+    assert arrow_sql_type(arrow_type) == str(stored)
+
+
+def test_a_pandas_categorical_is_a_string_column_not_an_enum():
+    import pandas as pd
+
+    table = pa.Table.from_pandas(pd.DataFrame({"c": pd.Categorical(["a", "b"])}))
+    (spec,) = schema_of_arrow(table.schema).columns
+    assert (spec.sql_type, spec.kind, spec.enum_values) == ("VARCHAR", ColumnKind.STRING, None)

@@ -22,36 +22,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.audit.attacks import (
+from dbt_synth import synthesize
+from dbt_synth.ledger import entry_for
+from fixtures.privacy_attacks import (
+    CATEGORICAL,
+    NUMERIC,
     QuasiIdentifiers,
+    canaries,
     distance_attack_auc,
     exact_copies,
     near_copies,
     recompute_epsilon,
 )
-from dbt_synth import synthesize
-from dbt_synth.ledger import entry_for
-from tests.real_data import cps1988
+from fixtures.real_data import cps1988
 
 EPSILONS = (0.3, 1.0, 3.0, 10.0)
 MECHANISMS = ("marginal", "dpsgd")
-NUMERIC = ["wage", "education", "experience"]
-CATEGORICAL = ["ethnicity", "smsa", "region", "parttime"]
-
-
-def canaries(k: int) -> pd.DataFrame:
-    """k unique rows: wage far above the real maximum (18,777), experience above 63."""
-    return pd.DataFrame(
-        {
-            "wage": [40_000.0 + 2_500.0 * j for j in range(k)],
-            "education": [2 + 3 * j for j in range(k)],
-            "experience": [70 + 2 * j for j in range(k)],
-            "ethnicity": ["afam"] * k,
-            "smsa": ["no"] * k,
-            "region": ["west", "south", "midwest", "northeast", "west"][:k],
-            "parttime": ["yes"] * k,
-        }
-    ).astype({"education": "int64", "experience": "int64"})
 
 
 def _ledger_check(result, model: str) -> dict:

@@ -88,11 +88,12 @@ def goals(results: dict) -> list[Goal]:
             out.append(Goal(name, f"not measured ({missing} missing)", "", None, ""))
             return
         value = ours.mean(field) / theirs.mean(field)
+        shown = ".1f" if field == "fit_s" else ".4f"  # seconds measured under shared load
         met = value < limit if strict else value <= limit
         out.append(
             Goal(
                 name,
-                f"{ours.mean(field):.4f} / {theirs.mean(field):.4f} = {value:.2f}",
+                f"{ours.mean(field):{shown}} / {theirs.mean(field):{shown}} = {value:.2f}",
                 f"{'<' if strict else '≤'} {limit:g}",
                 met,
                 f"n {ours.n}/{theirs.n}, load {ours.loads} / {theirs.loads}",

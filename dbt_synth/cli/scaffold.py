@@ -95,9 +95,6 @@ def init_project(
     chosen, notes = _skip_hand_written(chosen, manifest, out.relative_to(project.project_dir))
     notes += [lineage_note] if lineage_note else []
     available = package_tests(manifest)
-    if not _relational():
-        # Twins stay independent; a child keeps its foreign keys' values as plain columns.
-        chosen = [replace(c, foreign_keys=(), referenced=(), proposals=()) for c in chosen]
     by_label = {c.label: c for c in chosen}
     chosen = [
         replace(c, foreign_keys=tuple(k for k in c.foreign_keys if k.parent in by_label))
@@ -334,13 +331,6 @@ def _model_tests(
             arguments["key"] = keys
         tests.append({"dbt_synth.near_duplicate_leakage": {"arguments": arguments, "config": warn}})
     return tests
-
-
-def _relational() -> bool:
-    """Whether this dbt_synth can build child twins (multi-table keys)."""
-    import dbt_synth
-
-    return hasattr(dbt_synth, "child_twin")
 
 
 def _default_directory(project_dir: Path) -> str:

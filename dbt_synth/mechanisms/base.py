@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -39,13 +41,31 @@ class Mechanism(ABC):
     `fit` spends the accountant's remaining budget (never more: the accountant refuses any
     release past the target) and keeps only noisy statistics or privately trained weights; its
     every random draw comes from `noise` (OS entropy: `dbt_synth.noise`), never from the seed;
-    `sample` is post-processing of those and touches no data.
+    `sample` is post-processing of those and touches no data. Both run on one torch thread
+    (`one_torch_thread`); an implementation writes `_fit` and `_sample`.
     """
 
     name: ClassVar[str]
 
-    @abstractmethod
     def fit(
+        self,
+        data: EncodedTable,
+        accountant: PrivacyAccountant,
+        *,
+        rows_estimate: float,
+        noise: NoiseSource,
+        progress: Progress,
+    ) -> None:
+        with one_torch_thread():
+            self._fit(data, accountant, rows_estimate=rows_estimate, noise=noise, progress=progress)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """`n` rows of codes, shaped (n, columns)."""
+        with one_torch_thread():
+            return self._sample(n, rng)
+
+    @abstractmethod
+    def _fit(
         self,
         data: EncodedTable,
         accountant: PrivacyAccountant,
@@ -56,5 +76,32 @@ class Mechanism(ABC):
     ) -> None: ...
 
     @abstractmethod
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """`n` rows of codes, shaped (n, columns)."""
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = [0, 0]  # fits in progress, torch's thread count before the first of them
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """The generators' tensors are small: one thread avoids the synchronisation that dominates
+    small ops (badly so on a busy machine), and makes results independent of the thread count.
+
+    Twins fitted in parallel dbt threads share torch's global setting: the count is restored only
+    when the last of them finishes.
+    """
+    import torch
+
+    with _THREADS_LOCK:
+        if _THREADS_USERS[0] == 0:
+            _THREADS_USERS[1] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS[0] -= 1
+            if _THREADS_USERS[0] == 0:
+                torch.set_num_threads(_THREADS_USERS[1])

@@ -40,7 +40,6 @@ from dbt_synth.accounting import (
 )
 from dbt_synth.encoding import PriorCounts
 from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
-from dbt_synth.mechanisms.marginal import _one_torch_thread
 from dbt_synth.noise import NoiseSource
 
 _SAMPLE_CHUNK = 100_000
@@ -82,18 +81,6 @@ class DPSGDMechanism(Mechanism):
         self.plan: TrainingPlan | None = None
         self.batch_sizes: list[int] = []  # realised Poisson batch sizes, for tests and reports
         self._net: MadeNet | None = None
-
-    def fit(
-        self,
-        data: EncodedTable,
-        accountant: PrivacyAccountant,
-        *,
-        rows_estimate: float,
-        noise: NoiseSource,
-        progress: Progress,
-    ) -> None:
-        with _one_torch_thread():
-            self._fit(data, accountant, rows_estimate=rows_estimate, noise=noise, progress=progress)
 
     def _fit(
         self,
@@ -180,12 +167,12 @@ class DPSGDMechanism(Mechanism):
             anchors.append(PriorCounts(noise.counts(counts, sigma), sigma))
         return tuple(anchors)
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._net is None:
             raise RuntimeError("sample() before fit()")
         # In chunks: sampling holds an (n, codes) float tensor, too much for a 10M-row twin.
         chunks = [min(_SAMPLE_CHUNK, n - start) for start in range(0, n, _SAMPLE_CHUNK)]
-        with _one_torch_thread(), torch.no_grad():
+        with torch.no_grad():
             parts = [self._net.sample(size, rng) for size in chunks]
         width = len(self._net.cardinalities)
         return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int32)

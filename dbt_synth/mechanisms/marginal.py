@@ -11,14 +11,11 @@ cost milliseconds. All ρ is composed by the accountant; the last round spends e
 from __future__ import annotations
 
 import math
-import threading
-from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 from dbt_synth.accounting import PrivacyAccountant
-from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
+from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress, one_torch_thread
 from dbt_synth.mechanisms.mixture import Measurement, MixtureModel
 from dbt_synth.noise import NoiseSource
 
@@ -36,7 +33,7 @@ class MarginalMechanism(Mechanism):
         components: int = 256,
         rounds_per_column: int = 16,
         init_steps: int = 300,
-        round_steps: int = 30,
+        round_steps: int = 60,
         learning_rate: float = 0.05,
         max_rounds: int = 400,
     ) -> None:
@@ -48,18 +45,6 @@ class MarginalMechanism(Mechanism):
         self.max_rounds = max_rounds
         self._model: MixtureModel | None = None
         self.rounds = 0
-
-    def fit(
-        self,
-        data: EncodedTable,
-        accountant: PrivacyAccountant,
-        *,
-        rows_estimate: float,
-        noise: NoiseSource,
-        progress: Progress,
-    ) -> None:
-        with _one_torch_thread():
-            self._fit(data, accountant, rows_estimate=rows_estimate, noise=noise, progress=progress)
 
     def _fit(
         self,
@@ -138,39 +123,20 @@ class MarginalMechanism(Mechanism):
                 break
         model.fit(measurements, total, self.init_steps, self.learning_rate / 2)
 
-    def sample(
-        self, n: int, rng: np.random.Generator, given: tuple[int, np.ndarray] | None = None
+    def sample_given(
+        self, n: int, rng: np.random.Generator, given: tuple[int, np.ndarray]
     ) -> np.ndarray:
-        """`n` rows of codes; `given` samples the exact conditional (see MixtureModel.sample)."""
+        """`n` rows of codes from the exact conditional given = (column, allowed codes)
+        (MixtureModel.sample; conditioning.py rebalances with it)."""
         if self._model is None:
             raise RuntimeError("sample() before fit()")
-        return self._model.sample(n, rng, given)
+        with one_torch_thread():
+            return self._model.sample(n, rng, given)
 
-
-_THREADS_LOCK = threading.Lock()
-_THREADS_USERS = [0, 0]  # fits in progress, torch's thread count before the first of them
-
-
-@contextmanager
-def _one_torch_thread():
-    """The mixture's tensors are small: one thread avoids the synchronisation that dominates
-    small ops (badly so on a busy machine), and makes results independent of the thread count.
-
-    Twins fitted in parallel dbt threads share torch's global setting: the count is restored only
-    when the last of them finishes.
-    """
-    with _THREADS_LOCK:
-        if _THREADS_USERS[0] == 0:
-            _THREADS_USERS[1] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _THREADS_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_USERS[0] -= 1
-            if _THREADS_USERS[0] == 0:
-                torch.set_num_threads(_THREADS_USERS[1])
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self._model is None:
+            raise RuntimeError("sample() before fit()")
+        return self._model.sample(n, rng)
 
 
 class _TrueMarginals:

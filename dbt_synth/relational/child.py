@@ -32,7 +32,7 @@ from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.noise import NoiseSource, sampling_seed
-from dbt_synth.pipeline import ColumnReport, SynthResult, schema_of, synthesize
+from dbt_synth.pipeline import ColumnReport, SynthResult, synthesize
 from dbt_synth.relational.attach import KeyReport
 from dbt_synth.relational.cardinality import (
     Cardinality,
@@ -45,7 +45,7 @@ from dbt_synth.relational.joined import joined
 from dbt_synth.relational.keys import ForeignKey, KeyMode, check_keys, merge_keys
 from dbt_synth.relational.plan import KeyPlan, ParentData, plan_keys
 from dbt_synth.relational.unit import cap_children, row_budget, unit_guarantee
-from dbt_synth.schema import TableSchema
+from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
 
 # Share of δ given to the cardinality histograms' (ε, δ) conversion.
@@ -88,7 +88,7 @@ def synthesize_child(
         relational = relational or RelationalConfig()
         keys = merge_keys(relational.foreign_keys, discovered)
         child = SourceRows.of(child)
-        schema = schema or schema_of(child.schema)
+        schema = schema or schema_of_arrow(child.schema)
         check_keys(keys, model=model, child_columns=schema.names)
         return _synthesize_child(child, parents, relational, config, keys, schema, model, say)
     except SynthError as error:

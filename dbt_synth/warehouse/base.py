@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from dbt_synth.errors import SynthError
+from dbt_synth.generation import TwinGenerator
 from dbt_synth.schema import TableSchema
 from dbt_synth.source_rows import SourceRows
 
@@ -98,6 +99,11 @@ class Warehouse(ABC):
         for its adapter to write (a relation, a DataFrame); a failing cast raises here, before
         the ledger row is written. `name` is the model's, for naming staging objects.
         """
+
+    def materialise_twin(self, generator: TwinGenerator, schema: TableSchema, name: str) -> Any:
+        """`materialise` the rows of a fitted generator. An engine with workers of its own
+        (Spark) overrides this to generate there, so that the twin never passes the driver."""
+        return self.materialise(generator.batches(), schema, name)
 
     @abstractmethod
     def append(self, table: OwnTable, rows: pa.Table) -> None:

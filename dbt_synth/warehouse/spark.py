@@ -1,0 +1,224 @@
+"""The Spark warehouse: the SparkSession dbt-spark hands a Python model, and Spark DataFrames.
+
+Chosen when the session is a pyspark `SparkSession`, classic or Spark Connect. pyspark is
+imported only inside the methods, which run only once such a session has arrived: DuckDB users
+never install it. What crosses from Spark to the driver is small by construction:
+
+- `schema`: the DataFrame's schema, Spark's type names classified through sqlglot's Spark
+  dialect (`timestamp` is TIMESTAMP WITH LOCAL TIME ZONE, `timestamp_ntz` a plain TIMESTAMP;
+  arrays, maps and structs are UNSUPPORTED and follow the `unsupported` policy).
+- `source_rows`: the exact count is computed in Spark; the Poisson sample is drawn in Spark
+  (`DataFrame.sample(withReplacement=False, fraction)` keeps each row by an independent
+  Bernoulli draw) and only the sample reaches the driver, as Arrow.
+- `aggregate`: runs in Spark; only the (small) result reaches the driver.
+- `materialise_twin`: the fitted generator travels to the executors with the generating
+  function (pyspark broadcasts a large function's pickle), each task generates its chunks
+  (`mapInArrow` over a range of chunk indices), and the twin is cast to the source's types in
+  Spark. The driver never holds the twin. The executors need dbt_synth installed (on
+  Databricks: a cluster library).
+- `append`/`read`: our tables (the ledger, the model store) are Spark tables.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from dbt_synth.errors import SourceError
+from dbt_synth.generation import TwinGenerator
+from dbt_synth.schema import TableSchema, column_spec
+from dbt_synth.source_rows import SourceRows
+from dbt_synth.warehouse.base import OwnTable, Warehouse, register
+
+# Twins built in parallel dbt threads share one session: serialise DDL + insert on our tables.
+_LOCK = threading.Lock()
+# Rows generated per task-side chunk: one Arrow batch of ~10 MB per modelled column.
+CHUNK_ROWS = 262_144
+
+
+@dataclass(frozen=True)
+class SparkSourceRows(SourceRows):
+    """A Spark DataFrame's count, with the Poisson sample drawn inside Spark.
+
+    `stream` (every row to the driver) exists for the interface; the pipeline reads the
+    source through `sample` only.
+    """
+
+    frame: Any = field(default=None, repr=False)
+
+    @classmethod
+    def of_frame(cls, frame: Any) -> SparkSourceRows:
+        schema = frame.limit(0).toArrow().schema
+        return cls(int(frame.count()), schema, lambda: frame.toArrow().to_batches(), frame)
+
+    def sample(self, rate: float, rng: np.random.Generator) -> pa.Table:
+        """Each row kept by an independent Bernoulli(rate) draw, in Spark; all when rate ≥ 1.
+
+        Spark seeds each partition's sampler from one seed, taken from `rng`: the same seed and
+        partitioning give the same sample.
+        """
+        frame = self.frame
+        if rate < 1:
+            seed = int(rng.integers(0, 2**62))
+            frame = frame.sample(withReplacement=False, fraction=float(rate), seed=seed)
+        return frame.toArrow().cast(self.schema)
+
+
+@register
+class SparkWarehouse(Warehouse):
+    """Spark through the session dbt-spark (`method: session`, Databricks, Connect) provides."""
+
+    dialect = "spark"
+
+    @classmethod
+    def accepts(cls, session: Any) -> bool:
+        # By class, not isinstance: importing pyspark here would make it a dependency.
+        kind = type(session)
+        return kind.__name__ == "SparkSession" and kind.__module__.startswith("pyspark.")
+
+    def schema(self, relation: Any) -> TableSchema:
+        name = _table_name(relation)
+        columns = tuple(
+            column_spec(
+                f.name, f.dataType.simpleString(), nullable=bool(f.nullable), dialect="spark"
+            )
+            for f in relation.schema.fields
+        )
+        if not columns:
+            raise SourceError(
+                f"source '{name}' has no columns", fix="point the twin at a table with columns"
+            )
+        return TableSchema(name, columns)
+
+    def source_rows(self, relation: Any) -> SourceRows:
+        return SparkSourceRows.of_frame(relation)
+
+    def aggregate(self, relation: Any, query: str) -> pa.Table:
+        view = f"__dbt_synth_source_{uuid.uuid4().hex}"
+        relation.createOrReplaceTempView(view)
+        try:
+            return self.session.sql(_rename_source(query, view)).toArrow()
+        finally:
+            self.session.catalog.dropTempView(view)
+
+    def filter(self, relation: Any, predicate: str) -> Any:
+        return relation.filter(predicate)
+
+    def arrow(self, relation: Any) -> pa.Table:
+        return relation.toArrow()
+
+    def materialise(self, batches: Iterator[pa.RecordBatch], schema: TableSchema, name: str) -> Any:
+        """Rows already generated on the driver (the Python API's road), cast in Spark."""
+        table = pa.Table.from_batches(list(batches))
+        return self._cast(self.session.createDataFrame(table), schema)
+
+    def materialise_twin(self, generator: TwinGenerator, schema: TableSchema, name: str) -> Any:
+        """Generate on the executors, cast in Spark; persisted and counted here, so that a
+        failure in generation or cast surfaces before the ledger row is written. A twin
+        assembled on the driver (a child twin's, keys attached across all rows) is sent as is."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        if not isinstance(generator, TwinGenerator):
+            return super().materialise_twin(generator, schema, name)
+
+        probe = generator.chunk(0, chunk_rows=1)
+        arrow_schema = probe.schema
+        chunks = max(1, math.ceil(generator.rows / CHUNK_ROWS))
+
+        def generate(indices: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in indices:
+                for index in batch.column(0).to_pylist():
+                    yield generator.chunk(index, chunk_rows=CHUNK_ROWS).cast(arrow_schema)
+
+        generated = self.session.range(0, chunks, 1, chunks).mapInArrow(
+            generate, from_arrow_schema(arrow_schema)
+        )
+        twin = self._cast(generated, schema).persist()
+        twin.count()
+        return twin
+
+    def append(self, table: OwnTable, rows: pa.Table) -> None:
+        qualified = f"{_quote(table.schema)}.{_quote(table.name)}"
+        with _LOCK:
+            frame = self.session.createDataFrame(rows)
+            self.session.sql(f"create database if not exists {_quote(table.schema)}")
+            if self._exists(table):
+                frame = self._widen(qualified, frame)
+            # saveAsTable in append mode matches columns by name, not position.
+            frame.write.mode("append").format("parquet").saveAsTable(qualified)
+
+    def _widen(self, qualified: str, frame: Any) -> Any:
+        """Add to the table the columns `frame` brings, and to `frame` (as NULLs) the columns
+        the table has and it lacks (an older dbt-synth writing a newer ledger)."""
+        existing = self.session.table(qualified).schema.fields
+        present = {f.name for f in existing}
+        missing = [f for f in frame.schema.fields if f.name not in present]
+        if missing:
+            added = ", ".join(f"{_quote(f.name)} {f.dataType.simpleString()}" for f in missing)
+            self.session.sql(f"alter table {qualified} add columns ({added})")
+        brought = set(frame.columns)
+        return frame.selectExpr(
+            *(_quote(f.name) for f in frame.schema.fields),
+            *(
+                f"cast(null as {f.dataType.simpleString()}) as {_quote(f.name)}"
+                for f in existing
+                if f.name not in brought
+            ),
+        )
+
+    def read(self, table: OwnTable) -> pa.Table | None:
+        if not self._exists(table):
+            return None
+        return self.session.table(f"{_quote(table.schema)}.{_quote(table.name)}").toArrow()
+
+    def _exists(self, table: OwnTable) -> bool:
+        return bool(self.session.catalog.tableExists(f"{table.schema}.{table.name}"))
+
+    def _cast(self, frame: Any, schema: TableSchema) -> Any:
+        return frame.selectExpr(
+            *(f"cast({_quote(c.name)} as {c.sql_type}) as {_quote(c.name)}" for c in schema.columns)
+        )
+
+
+def _table_name(relation: Any) -> str:
+    """The table a `spark.table(...)` DataFrame reads (classic or Connect), else 'source'."""
+    plan = getattr(relation, "_plan", None)  # Spark Connect: a Read plan names its table
+    name = getattr(plan, "table_name", None)
+    if name is None:
+        try:  # classic: the analysed plan's leaf names the catalog table
+            text = relation._jdf.queryExecution().analyzed().toString()
+        except Exception:
+            return "source"
+        name = _leaf_table(text)
+    return str(name).split(".")[-1].strip("`") if name else "source"
+
+
+def _leaf_table(plan_text: str) -> str | None:
+    # e.g. "SubqueryAlias spark_catalog.raw.cps1988\n+- Relation raw.cps1988[...] parquet"
+    for line in plan_text.splitlines():
+        stripped = line.lstrip("+-: ")
+        if stripped.startswith("SubqueryAlias "):
+            return stripped.split(" ", 1)[1].strip()
+    return None
+
+
+def _rename_source(query: str, view: str) -> str:
+    """`query` with its table `source` read from `view` instead (Spark SQL)."""
+    tree = sqlglot.parse_one(query, dialect="spark")
+    for table in tree.find_all(exp.Table):
+        if table.name == "source" and not table.db:
+            table.set("this", exp.to_identifier(view))
+    return tree.sql(dialect="spark")
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"

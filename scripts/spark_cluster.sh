@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A real Spark cluster on this machine: a standalone master, one worker (executors in their own
+# JVMs) and a Spark Connect server, all on 127.0.0.1, from the pyspark wheel. Then the demo is
+# loaded and `dbt build` runs through SPARK_REMOTE=sc://127.0.0.1:15002 (the demo twin, its
+# tests and the bad twins' SQL tests), and the services are stopped by their pids.
+#
+#   scripts/spark_cluster.sh            # uses .venv/bin/python (make setup)
+#
+# Each JVM takes from 15 s to several minutes to start on two busy cores. Logs and the
+# warehouse go to a temporary folder, printed at the start and kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"  # absolute, the venv's own (no realpath)
+SPARK_HOME="$("$PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
+WORK="$(mktemp -d /tmp/dbt_synth_cluster.XXXXXX)"
+export SPARK_HOME SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$PY"
+echo "spark_cluster: logs and warehouse in $WORK"
+
+PIDS=()
+stop() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop EXIT
+
+wait_port() {  # wait_port PORT NAME PID: until something listens, or the process died
+  for _ in $(seq 1 600); do
+    if (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$3" 2>/dev/null || { echo "spark_cluster: $2 died"; tail -20 "$WORK/$2.log"; exit 1; }
+    sleep 1
+  done
+  echo "spark_cluster: $2 not listening on $1 after 600 s"; tail -20 "$WORK/$2.log"; exit 1
+}
+
+"$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
+  --host 127.0.0.1 --port 7077 --webui-port 18080 >"$WORK/master.log" 2>&1 &
+PIDS+=($!)
+wait_port 7077 master "${PIDS[-1]}"
+
+"$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+  --host 127.0.0.1 --cores 2 --memory 2g --webui-port 18081 \
+  --work-dir "$WORK/worker" spark://127.0.0.1:7077 >"$WORK/worker.log" 2>&1 &
+PIDS+=($!)
+
+"$SPARK_HOME/bin/spark-submit" --class org.apache.spark.sql.connect.service.SparkConnectServer \
+  --master spark://127.0.0.1:7077 --name dbt-synth-connect \
+  --conf spark.connect.grpc.binding.address=127.0.0.1 \
+  --conf spark.sql.catalogImplementation=hive \
+  --conf "spark.sql.warehouse.dir=$WORK/warehouse" \
+  --conf "spark.driver.extraJavaOptions=-Dderby.system.home=$WORK" \
+  --conf "spark.pyspark.python=$PY" \
+  --conf spark.sql.shuffle.partitions=4 \
+  --conf spark.executor.memory=1g \
+  >"$WORK/connect.log" 2>&1 &
+PIDS+=($!)
+wait_port 15002 connect "${PIDS[-1]}"
+
+export SPARK_REMOTE=sc://127.0.0.1:15002
+cd integration_tests
+"$PY" scripts/load_data.py --target spark
+"$PY" scripts/spark_session.py deps --quiet --target spark_connect --profiles-dir .
+"$PY" scripts/spark_session.py build --target spark_connect --profiles-dir . \
+  --target-path "$WORK/target"
+echo "spark_cluster: demo built and tested on the cluster"

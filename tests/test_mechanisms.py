@@ -1,0 +1,96 @@
+"""The mechanism registry and the one-torch-thread guard every mechanism runs under."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dbt_synth.config import parse_config
+from dbt_synth.errors import ConfigError
+from dbt_synth.mechanisms import _REGISTRY as REGISTRY
+from dbt_synth.mechanisms import (
+    AUTO_MARGINAL_MAX_COLUMNS,
+    build_mechanism,
+    mechanism_names,
+    register_mechanism,
+)
+from dbt_synth.mechanisms.base import Mechanism, one_torch_thread
+from dbt_synth.mechanisms.dpsgd import DPSGDMechanism
+from dbt_synth.mechanisms.marginal import MarginalMechanism
+
+
+class Uniform(Mechanism):
+    """Uniform codes: a registered mechanism that records the torch threads it ran on."""
+
+    name = "uniform"
+
+    def _fit(self, data, accountant, *, rows_estimate, noise, progress) -> None:
+        self.cardinalities = data.cardinalities
+        self.fit_threads = torch.get_num_threads()
+
+    def _sample(self, n, rng):
+        self.sample_threads = torch.get_num_threads()
+        return np.column_stack([rng.integers(0, c, n) for c in self.cardinalities])
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    monkeypatch.setattr("dbt_synth.mechanisms._REGISTRY", dict(REGISTRY))
+    register_mechanism("uniform", Uniform)
+
+
+def test_built_in_mechanisms_are_registered_and_auto_picks_by_width():
+    assert mechanism_names() == ("auto", "marginal", "dpsgd")
+    assert isinstance(build_mechanism("auto", AUTO_MARGINAL_MAX_COLUMNS), MarginalMechanism)
+    assert isinstance(build_mechanism("auto", AUTO_MARGINAL_MAX_COLUMNS + 1), DPSGDMechanism)
+
+
+def test_config_accepts_a_registered_mechanism_by_name(registered):
+    assert parse_config({"mechanism": "uniform"}).mechanism == "uniform"
+    assert isinstance(build_mechanism("uniform", 3), Uniform)
+
+
+def test_an_unregistered_name_is_a_config_error_listing_the_registered_ones():
+    with pytest.raises(ConfigError, match=r"'nope' is not one of \['auto', 'marginal', 'dpsgd'\]"):
+        parse_config({"mechanism": "nope"})
+
+
+def test_auto_is_reserved():
+    with pytest.raises(ValueError, match="auto"):
+        register_mechanism("auto", Uniform)
+
+
+def test_a_mechanism_fits_and_samples_on_one_torch_thread_and_restores_the_count(registered):
+    from dbt_synth import synthesize
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        data = {"a": [1, 2, 3] * 400, "b": ["x", "y"] * 600}
+        result = synthesize(data_frame(data), mechanism="uniform", epsilon=1.0, seed=0)
+        mechanism = result.generator.mechanism
+        assert result.mechanism == "uniform" and result.table.num_rows > 1000
+        assert mechanism.fit_threads == 1 and mechanism.sample_threads == 1
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_nested_guards_restore_the_count_when_the_last_one_exits():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_torch_thread():
+            with one_torch_thread():
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def data_frame(columns):
+    import pandas as pd
+
+    return pd.DataFrame(columns)

@@ -18,7 +18,7 @@ from dbt_synth import synthesize
 from dbt_synth.errors import SynthError
 from dbt_synth.roles import FormatPattern, propose_role
 from tests.dbt_projects import new_project
-from tests.real_data import seattlepets
+from fixtures.real_data import seattlepets
 
 PLANTED = "Qwzx Plantedname"
 ROLES = {"animal_name": {"role": "first_name"}, "zip_code": {"role": "postal_code"}}

@@ -18,7 +18,7 @@ from dbt_synth.conditioning import ConstraintError, constraints_of, sampling_rec
 from dbt_synth.config import parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.rules import broken, parse_rules
-from tests.real_data import real_table
+from fixtures.real_data import real_table
 
 COLUMNS = ["loan_status", "grade", "interest_rate", "loan_amount", "paid_total", "paid_principal"]
 RULES = [

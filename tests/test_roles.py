@@ -17,8 +17,8 @@ import yaml
 from dbt_synth import synthesize
 from dbt_synth.errors import SynthError
 from dbt_synth.roles import FormatPattern, propose_role
-from tests.dbt_projects import new_project
 from fixtures.real_data import seattlepets
+from tests.dbt_projects import new_project
 
 PLANTED = "Qwzx Plantedname"
 ROLES = {"animal_name": {"role": "first_name"}, "zip_code": {"role": "postal_code"}}

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from typing import Any
 
 from dbt_synth.errors import ConfigError
@@ -43,6 +45,30 @@ class ColumnConfig:
 
 
 @dataclass(frozen=True)
+class RefitPolicy:
+    """When a stored fit is too old to resample from: `refit: {every: "7 days"}`."""
+
+    every: timedelta
+
+    @classmethod
+    def parse(cls, raw: Any, model: str | None) -> RefitPolicy:
+        every = raw.get("every") if isinstance(raw, dict) and set(raw) == {"every"} else None
+        match = _DURATION.fullmatch(str(every).strip()) if every is not None else None
+        if match is None or int(match.group(1)) < 1:
+            raise ConfigError(
+                f"refit must be {{every: '<n> hours|days|weeks'}}, got {raw!r}",
+                fix="write refit: {every: 7 days}, or leave it out to refit only when the config "
+                "or schema changes",
+                model=model,
+            )
+        unit = match.group(2).rstrip("s") + "s"
+        return cls(timedelta(**{unit: int(match.group(1))}))
+
+
+_DURATION = re.compile(r"(\d+)\s*(hours?|days?|weeks?)")
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """Everything that shapes one twin; defaults are what a dbt user gets without configuring."""
 
@@ -68,6 +94,11 @@ class SynthConfig:
     rules: tuple[Rule, ...] = ()
     condition: str | None = None
     rebalance: Rebalance | None = None
+    # Lifetime cap on the ε of every fit of every twin of this source (dbt_synth/store).
+    max_total_epsilon: float | None = None
+    # When to refit although a stored fit matches the config and schema (dbt_synth/store).
+    refit: RefitPolicy | None = None
+    model_table: str = "synth_models"
 
     def column(self, name: str) -> ColumnConfig:
         return self.columns.get(name, _DEFAULT_COLUMN)
@@ -95,6 +126,8 @@ def parse_config(raw: dict[str, Any] | None, *, model: str | None = None) -> Syn
         )
     if "columns" in raw:
         raw["columns"] = _parse_columns(raw["columns"], model)
+    if raw.get("refit") is not None:
+        raw["refit"] = RefitPolicy.parse(raw["refit"], model)
     if "primary_key" in raw:
         key = raw["primary_key"]
         raw["primary_key"] = (key,) if isinstance(key, str) else tuple(key or ())
@@ -238,6 +271,13 @@ def _check(config: SynthConfig, model: str | None) -> None:
         raise bad(
             f"locale '{config.locale}' is not a Faker locale",
             "use e.g. en_US, en_GB, de_DE or fr_FR",
+        )
+    if config.max_total_epsilon is not None and (
+        not _is_number(config.max_total_epsilon) or not 0 < config.max_total_epsilon < math.inf
+    ):
+        raise bad(
+            f"max_total_epsilon must be a positive number, got {config.max_total_epsilon!r}",
+            "set synth.max_total_epsilon to the ε this source may spend over all fits, e.g. 5",
         )
     if config.unsupported not in UNSUPPORTED_POLICIES:
         raise bad(

@@ -55,6 +55,14 @@ class LedgerEntry:
     sampling_seed_fixed: bool = False
     # A test replayed the fit's noise (`dbt_synth.noise.replayable_noise`): not private.
     noise_replayed: bool = False
+    # The stored fit the twin came from (dbt_synth.store): new for a refit, else the fit it was
+    # resampled from (then `resampled_from` is set and ε is 0); why it refit; the config and
+    # schema fingerprint; the source's lifetime cap in force.
+    fit_id: str | None = None
+    resampled_from: str | None = None
+    refit_reason: str | None = None
+    config_fingerprint: str | None = None
+    max_total_epsilon: float | None = None
 
 
 def entry_for(

@@ -32,6 +32,8 @@ from dbt_synth.pipeline import SynthResult, synthesize
 from dbt_synth.relational import ParentData, RelationalConfig, split_config, synthesize_child
 from dbt_synth.relational.manifest import discover_keys, manifest_location
 from dbt_synth.schema import TableSchema
+from dbt_synth.store.build import plan_build
+from dbt_synth.store.table import source_lock
 from dbt_synth.warehouse import OwnTable, Warehouse, create
 
 
@@ -100,33 +102,52 @@ def build(
         warehouse = create(session)
         config = TwinConfig.parse(raw_config, model=model, child=parents is not None)
         schema = warehouse.schema(source)
-        source, holdout = _train_rows(warehouse, source, schema, config.synth)
+        ledger = config.ledger(str(dbt.this.schema))
         progress = _progress(model, config.synth.verbose)
-        if parents is None:
-            result = synthesize(
-                warehouse.source_rows(source),
-                schema=schema,
-                config=config.synth,
-                model=model,
-                progress=progress,
+        holdout = _holdout(schema, config.synth)
+        # Fits of one source one at a time: the lifetime budget is checked, then spent.
+        with source_lock(ledger, schema.table):
+            # Decided from our tables alone, before any source row is read.
+            plan = plan_build(
+                warehouse,
+                ledger,
+                model,
+                schema,
+                config.synth,
+                holdout=holdout.describe() if holdout else None,
+                storable=parents is None,
             )
-        else:
-            result = _child(warehouse, source, schema, config, parents, model, progress)
-        relation = warehouse.materialise_twin(result.generator, schema, model)
-        for line in sampling_lines(result.generator):  # rules, condition, rebalance
-            progress(line)
+            progress(plan.decision.describe())
+            if not plan.decision.refit:
+                result = plan.resampled()
+            elif parents is None:
+                result = synthesize(
+                    warehouse.source_rows(_train_rows(warehouse, source, schema, holdout)),
+                    schema=schema,
+                    config=config.synth,
+                    model=model,
+                    progress=progress,
+                )
+            else:
+                train = _train_rows(warehouse, source, schema, holdout)
+                result = _child(warehouse, train, schema, config, parents, model, progress)
+            relation = warehouse.materialise_twin(result.generator, schema, model)
+            for line in sampling_lines(result.generator):  # rules, condition, rebalance
+                progress(line)
+            entry = entry_for(
+                result,
+                model=model,
+                source=schema.table,
+                invocation_id=_invocation_id(),
+                started_at=started_at,
+                finished_at=_now(),
+                holdout=holdout,
+            )
+            write_entry(warehouse, plan.ledger_fields(entry), ledger)
+            # The model only after the ledger row that paid for it.
+            plan.save(result)
     except SynthError as error:
         raise error.for_model(model) from None
-    entry = entry_for(
-        result,
-        model=model,
-        source=schema.table,
-        invocation_id=_invocation_id(),
-        started_at=started_at,
-        finished_at=_now(),
-        holdout=holdout,
-    )
-    write_entry(warehouse, entry, config.ledger(str(dbt.this.schema)))
     return relation
 
 
@@ -168,17 +189,21 @@ def _parent(warehouse: Warehouse, value: Any) -> ParentData:
     return ParentData(warehouse.arrow(value))
 
 
-def _train_rows(
-    warehouse: Warehouse, source: Any, schema: TableSchema, config: SynthConfig
-) -> tuple[Any, HoldoutRule | None]:
-    """The source rows the twin is fit on and, with `synth.holdout`, the rule that split them.
-
-    The split is keyed by the twin's primary key if it has one, else by the whole row.
-    """
+def _holdout(schema: TableSchema, config: SynthConfig) -> HoldoutRule | None:
+    """With `synth.holdout`, the rule that splits the source: keyed by the twin's primary key if
+    it has one, else by the whole row (decided from config and schema only)."""
     if not config.holdout:
-        return source, None
-    rule = rule_for(schema, config.holdout, config.primary_key)
-    return warehouse.filter(source, train_filter_sql(schema, rule, warehouse.dialect)), rule
+        return None
+    return rule_for(schema, config.holdout, config.primary_key)
+
+
+def _train_rows(
+    warehouse: Warehouse, source: Any, schema: TableSchema, rule: HoldoutRule | None
+) -> Any:
+    """The source rows the twin is fit on: all of them, or those the holdout rule keeps."""
+    if rule is None:
+        return source
+    return warehouse.filter(source, train_filter_sql(schema, rule, warehouse.dialect))
 
 
 def _progress(model: str, verbose: bool) -> Callable[[str], None]:

@@ -73,6 +73,17 @@ def test_synth_mode_build_passes_and_child_keys_exist_in_the_parent_twin(initial
     assert missing == 0 and rows > 4_000
 
 
+def test_report_writes_a_page_for_every_twin_child_twins_included(initialised, tmp_path):
+    root, database, _, build = initialised
+    assert build.success, build.exception
+    args = ["--project-dir", str(root), "--profiles-dir", str(root), "--out", str(tmp_path)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_SYNTH_DUCKDB_PATH", str(database))
+        report = CliRunner().invoke(app, ["report", *args])
+    assert report.exit_code == 0, report.output
+    assert sorted(p.stem for p in tmp_path.glob("*.html")) == sorted(TWINS)
+
+
 def test_the_demo_marks_its_hand_written_twins_child_twins_included(tmp_path):
     """The committed demo's twins (flights and weather are child twins) carry the one marker,
     so `report` pages them all and `init` never twins them again."""

@@ -94,7 +94,7 @@ def test_ledger_records_the_build_within_budget(project):
 
 def test_a_fixed_seed_does_not_replay_the_noise_of_a_refit(project):
     before = project.frame("select * from main.cps1988_twin")
-    result = project.dbt("run", "--select", "cps1988_twin")
+    result = project.dbt("run", "--select", "cps1988_twin", "--vars", "{synth_refit: true}")
     assert result.success, result.exception
     after = project.frame("select * from main.cps1988_twin")
     assert not before.equals(after)

@@ -157,12 +157,14 @@ def status(
     with _errors():
         settings = {**_parse_vars(vars), "synth": True}
         project = DbtProject(project_dir.resolve(), _resolve(profiles_dir), target, settings)
-        statuses = synth_status(project.manifest(), settings.get("synth_passthrough") or ())
+        manifest = project.manifest()
+        statuses = synth_status(manifest, settings.get("synth_passthrough") or ())
     table = Table("model", "reads in synth mode", "real tables", title="dbt-synth status")
     for line in statuses:
         colour = {Reads.FAILS: "red", Reads.PASSTHROUGH: "yellow"}.get(line.reads, "green")
         table.add_row(line.name, f"[{colour}]{line.reads.value}[/{colour}]", ", ".join(line.real))
     console.print(table)
+    _print_budgets(project, manifest)
     if any(line.reads is Reads.FAILS for line in statuses):
         console.print(
             "[red]synth mode would read real data[/red]: twin those tables (dbt-synth init "
@@ -170,6 +172,16 @@ def status(
             "[...]}')"
         )
         raise typer.Exit(1)
+
+
+def _print_budgets(project: DbtProject, manifest: object) -> None:
+    """ε spent per source against its max_total_epsilon (dbt_synth.store)."""
+    from dbt_synth.cli.candidates import is_twin
+    from dbt_synth.store.status import budget_lines
+
+    twins = [node for node in manifest.nodes.values() if is_twin(node)]  # type: ignore[attr-defined]
+    for line in budget_lines(project, twins):
+        console.print(f"ε spent by source {line}")
 
 
 @app.command(cls=DbtSelectionCommand)

@@ -303,3 +303,10 @@ def sampling_lines(generator: TwinGenerator) -> list[str]:
         for label, count in log.broken.items()
         if count
     ]
+
+
+def fresh_keys(models: Any, names: tuple[str, ...]) -> set[str]:
+    """Columns holding fresh keys: rules on them are not redrawn for."""
+    return {
+        n for n, m in zip(names, models, strict=True) if isinstance(m, KeyModel | StringKeyModel)
+    }

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from dbt_synth.accounting import PrivacyAccountant
+from dbt_synth.noise import NoiseSource
 from dbt_synth.relational.cardinality import (
     Cardinality,
     cardinality_tvd,
@@ -53,7 +54,7 @@ def test_release_spends_one_gaussian_at_sensitivity_root_two(flights_and_planes)
         ForeignKey(("tailnum",), "planes_twin", ("tailnum",)),
         accountant,
         rho,
-        np.random.default_rng(0),
+        NoiseSource.replayed(0),
     )
     (spend,) = accountant.spends
     assert spend.part == "cardinality"

@@ -49,19 +49,19 @@ def test_demo_twin_is_built_on_spark_with_the_source_schema_and_a_ledger_row(spa
     assert statuses["cps1988_twin"] == "success"
     assert statuses["dbt_synth_schema_matches_cps1988_twin_source_raw_cps1988_"] == "pass"
     source = spark.session.table("raw.cps1988").schema
-    twin = spark.session.table("demo.cps1988_twin").schema
+    twin = spark.session.table("demo_synth.cps1988_twin").schema
     assert [(f.name, f.dataType) for f in twin.fields] == [
         (f.name, f.dataType) for f in source.fields
     ]
     ((epsilon, target, rows_dp, twin_rows, holdout),) = spark.rows(
         "select epsilon, target_epsilon, source_rows_dp, twin_rows, holdout "
-        "from demo.synth_ledger where model = 'cps1988_twin'"
+        "from demo_synth.synth_ledger where model = 'cps1988_twin'"
     )
     assert target == 1.0 and epsilon == pytest.approx(1.0, abs=1e-3)
     assert json.loads(holdout)["share"] == 0.2
     # The train split (80 % of 28,155 rows) up to the DP noise of the count.
     assert abs(rows_dp - 0.8 * 28155) < 300
-    assert spark.count("demo.cps1988_twin") == twin_rows
+    assert spark.count("demo_synth.cps1988_twin") == twin_rows
 
 
 def test_spark_flags_exactly_the_bad_twins_each_test_is_meant_for(spark_build):

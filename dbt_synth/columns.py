@@ -7,6 +7,7 @@ releases and thresholded histograms before any is made, then builds each column'
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +31,21 @@ from dbt_synth.encoding import (
     TextModel,
 )
 from dbt_synth.errors import SourceError
+from dbt_synth.keys import StringKeyModel
 from dbt_synth.noise import NoiseSource
 from dbt_synth.schema import ColumnKind, ColumnSpec
+from dbt_synth.tails import (
+    GeneratedModel,
+    HeadTailModel,
+    TextTail,
+    category_limit,
+    domain_weight,
+    head_tail,
+    is_named_key,
+    is_semantic,
+    learns_head,
+    tail_for,
+)
 
 
 class ColumnPlan(enum.Enum):
@@ -45,6 +59,7 @@ class ColumnPlan(enum.Enum):
     STRING = "string"  # a string: DP categories, or text if they cover too little
     CATEGORY = "category"  # `role: category`: DP categories
     NUMERIC = "numeric"  # DP quantile bins on a numeric axis
+    ROLE = "role"  # a semantic role (roles.py): DP head + generated tail (tails.py)
 
     @property
     def releases(self) -> bool:
@@ -54,7 +69,7 @@ class ColumnPlan(enum.Enum):
     @property
     def thresholded(self) -> bool:
         """Whether its domain is a thresholded histogram over values not known up front (δ)."""
-        return self in (ColumnPlan.STRING, ColumnPlan.TEXT, ColumnPlan.TEXT_KEY)
+        return self in (ColumnPlan.STRING, ColumnPlan.TEXT, ColumnPlan.TEXT_KEY, ColumnPlan.ROLE)
 
 
 @dataclass(frozen=True)
@@ -68,12 +83,19 @@ class ColumnContext:
     threshold_delta: float
     rows_estimate: float
     noise: NoiseSource
+    # roles: σ of the generator's measurements, for the budget-aware category cap (tails.py).
+    limit_sigma: float = 0.0
+
+    def weighted(self, plan: ColumnPlan) -> ColumnContext:
+        """This context with the plan's share of the domain budget (tails.domain_weight)."""
+        return dataclasses.replace(self, rho=self.rho * domain_weight(plan.value))
 
 
 def plan_column(spec: ColumnSpec, config: SynthConfig) -> ColumnPlan:
     """How a column will be modelled, decided from its type and config only (no data)."""
     settings = config.column(spec.name)
-    if spec.name in config.primary_key or settings.role == "id":
+    named_key = is_named_key(spec, settings.role, settings.categories)  # roles: `*_id`, `uid`, …
+    if spec.name in config.primary_key or settings.role == "id" or named_key:
         return ColumnPlan.TEXT_KEY if spec.kind is ColumnKind.STRING else ColumnPlan.KEY
     if spec.kind is ColumnKind.UNSUPPORTED:
         if config.unsupported == "null":
@@ -88,6 +110,8 @@ def plan_column(spec: ColumnSpec, config: SynthConfig) -> ColumnPlan:
         return ColumnPlan.KEY
     if settings.role == "text":
         return ColumnPlan.TEXT
+    if is_semantic(spec, settings.role):  # roles.py: first_name, email, …, format
+        return ColumnPlan.ROLE
     if spec.kind is ColumnKind.BOOLEAN or spec.enum_values or settings.categories is not None:
         return ColumnPlan.PUBLIC_CATEGORY
     if settings.role == "category" or spec.kind is ColumnKind.STRING:
@@ -99,10 +123,15 @@ def column_model(
     array: pa.ChunkedArray, spec: ColumnSpec, plan: ColumnPlan, context: ColumnContext
 ) -> ColumnModel:
     """The column's model, its DP domain released on `context.accountant`."""
+    settings = context.config.column(spec.name)
     if plan is ColumnPlan.KEY:
-        return KeyModel(spec)
+        return KeyModel(spec, form=settings.id_form, declared_max=settings.max)
     if plan is ColumnPlan.NULL:
         return NullModel(spec)
+    if plan is ColumnPlan.TEXT_KEY and settings.format is not None:
+        return StringKeyModel(spec, pattern=settings.format, domain=None, form=settings.id_form)
+    if plan is ColumnPlan.ROLE and not learns_head(settings.role):
+        return GeneratedModel(spec, tail_for(settings.role, settings.format, context.config.locale))
     if plan is ColumnPlan.NUMERIC:
         return _numeric(array, spec, context)
     values, counts, nulls = _distinct(array)
@@ -110,8 +139,9 @@ def column_model(
         text = _text(
             values, counts, nulls, spec, context, spec.nullable and plan is ColumnPlan.TEXT
         )
-        return TextModel(spec, text, unique=plan is ColumnPlan.TEXT_KEY)
-    settings = context.config.column(spec.name)
+        if plan is ColumnPlan.TEXT_KEY:
+            return StringKeyModel(spec, pattern=None, domain=text, form=settings.id_form)
+        return TextModel(spec, text)
     public = None
     if plan is ColumnPlan.PUBLIC_CATEGORY:
         public = (
@@ -132,13 +162,21 @@ def column_model(
         column=spec.name,
         noise=context.noise,
     )
+    limit = category_limit(domain.counts, context.limit_sigma)
+    sigma = gaussian_sigma(context.rho)
+    if plan is ColumnPlan.ROLE:
+        tail = tail_for(settings.role, settings.format, context.config.locale)
+        return head_tail(spec, domain, sigma, tail, context.rows_estimate, limit)
     unnamed = plan is ColumnPlan.CATEGORY and not domain.values
     if unnamed and spec.kind is not ColumnKind.STRING:
         # Nothing common enough to name: an ordered type falls back to its numeric domain.
         return _numeric(array, spec, context)
     if unnamed or (plan is ColumnPlan.STRING and domain.coverage < TEXT_COVERAGE):
-        return TextModel(spec, _text(values, counts, nulls, spec, context, spec.nullable))
-    return CategoryModel(spec, domain, gaussian_sigma(context.rho), public=public is not None)
+        text = _text(values, counts, nulls, spec, context, spec.nullable)
+        if unnamed or not domain.values:
+            return TextModel(spec, text)
+        return head_tail(spec, domain, sigma, TextTail(text), context.rows_estimate, limit)
+    return CategoryModel(spec, domain, sigma, public=public is not None, limit=limit)
 
 
 def _numeric(array: pa.ChunkedArray, spec: ColumnSpec, context: ColumnContext) -> NumericModel:
@@ -215,6 +253,8 @@ def fallback(plan: ColumnPlan, model: ColumnModel) -> str | None:
 
 def treatment(model: ColumnModel) -> str:
     """The column's treatment in words, for the ledger and the report."""
+    if isinstance(model, HeadTailModel | StringKeyModel | GeneratedModel):
+        return model.describe()
     if isinstance(model, NumericModel):
         return f"numeric: {model.domain.bin_count} DP quantile bins"
     if isinstance(model, CategoryModel):

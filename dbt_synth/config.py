@@ -14,9 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 from dbt_synth.errors import ConfigError
+from dbt_synth.keys import IdForm
 from dbt_synth.mechanisms import mechanism_names
+from dbt_synth.roles import DEFAULT_LOCALE, FORMAT_ROLE, FormatPattern, role_names
+from dbt_synth.rules import Rebalance, Rule, parse_rules, predicate
 
-COLUMN_ROLES = ("auto", "category", "text", "id")
+# Derived from the role registry (dbt_synth/roles.py): structural roles, then semantic ones.
+COLUMN_ROLES = role_names()
 UNSUPPORTED_POLICIES = ("error", "null")
 
 
@@ -25,7 +29,10 @@ class ColumnConfig:
     """Per-column settings. Public facts (bounds, categories) cost no ε because they are declared.
 
     `role`: `category` forces a categorical domain, `text` format-preserving generated strings,
-    `id` new unique identifiers; `auto` decides from the DP domain estimate.
+    `id` new unique identifiers; `auto` decides from the DP domain estimate. A semantic role
+    (`first_name`, `email`, …, `format`) keeps the DP head and generates the tail (tails.py).
+    `format`: a declared pattern (roles.FormatPattern) for role `format` or an `id`'s form.
+    `id_form`: `reserved` (default) keys never equal a real key; `plain` opts out (keys.py).
     """
 
     role: str = "auto"
@@ -33,6 +40,8 @@ class ColumnConfig:
     min: float | str | None = None
     max: float | str | None = None
     categories: tuple[Any, ...] | None = None
+    format: str | None = None
+    id_form: IdForm = IdForm.RESERVED
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,12 @@ class SynthConfig:
     verbose: bool = True
     # Share of source rows held out from fitting (dbt_synth/holdout.py); 0 fits on every row.
     holdout: float = 0.0
+    # Faker locale of semantic roles (dbt_synth/roles.py).
+    locale: str = DEFAULT_LOCALE
+    # Sampling constraints, zero ε (rules.py, conditioning.py).
+    rules: tuple[Rule, ...] = ()
+    condition: str | None = None
+    rebalance: Rebalance | None = None
     # Lifetime cap on the ε of every fit of every twin of this source (dbt_synth/store).
     max_total_epsilon: float | None = None
     # When to refit although a stored fit matches the config and schema (dbt_synth/store).
@@ -116,6 +131,12 @@ def parse_config(raw: dict[str, Any] | None, *, model: str | None = None) -> Syn
     if "primary_key" in raw:
         key = raw["primary_key"]
         raw["primary_key"] = (key,) if isinstance(key, str) else tuple(key or ())
+    if "rules" in raw:
+        raw["rules"] = parse_rules(raw["rules"], model)
+    if raw.get("condition") is not None:
+        predicate(raw["condition"], label="condition", model=model, null_holds=False)
+    if "rebalance" in raw:
+        raw["rebalance"] = Rebalance.parse(raw["rebalance"], model)
     config = SynthConfig(**raw)
     _check(config, model)
     return config
@@ -142,14 +163,17 @@ def _parse_columns(raw: Any, model: str | None) -> dict[str, ColumnConfig]:
             )
         if settings.get("categories") is not None:
             settings["categories"] = tuple(settings["categories"])
+        if "id_form" in settings:
+            settings["id_form"] = _id_form(settings["id_form"], model, name)
         column = ColumnConfig(**settings)
         if column.role not in COLUMN_ROLES:
             raise ConfigError(
                 f"role '{column.role}' is not one of {list(COLUMN_ROLES)}",
-                fix="set role to auto, category, text or id",
+                fix="set role to auto, category, text, id or a semantic role such as first_name",
                 model=model,
                 column=name,
             )
+        _check_format(column, model, name)
         if (column.min is None) != (column.max is None):
             raise ConfigError(
                 "public bounds need both min and max",
@@ -166,6 +190,39 @@ def _parse_columns(raw: Any, model: str | None) -> dict[str, ColumnConfig]:
             )
         parsed[name] = column
     return parsed
+
+
+def _id_form(raw: Any, model: str | None, column: str) -> IdForm:
+    try:
+        return IdForm(raw)
+    except ValueError:
+        raise ConfigError(
+            f"id_form '{raw}' is not one of {[f.value for f in IdForm]}",
+            fix="use reserved (twin keys never equal a real key) or plain",
+            model=model,
+            column=column,
+        ) from None
+
+
+def _check_format(column: ColumnConfig, model: str | None, name: str) -> None:
+    if column.role == FORMAT_ROLE and column.format is None:
+        raise ConfigError(
+            "role format needs a format pattern",
+            fix="add format: e.g. 'AA-9999' (9 digit, A/a letter, X/x letter or digit)",
+            model=model,
+            column=name,
+        )
+    if column.format is None:
+        return
+    try:
+        FormatPattern.parse(str(column.format))
+    except ValueError as error:
+        raise ConfigError(
+            str(error),
+            fix="use 9 for a digit, A/a for a letter, X/x for a letter or digit",
+            model=model,
+            column=name,
+        ) from None
 
 
 def _check(config: SynthConfig, model: str | None) -> None:
@@ -210,6 +267,11 @@ def _check(config: SynthConfig, model: str | None) -> None:
             f"holdout must be a share in [0, 0.5], got {config.holdout!r}",
             "set synth.holdout to e.g. 0.2 (or 0 to fit on every row)",
         )
+    if not _is_locale(config.locale):
+        raise bad(
+            f"locale '{config.locale}' is not a Faker locale",
+            "use e.g. en_US, en_GB, de_DE or fr_FR",
+        )
     if config.max_total_epsilon is not None and (
         not _is_number(config.max_total_epsilon) or not 0 < config.max_total_epsilon < math.inf
     ):
@@ -222,6 +284,12 @@ def _check(config: SynthConfig, model: str | None) -> None:
             f"unsupported '{config.unsupported}' is not one of {list(UNSUPPORTED_POLICIES)}",
             "use error (default) or null",
         )
+
+
+def _is_locale(value: Any) -> bool:
+    from faker.config import AVAILABLE_LOCALES
+
+    return isinstance(value, str) and value in AVAILABLE_LOCALES
 
 
 def _is_number(value: Any) -> bool:

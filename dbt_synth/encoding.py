@@ -19,6 +19,7 @@ from dbt_synth.axis import from_axis, is_integral, to_axis
 from dbt_synth.domains.categories import CategoryDomain
 from dbt_synth.domains.numeric import SPECIALS, NumericDomain, grid_span
 from dbt_synth.domains.text import TextDomain
+from dbt_synth.keys import IdForm, StringKeyModel, integer_keys
 from dbt_synth.schema import ColumnKind, ColumnSpec
 
 
@@ -124,13 +125,19 @@ class CategoryModel:
     modelled = True
 
     def __init__(
-        self, spec: ColumnSpec, domain: CategoryDomain, sigma: float, *, public: bool
+        self,
+        spec: ColumnSpec,
+        domain: CategoryDomain,
+        sigma: float,
+        *,
+        public: bool,
+        limit: int = MAX_CATEGORY_CODES,
     ) -> None:
         self.spec = spec
         self.domain = domain
         by_count = np.argsort(-domain.counts, kind="stable")
-        self._modelled = np.sort(by_count[:MAX_CATEGORY_CODES])
-        self._tail = np.sort(by_count[MAX_CATEGORY_CODES:])
+        self._modelled = np.sort(by_count[:limit])
+        self._tail = np.sort(by_count[limit:])
         self._index = {domain.values[i]: code for code, i in enumerate(self._modelled)}
         self._null_code = len(self._modelled) if domain.has_null else None
         needs_other = not public or len(self._tail) > 0
@@ -161,14 +168,20 @@ class CategoryModel:
         picks = np.full(len(codes), -1, dtype=np.int64)
         modelled = codes < len(self._modelled)
         picks[modelled] = self._modelled[codes[modelled]]
-        other = codes == self._other_code if self._other_code is not None else None
-        if other is not None and other.any():
-            pool = self._tail if len(self._tail) else np.arange(len(self.domain.values))
-            weights = np.maximum(self.domain.counts[pool], 0.0) + 1e-12
-            picks[other] = pool[rng.choice(len(pool), int(other.sum()), p=weights / weights.sum())]
         lookup = np.array([*list(self.domain.values), None], dtype=object)
         values = lookup[np.where(picks < 0, len(self.domain.values), picks)]
+        other = codes == self._other_code if self._other_code is not None else None
+        if other is not None and other.any():
+            values[other] = self._draw_other(int(other.sum()), rng)
         return pa.array(list(values), type=_arrow_type(self.spec), from_pandas=False)
+
+    def _draw_other(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Values for `n` sampled `other` codes: kept values outside the modelled ones (or,
+        with none, any kept value) by noisy frequency. `roles.HeadTailModel` overrides it."""
+        pool = self._tail if len(self._tail) else np.arange(len(self.domain.values))
+        weights = np.maximum(self.domain.counts[pool], 0.0) + 1e-12
+        picks = pool[rng.choice(len(pool), n, p=weights / weights.sum())]
+        return _object_array(self.domain.values)[picks]
 
 
 class TextModel:
@@ -202,20 +215,28 @@ class TextModel:
 
 
 class KeyModel:
-    """A primary key: fresh unique values that share nothing with the source's keys."""
+    """A key: fresh unique values in a form no source key has (see `keys.py`)."""
 
     modelled = False
     prior = None
     cardinality = 0
 
-    def __init__(self, spec: ColumnSpec) -> None:
+    def __init__(
+        self,
+        spec: ColumnSpec,
+        *,
+        form: IdForm = IdForm.RESERVED,
+        declared_max: float | None = None,
+    ) -> None:
         self.spec = spec
+        self.form = form
+        self.declared_max = declared_max
 
     def generate(self, n: int, rng: np.random.Generator, *, start: int = 0) -> pa.Array:
-        """Keys `start + 1 … start + n` (or random UUIDs), so chunks never repeat a key."""
+        """The chunk's keys (or random UUIDs), so chunks never repeat a key."""
         if self.spec.kind is ColumnKind.UUID:
             return pa.array([str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n)])
-        return pa.array(np.arange(start + 1, start + n + 1, dtype=np.int64))
+        return pa.array(integer_keys(start, n, self.spec, self.form, self.declared_max))
 
 
 class NullModel:
@@ -232,7 +253,16 @@ class NullModel:
         return pa.nulls(n, pa.string())
 
 
-ColumnModel = NumericModel | CategoryModel | TextModel | KeyModel | NullModel
+# tails.HeadTailModel is a CategoryModel; tails.GeneratedModel generates like a key.
+ColumnModel = NumericModel | CategoryModel | TextModel | KeyModel | StringKeyModel | NullModel
+
+
+def _object_array(values: Any) -> np.ndarray:
+    """A 1-d object array of `values`, even when the values are themselves sequences."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
 
 
 def _arrow_type(spec: ColumnSpec) -> pa.DataType:

@@ -7,12 +7,13 @@ chunk keeps memory flat for twins of any size; a fixed seed makes every pass yie
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
 
+from dbt_synth.conditioning import Constraints, SamplingLog
 from dbt_synth.encoding import ColumnModel
 from dbt_synth.mechanisms.base import Mechanism
 
@@ -42,9 +43,15 @@ class TwinGenerator:
     mechanism: Mechanism | None
     rows: int
     seed: int
+    # Rules, condition and rebalance (conditioning.py); `log` counts what their sampling redrew.
+    constraints: Constraints | None = None
+    log: SamplingLog = field(default_factory=SamplingLog, compare=False, repr=False)
 
     def batches(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
         """The twin's rows in source column order; the same rows on every call."""
+        if self.constraints is not None:
+            yield from self.constraints.batches(self, chunk_rows)
+            return
         rng = np.random.default_rng(self.seed)
         for start in range(0, self.rows, chunk_rows):
             yield self._rows(start, min(chunk_rows, self.rows - start), rng)

@@ -17,6 +17,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from dbt_synth.accounting import Spend
+from dbt_synth.conditioning import sampling_record
 from dbt_synth.holdout import HoldoutRule
 from dbt_synth.pipeline import SynthResult
 from dbt_synth.warehouse import OwnTable, Warehouse
@@ -48,6 +49,8 @@ class LedgerEntry:
     column_treatments: str
     dbt_synth_version: str
     holdout: str | None = None  # JSON of dbt_synth.holdout.HoldoutRule, when rows were held out
+    # JSON of the rules, condition and rebalance and how many drawn rows each redrew.
+    sampling: str | None = None
     # `synth.seed` fixed the sampling of twin rows (never the fit's noise, which is OS entropy).
     sampling_seed_fixed: bool = False
     # A test replayed the fit's noise (`dbt_synth.noise.replayable_noise`): not private.
@@ -111,6 +114,7 @@ def entry_for(
         spends=json.dumps(spends),
         column_treatments=json.dumps({c.name: c.treatment for c in result.columns}),
         dbt_synth_version=__version__,
+        sampling=sampling_record(result.generator),
         holdout=None if holdout is None else json.dumps(holdout.describe()),
         sampling_seed_fixed=result.seed_fixed,
         noise_replayed=result.noise_replayable,

@@ -18,15 +18,18 @@ import pyarrow as pa
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
 from dbt_synth.columns import ColumnContext, column_model, fallback, plan_column, treatment
+from dbt_synth.conditioning import constraints_of
 from dbt_synth.config import SynthConfig, parse_config
-from dbt_synth.encoding import ColumnModel
+from dbt_synth.encoding import ColumnModel, KeyModel
 from dbt_synth.errors import SourceError, SynthError
 from dbt_synth.generation import TwinGenerator, TwinRows
+from dbt_synth.keys import StringKeyModel
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
 from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
+from dbt_synth.tails import domain_share, domain_weight, generator_sigma
 
 # Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
 _COUNT_SHARE = 0.01
@@ -146,10 +149,15 @@ def _synthesize(
     plans = [plan_column(spec, config) for spec in schema.columns]
     thresholded = sum(plan.thresholded for plan in plans)
     threshold_delta = _THRESHOLD_DELTA_SHARE * delta / max(2 * thresholded, 1)
-    releases = sum(plan.releases for plan in plans)
+    # roles: a head+tail column's domain gets a larger share (tails.domain_weight).
+    releases = sum(domain_weight(plan.value) for plan in plans)
     reserve = _THRESHOLD_DELTA_SHARE * delta if thresholded else 0.0
-    column_rho = (
-        config.domain_share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
+    share = domain_share(config.domain_share, [plan.value for plan in plans])
+    column_rho = share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
+    # roles: how many values a category column models depends on the generator's noise.
+    modelled_plans = sum(plan.value not in ("key", "null", "text", "text_key") for plan in plans)
+    limit_sigma = generator_sigma(
+        (1 - share) * accountant.remaining_rho(extra_delta=reserve), modelled_plans
     )
     sampled = f" (a Poisson sample of {source.rows})" if rate < 1 else ""
     say(
@@ -157,9 +165,11 @@ def _synthesize(
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
 
-    context = ColumnContext(config, accountant, column_rho, threshold_delta, fit_estimate, noise)
+    context = ColumnContext(
+        config, accountant, column_rho, threshold_delta, fit_estimate, noise, limit_sigma
+    )
     models: list[ColumnModel] = [
-        column_model(table.column(spec.name), spec, plan, context)
+        column_model(table.column(spec.name), spec, plan, context.weighted(plan))
         for spec, plan in zip(schema.columns, plans, strict=True)
     ]
     treatments = []
@@ -190,6 +200,7 @@ def _synthesize(
         mechanism=mechanism,
         rows=config.rows or round(rows_estimate),
         seed=sampling_seed(config.seed),
+        constraints=constraints_of(config, schema.names, _keys(models, schema)),
     )
     epsilon = accountant.epsilon()
     say(f"done: ε spent {epsilon:.4f} of {config.epsilon} (δ {delta:.2e})")
@@ -253,3 +264,9 @@ def _check_source(source: SourceRows, schema: TableSchema, config: SynthConfig) 
                 fix=f"use one of {schema.names}",
                 column=name,
             )
+
+
+def _keys(models: list[ColumnModel], schema: TableSchema) -> set[str]:
+    """Columns holding fresh keys (rules on them are not redrawn for: conditioning.py)."""
+    fresh = [isinstance(m, KeyModel | StringKeyModel) for m in models]
+    return {spec.name for spec, key in zip(schema.columns, fresh, strict=True) if key}

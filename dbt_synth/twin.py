@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dbt_synth.conditioning import sampling_lines
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.holdout import HoldoutRule, rule_for, train_filter_sql
@@ -131,6 +132,8 @@ def build(
                 train = _train_rows(warehouse, source, schema, holdout)
                 result = _child(warehouse, train, schema, config, parents, model, progress)
             relation = warehouse.materialise_twin(result.generator, schema, model)
+            for line in sampling_lines(result.generator):  # rules, condition, rebalance
+                progress(line)
             entry = entry_for(
                 result,
                 model=model,

@@ -47,6 +47,7 @@ def test_only_planned_releases_take_budget_and_only_unknown_domains_take_delta()
         ColumnPlan.STRING,
         ColumnPlan.TEXT,
         ColumnPlan.TEXT_KEY,
+        ColumnPlan.ROLE,  # a semantic role's DP head is a thresholded histogram
     }
 
 

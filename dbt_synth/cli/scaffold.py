@@ -25,6 +25,7 @@ from dbt_synth.cli.candidates import (
 )
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.cli.files import Written, remove_generated, write_generated
+from dbt_synth.cli.proposals import generated_columns, with_proposed_roles, with_rules
 from dbt_synth.cli.traced import trace
 from dbt_synth.errors import ConfigError
 
@@ -99,6 +100,8 @@ def init_project(
         replace(c, foreign_keys=tuple(k for k in c.foreign_keys if k.parent in by_label))
         for c in chosen
     ]
+    # Role proposals (roles.py) and rules read from the original's tests (rules.py).
+    chosen = [with_rules(with_proposed_roles(c, manifest, project), manifest) for c in chosen]
     written = []
     for candidate in chosen:
         written.append(
@@ -310,8 +313,9 @@ def _model_tests(
     for name in ("distribution_drift", "correlation_drift", "no_exact_copies"):
         if name in available:
             arguments: dict[str, Any] = {"compare_model": real}
-            if keys:
-                arguments["exclude"] = keys
+            skipped = keys + generated_columns(synth, keys, ids_only=name == "no_exact_copies")
+            if skipped:
+                arguments["exclude"] = skipped
             if name == "no_exact_copies":
                 # Rows of a coarse table meet by chance: judge copies over the real repeat rate.
                 arguments["over_real_duplicates"] = True

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from dbt_synth.accounting import PrivacyAccountant
-from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
+from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress, one_torch_thread
 from dbt_synth.mechanisms.mixture import Measurement, MixtureModel
 from dbt_synth.noise import NoiseSource
 
@@ -122,6 +122,16 @@ class MarginalMechanism(Mechanism):
             if final:
                 break
         model.fit(measurements, total, self.init_steps, self.learning_rate / 2)
+
+    def sample_given(
+        self, n: int, rng: np.random.Generator, given: tuple[int, np.ndarray]
+    ) -> np.ndarray:
+        """`n` rows of codes from the exact conditional given = (column, allowed codes)
+        (MixtureModel.sample; conditioning.py rebalances with it)."""
+        if self._model is None:
+            raise RuntimeError("sample() before fit()")
+        with one_torch_thread():
+            return self._model.sample(n, rng, given)
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._model is None:

@@ -108,7 +108,9 @@ class MixtureModel:
             loss.backward()
             optimizer.step()
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def sample(
+        self, n: int, rng: np.random.Generator, given: tuple[int, np.ndarray] | None = None
+    ) -> np.ndarray:
         """`n` rows whose marginals follow the model up to rounding, not up to sampling noise.
 
         Independent draws would add multinomial noise of about √(n·p) per cell on top of the
@@ -117,11 +119,17 @@ class MixtureModel:
         systematic rounding (floor or ceiling at random, so that the expected counts are exact);
         the values of each column are shuffled within the component, which keeps the columns
         independent given the component, and the rows are shuffled at the end.
+
+        With `given` = (column, allowed codes) the rows come exactly from the model's conditional
+        distribution given that the column's code is one of them (conditioning.py): component
+        weights become their posterior, the column's probabilities are restricted.
         """
         with torch.no_grad():
             weights, probs = self.probabilities()
         weights = weights.numpy()
         probs = probs.numpy()
+        if given is not None:
+            weights, probs = _restricted(weights, probs, *given)
         sizes = _systematic_round(n * weights[None, :] / weights.sum(), np.array([n]), rng)[0]
         component = np.repeat(np.arange(len(weights)), sizes)
         codes = np.empty((n, len(self.cardinalities)), dtype=np.int32)
@@ -133,6 +141,23 @@ class MixtureModel:
             values = np.repeat(np.tile(np.arange(cardinality), len(sizes)), counts.ravel())
             codes[:, column] = values[np.lexsort((rng.random(n), component))]
         return codes[rng.permutation(n)]
+
+
+def _restricted(
+    weights: np.ndarray, probs: np.ndarray, column: int, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior component weights and the column's probabilities restricted to `allowed`."""
+    keep = np.zeros(probs.shape[2])
+    keep[allowed] = 1.0
+    probs = probs.copy()
+    probs[column] *= keep
+    weights = weights * probs[column].sum(axis=1)
+    if not weights.sum() > 0:
+        raise ValueError("the model puts no mass on the given codes")
+    # A component without mass there draws no row; keep its row finite for the rounding.
+    empty = probs[column].sum(axis=1) <= 0
+    probs[column][empty] = keep
+    return weights, probs
 
 
 def _systematic_round(expected: np.ndarray, totals: np.ndarray, rng: np.random.Generator):

@@ -41,11 +41,13 @@ from dbt_synth.encoding import (
     TextModel,
 )
 from dbt_synth.errors import SynthError
+from dbt_synth.keys import IdForm, StringKeyModel
 from dbt_synth.mechanisms.dpsgd import DPSGDMechanism, MadeNet, TrainingPlan
 from dbt_synth.mechanisms.marginal import MarginalMechanism
 from dbt_synth.mechanisms.mixture import MixtureModel
 from dbt_synth.pipeline import ColumnReport
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema
+from dbt_synth.tails import FormatTail, GeneratedModel, HeadTailModel, RoleTail, TextTail
 
 FORMAT_VERSION = 1
 
@@ -62,6 +64,19 @@ class _Stored:
     transient: dict[str, Any] = field(default_factory=dict)
 
 
+_CATEGORY_KEPT = frozenset(
+    {
+        "spec",
+        "domain",
+        "_modelled",
+        "_tail",
+        "_index",
+        "_null_code",
+        "_other_code",
+        "cardinality",
+        "prior",
+    }
+)
 _OBJECTS: dict[str, tuple[type, _Stored]] = {
     "NumericModel": (
         NumericModel,
@@ -88,7 +103,14 @@ _OBJECTS: dict[str, tuple[type, _Stored]] = {
         ),
     ),
     "TextModel": (TextModel, _Stored(frozenset({"spec", "domain", "unique"}), {"_issued": set})),
-    "KeyModel": (KeyModel, _Stored(frozenset({"spec"}))),
+    "KeyModel": (KeyModel, _Stored(frozenset({"spec", "form", "declared_max"}))),
+    # roles (tails.py, keys.py): head+tail columns, generated columns, string keys.
+    "HeadTailModel": (HeadTailModel, _Stored(_CATEGORY_KEPT | {"tail", "unrevealed"})),
+    "GeneratedModel": (GeneratedModel, _Stored(frozenset({"spec", "tail"}))),
+    "StringKeyModel": (
+        StringKeyModel,
+        _Stored(frozenset({"spec", "pattern", "domain", "form"}), {"_issued": set}),
+    ),
     "NullModel": (NullModel, _Stored(frozenset({"spec"}))),
     "MarginalMechanism": (
         MarginalMechanism,
@@ -178,9 +200,12 @@ _DATACLASSES: dict[str, type] = {
         PriorCounts,
         TrainingPlan,
         ColumnReport,
+        RoleTail,
+        FormatTail,
+        TextTail,
     )
 }
-_ENUMS: dict[str, type[enum.Enum]] = {cls.__name__: cls for cls in (ColumnKind,)}
+_ENUMS: dict[str, type[enum.Enum]] = {cls.__name__: cls for cls in (ColumnKind, IdForm)}
 _OBJECT_NAMES = {cls: name for name, (cls, _) in _OBJECTS.items()}
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from dbt_synth.conditioning import constraints_of, fresh_keys
 from dbt_synth.config import SynthConfig
 from dbt_synth.generation import TwinGenerator
 from dbt_synth.noise import sampling_seed
@@ -102,6 +103,8 @@ class StoredModel:
             mechanism=parts.mechanism,
             rows=config.rows or round(self.fitted.rows_estimate),
             seed=sampling_seed(config.seed),
+            # Rules, condition and rebalance of the current config (sampling only, zero ε).
+            constraints=constraints_of(config, parts.names, fresh_keys(parts.models, parts.names)),
         )
 
     def resampled(self, config: SynthConfig) -> SynthResult:

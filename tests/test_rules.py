@@ -1,0 +1,112 @@
+"""Rules, condition and rebalance at sampling time, on loans (openintro::loans_full_schema).
+
+The twin is fitted once; each test samples the same fitted model under other constraints
+(`dataclasses.replace` of its generator), which is what a build with those constraints does
+after fitting: constraints are post-processing and spend no ε.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pyarrow as pa
+import pytest
+
+from dbt_synth import synthesize
+from dbt_synth.conditioning import ConstraintError, constraints_of, sampling_record
+from dbt_synth.config import parse_config
+from dbt_synth.errors import SynthError
+from dbt_synth.rules import broken, parse_rules
+from fixtures.real_data import real_table
+
+COLUMNS = ["loan_status", "grade", "interest_rate", "loan_amount", "paid_total", "paid_principal"]
+RULES = [
+    {"expression": "paid_total >= paid_principal"},
+    {"accepted_range": {"column": "interest_rate", "min_value": 5, "max_value": 31}},
+    {"compare": {"column_a": "loan_amount", "operator": ">=", "column_b": "paid_principal"}},
+    {"not_null": "loan_status"},
+    {"accepted_values": {"column": "grade", "values": list("ABCDEFG")}},
+]
+
+
+@pytest.fixture(scope="module")
+def loans():
+    return real_table("openintro", "loans_full_schema")[COLUMNS]
+
+
+@pytest.fixture(scope="module")
+def fitted(loans):
+    return synthesize(loans, config={"epsilon": 1.0, "seed": 5})
+
+
+def _sample(fitted, loans, **synth):
+    config = parse_config(synth)
+    generator = dataclasses.replace(
+        fitted.generator, constraints=constraints_of(config, tuple(loans.columns), set())
+    )
+    return generator, generator.table().to_pandas()
+
+
+def test_every_rule_holds_on_a_twin_whose_free_draws_break_them(fitted, loans):
+    rules = parse_rules(RULES)
+    real = pa.Table.from_pandas(loans, preserve_index=False)
+    assert not broken(real, rules).any()  # the real rows meet them
+    free = broken(fitted.table, rules).mean(axis=1)
+    assert free[0] > 0.02, free  # the fitted model alone breaks paid_total >= paid_principal
+    generator, twin = _sample(fitted, loans, rules=RULES)
+    assert len(twin) == fitted.rows
+    assert not broken(generator.table(), rules).any()
+    record = json.loads(sampling_record(generator))
+    assert record["redrawn_for"]["expression: paid_total >= paid_principal"] > 0.02 * len(twin)
+    assert record["rows_drawn"] > len(twin)
+
+
+def test_a_condition_holds_on_every_row(fitted, loans):
+    _, twin = _sample(fitted, loans, condition="loan_amount > 20000 and grade in ('A', 'B')")
+    assert (twin["loan_amount"] > 20000).all()
+    assert set(twin["grade"]) == {"A", "B"}
+    assert len(twin) == fitted.rows
+
+
+def test_rebalanced_shares_are_met_and_the_rest_keeps_its_proportions(fitted, loans):
+    plain = fitted.table.to_pandas()["loan_status"].value_counts(normalize=True)
+    _, twin = _sample(
+        fitted, loans, rebalance={"column": "loan_status", "shares": {"Fully Paid": 0.4}}
+    )
+    shares = twin["loan_status"].value_counts(normalize=True)
+    assert abs(shares["Fully Paid"] - 0.4) < 0.01, shares
+    assert plain["Fully Paid"] < 0.1
+    # Fully paid loans have paid off their principal: the rows follow the model's conditional.
+    paid = twin[twin["loan_status"] == "Fully Paid"]
+    rest = twin[twin["loan_status"] != "Fully Paid"]
+    assert (paid["paid_principal"] / paid["loan_amount"]).median() > (
+        rest["paid_principal"] / rest["loan_amount"]
+    ).median()
+
+
+def test_a_rule_the_model_cannot_meet_fails_naming_it(fitted, loans):
+    rule = [{"accepted_range": {"column": "interest_rate", "min_value": 5.0, "max_value": 5.01}}]
+    with pytest.raises(ConstraintError) as raised:
+        _sample(fitted, loans, rules=rule)
+    assert "accepted_range: interest_rate" in str(raised.value)
+    with pytest.raises(ConstraintError, match="not in the twin's DP domain"):
+        _sample(fitted, loans, rebalance={"column": "loan_status", "shares": {"Late": 0.2}})
+
+
+@pytest.mark.parametrize(
+    ("synth", "message"),
+    [
+        ({"rules": [{"expression": "sum(paid_total) > 0"}]}, "not a row-level predicate"),
+        ({"rules": [{"expression": "paid_total >="}]}, "not valid SQL"),
+        ({"rules": [{"between": "x"}]}, "unknown rule"),
+        ({"rules": [{"compare": {"column_a": "a", "operator": "~", "column_b": "b"}}]}, "~"),
+        ({"rebalance": {"column": "grade", "shares": {"A": 0.7, "B": 0.6}}}, "sum to at most 1"),
+        ({"rules": [{"not_null": "nope"}]}, "not in the source"),
+    ],
+)
+def test_bad_constraints_fail_with_one_clear_error(loans, synth, message):
+    with pytest.raises(SynthError) as raised:
+        synthesize(loans.head(500), config=synth, model="loans_twin")
+    assert message in str(raised.value)
+    assert "loans_twin" in str(raised.value)

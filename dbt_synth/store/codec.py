@@ -84,24 +84,7 @@ _OBJECTS: dict[str, tuple[type, _Stored]] = {
             frozenset({"spec", "domain", "cardinality", "prior", "_special_code", "_inner_edges"})
         ),
     ),
-    "CategoryModel": (
-        CategoryModel,
-        _Stored(
-            frozenset(
-                {
-                    "spec",
-                    "domain",
-                    "_modelled",
-                    "_tail",
-                    "_index",
-                    "_null_code",
-                    "_other_code",
-                    "cardinality",
-                    "prior",
-                }
-            )
-        ),
-    ),
+    "CategoryModel": (CategoryModel, _Stored(_CATEGORY_KEPT)),
     "TextModel": (TextModel, _Stored(frozenset({"spec", "domain", "unique"}), {"_issued": set})),
     "KeyModel": (KeyModel, _Stored(frozenset({"spec", "form", "declared_max"}))),
     # roles (tails.py, keys.py): head+tail columns, generated columns, string keys.

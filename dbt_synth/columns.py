@@ -35,6 +35,7 @@ from dbt_synth.keys import StringKeyModel
 from dbt_synth.noise import NoiseSource
 from dbt_synth.schema import ColumnKind, ColumnSpec
 from dbt_synth.tails import (
+    HEAD_WEIGHT,
     GeneratedModel,
     HeadTailModel,
     TextTail,
@@ -85,10 +86,13 @@ class ColumnContext:
     noise: NoiseSource
     # roles: σ of the generator's measurements, for the budget-aware category cap (tails.py).
     limit_sigma: float = 0.0
+    # roles: the weight of a semantic-role column's domain ρ (tails.head_weight).
+    head_weight: float = HEAD_WEIGHT
 
     def weighted(self, plan: ColumnPlan) -> ColumnContext:
         """This context with the plan's share of the domain budget (tails.domain_weight)."""
-        return dataclasses.replace(self, rho=self.rho * domain_weight(plan.value))
+        weight = domain_weight(plan.value, self.head_weight)
+        return dataclasses.replace(self, rho=self.rho * weight)
 
 
 def plan_column(spec: ColumnSpec, config: SynthConfig) -> ColumnPlan:

@@ -181,10 +181,12 @@ def resample_child(
     relational: RelationalConfig,
     config: SynthConfig,
 ) -> ChildResult:
-    """A child twin sampled again from a stored fit, for ε 0: the joined rows from `resampled`
-    (the stored joined fit, already resampled, see `StoredModel.resampled`), their keys drawn from the parents' twins
-    as they are now (only their twins are needed: no source row of any table is read), with
-    the stored DP histograms. The keys thus reference the current parent twins, refit or not."""
+    """A child twin sampled again from a stored fit, for ε 0.
+
+    The joined rows come from `resampled` (the stored joined fit, already resampled: see
+    `StoredModel.resampled`); their keys are drawn from the parents' twins as they are now,
+    with the stored DP histograms. Only the parents' twins are read, no source row of any
+    table; the keys thus reference the current parent twins, refit or not."""
     rng = np.random.default_rng(sampling_seed(config.seed))
     generator, reports = child_generator(
         resampled.generator,

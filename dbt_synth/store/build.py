@@ -1,10 +1,11 @@
 """The store's part of a twin build: decide before reading, record after writing.
 
 `plan_build` runs before any source row is read: it finds the twin's stored fit (by model and
-fingerprint; a child twin's holds its joined fit and its key parts), decides whether to refit (`policy.decide`), and for a refit checks the source's
-lifetime budget from the ledger. After the twin is materialised, `ledger_fields` stamps the
-ledger row (fit id, "resampled from fit <id>" or why it refit) and `save` appends the model —
-only after the ledger row, so no stored model lacks the ledger row that paid for it.
+fingerprint; a child twin's holds its joined fit and its key parts), decides whether to refit
+(`policy.decide`), and for a refit checks the source's lifetime budget from the ledger. After
+the twin is materialised, `ledger_fields` stamps the ledger row (fit id, "resampled from fit
+<id>" or why it refit) and `save` appends the model — only after the ledger row, so no stored
+model lacks the ledger row that paid for it.
 """
 
 from __future__ import annotations

@@ -116,3 +116,11 @@ def test_twin_is_generated_on_the_executors_and_cast_to_source_types(warehouse, 
     assert isinstance(first.ts, datetime | None)
     cities = {r.city for r in twin.select("city").distinct().collect()}
     assert cities <= {"oslo", "rome", None}
+
+
+def test_read_filters_and_projects_in_spark(warehouse):
+    table = OwnTable("wh_test", "read_narrowed")
+    warehouse.append(table, pa.table({"model": ["a", "b", "a"], "fit": ["1", "2", "3"]}))
+    rows = warehouse.read(table, where={"model": "a"}, columns=("fit",))
+    assert sorted(rows.column("fit").to_pylist()) == ["1", "3"] and rows.column_names == ["fit"]
+    assert warehouse.read(table, where={"model": "a", "fit": "3"}).num_rows == 1

@@ -17,7 +17,14 @@ import pandas as pd
 import pyarrow as pa
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
-from dbt_synth.columns import ColumnContext, column_model, fallback, plan_column, treatment
+from dbt_synth.columns import (
+    ColumnContext,
+    ColumnPlan,
+    column_model,
+    fallback,
+    plan_column,
+    treatment,
+)
 from dbt_synth.conditioning import constraints_of
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.encoding import ColumnModel, KeyModel
@@ -27,6 +34,7 @@ from dbt_synth.keys import StringKeyModel
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
 from dbt_synth.noise import NoiseSource, sampling_seed
+from dbt_synth.pushdown import SourceCounts, value_counts
 from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
 from dbt_synth.tails import domain_share, domain_weight, generator_sigma
@@ -164,9 +172,19 @@ def _synthesize(
         f"{table.num_rows} rows{sampled} × {len(schema.columns)} columns; "
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
+    source_counts = _source_counts(source, schema, plans, rows_estimate, rate)
+    if source_counts is not None:
+        say(f"category counts of {len(source_counts.columns)} columns computed by the warehouse")
 
     context = ColumnContext(
-        config, accountant, column_rho, threshold_delta, fit_estimate, noise, limit_sigma
+        config,
+        accountant,
+        column_rho,
+        threshold_delta,
+        fit_estimate,
+        noise,
+        limit_sigma,
+        source_counts,
     )
     models: list[ColumnModel] = [
         column_model(table.column(spec.name), spec, plan, context.weighted(plan))
@@ -222,6 +240,23 @@ def _synthesize(
         ),
         fit_seconds=time.perf_counter() - started,
     )
+
+
+def _source_counts(
+    source: SourceRows,
+    schema: TableSchema,
+    plans: list[ColumnPlan],
+    rows_estimate: float,
+    rate: float,
+) -> SourceCounts | None:
+    """The category columns' exact counts over the whole source, when its warehouse computes
+    aggregates (pushdown.py): only the counts reach the driver, which noises them."""
+    names = [
+        spec.name for spec, plan in zip(schema.columns, plans, strict=True) if plan.categorical
+    ]
+    if source.aggregates is None or not names:
+        return None
+    return SourceCounts(value_counts(source.aggregates, names), rows_estimate, rate)
 
 
 def _refined_count(

@@ -150,3 +150,11 @@ def test_category_counts_are_computed_in_spark_and_only_the_sample_reaches_the_d
     evens = dict(zip(even.domain.values, even.domain.counts, strict=True))
     assert evens[True] == pytest.approx(50_000 * rate, abs=3)
     assert evens[False] == pytest.approx(50_000 * rate, abs=3)
+
+
+def test_read_filters_and_projects_in_spark(warehouse):
+    table = OwnTable("wh_test", "read_narrowed")
+    warehouse.append(table, pa.table({"model": ["a", "b", "a"], "fit": ["1", "2", "3"]}))
+    rows = warehouse.read(table, where={"model": "a"}, columns=("fit",))
+    assert sorted(rows.column("fit").to_pylist()) == ["1", "3"] and rows.column_names == ["fit"]
+    assert warehouse.read(table, where={"model": "a", "fit": "3"}).num_rows == 1

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,10 +200,23 @@ class SparkWarehouse(Warehouse):
             ),
         )
 
-    def read(self, table: OwnTable) -> pa.Table | None:
+    def read(
+        self,
+        table: OwnTable,
+        *,
+        where: Mapping[str, str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
         if not self._exists(table):
             return None
-        return self.fetch(self.session.table(f"{_quote(table.schema)}.{_quote(table.name)}"))
+        from pyspark.sql import functions
+
+        frame = self.session.table(f"{_quote(table.schema)}.{_quote(table.name)}")
+        for column, value in (where or {}).items():
+            frame = frame.filter(functions.col(_quote(column)) == functions.lit(value))
+        if columns:
+            frame = frame.select(*(_quote(c) for c in columns))
+        return self.fetch(frame)
 
     def _exists(self, table: OwnTable) -> bool:
         return bool(self.session.catalog.tableExists(f"{table.schema}.{table.name}"))

@@ -2,9 +2,10 @@
 # A real Spark cluster on this machine: a standalone master, one worker (executors in their own
 # JVMs and Python workers) and a Spark Connect server, all on 127.0.0.1, from the pyspark wheel.
 # Then, through SPARK_REMOTE, dbt builds the demo twin with its tests (integration_tests,
-# `--select cps1988_twin`) and the child project (integration_tests/child: a parent twin and a child twin
-# whose keys are drawn from it, with the relationships test), and the services are stopped by
-# their pids. The bad twins' SQL tests run on the local Spark of tests/test_sql_spark.py.
+# `--select cps1988_twin`) and the child project (integration_tests/child: a parent twin and a
+# child twin whose keys are drawn from it, with the relationships test), and the services are
+# stopped by their pids. The bad twins' SQL tests run on the local Spark (test_sql_spark.py).
+# tests/test_spark_cluster.py runs this script in the suite (`make test`, CI).
 #
 #   scripts/spark_cluster.sh            # uses .venv/bin/python (make setup)
 #

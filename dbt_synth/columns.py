@@ -34,6 +34,7 @@ from dbt_synth.noise import NoiseSource
 from dbt_synth.pushdown import SourceCounts, ValueCounts
 from dbt_synth.schema import ColumnKind, ColumnSpec
 from dbt_synth.tails import (
+    HEAD_WEIGHT,
     GeneratedModel,
     HeadTailModel,
     TextTail,
@@ -92,10 +93,13 @@ class ColumnContext:
     limit_sigma: float = 0.0
     # Category counts the engine computed over the whole source (pushdown.py), if it did.
     source_counts: SourceCounts | None = None
+    # roles: the weight of a semantic-role column's domain ρ (tails.head_weight).
+    head_weight: float = HEAD_WEIGHT
 
     def weighted(self, plan: ColumnPlan) -> ColumnContext:
         """This context with the plan's share of the domain budget (tails.domain_weight)."""
-        return dataclasses.replace(self, rho=self.rho * domain_weight(plan.value))
+        weight = domain_weight(plan.value, self.head_weight)
+        return dataclasses.replace(self, rho=self.rho * weight)
 
 
 def plan_column(spec: ColumnSpec, config: SynthConfig) -> ColumnPlan:

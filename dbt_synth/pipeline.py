@@ -37,7 +37,7 @@ from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.pushdown import SourceCounts, value_counts
 from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
-from dbt_synth.tails import domain_share, domain_weight, generator_sigma
+from dbt_synth.tails import domain_share, domain_weight, generator_sigma, head_weight
 
 # Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
 _COUNT_SHARE = 0.01
@@ -157,11 +157,13 @@ def _synthesize(
     plans = [plan_column(spec, config) for spec in schema.columns]
     thresholded = sum(plan.thresholded for plan in plans)
     threshold_delta = _THRESHOLD_DELTA_SHARE * delta / max(2 * thresholded, 1)
-    # roles: a head+tail column's domain gets a larger share (tails.domain_weight).
-    releases = sum(domain_weight(plan.value) for plan in plans)
     reserve = _THRESHOLD_DELTA_SHARE * delta if thresholded else 0.0
     share = domain_share(config.domain_share, [plan.value for plan in plans])
-    column_rho = share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
+    domain_rho = share * accountant.remaining_rho(extra_delta=reserve)
+    # roles: a head+tail column's domain gets a larger share, chosen from the budget (tails.py).
+    head = head_weight([plan.value for plan in plans], domain_rho, fit_estimate, threshold_delta)
+    releases = sum(domain_weight(plan.value, head) for plan in plans)
+    column_rho = domain_rho / max(releases, 1)
     # roles: how many values a category column models depends on the generator's noise.
     modelled_plans = sum(plan.value not in ("key", "null", "text", "text_key") for plan in plans)
     limit_sigma = generator_sigma(
@@ -185,6 +187,7 @@ def _synthesize(
         noise,
         limit_sigma,
         source_counts,
+        head,
     )
     models: list[ColumnModel] = [
         column_model(table.column(spec.name), spec, plan, context.weighted(plan))

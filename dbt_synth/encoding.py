@@ -17,8 +17,9 @@ import pyarrow as pa
 
 from dbt_synth.axis import from_axis, is_integral, to_axis
 from dbt_synth.domains.categories import CategoryDomain
-from dbt_synth.domains.numeric import SPECIALS, NumericDomain, grid_span
+from dbt_synth.domains.numeric import SPECIALS, NumericDomain
 from dbt_synth.domains.text import TextDomain
+from dbt_synth.domains.tree import grid_span
 from dbt_synth.keys import IdForm, StringKeyModel, integer_keys
 from dbt_synth.schema import ColumnKind, ColumnSpec
 

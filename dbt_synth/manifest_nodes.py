@@ -7,15 +7,11 @@ walk dbt's `Manifest` objects and resolve `ref()`/`source()` calls in test argum
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-_CALL = re.compile(
-    r"""(?:source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)"""
-    r"""|ref\(\s*['"]([^'"]+)['"]\s*\))"""
-)
+from dbt_synth.relational.keys import table_call
 
 
 def relations(manifest: Any):
@@ -82,21 +78,15 @@ def relationships_parent(manifest: Any, test: Any, kwargs: Mapping[str, Any]) ->
 
 def resolve_call(manifest: Any, jinja: str, among: Sequence[str] | None = None) -> str | None:
     """The unique id a `ref('m')`/`source('s', 't')` call names (among `among` when given)."""
-    call = _CALL.search(jinja)
+    call = table_call(jinja)
     if call is None:
         return None
-    source, table, model = call.groups()
     pool = among if among is not None else [*manifest.sources, *manifest.nodes]
     for unique_id in pool:
         node = manifest.sources.get(unique_id) or manifest.nodes.get(unique_id)
         if node is None:
             continue
-        if model is not None and node.resource_type != "source" and node.name == model:
-            return unique_id
-        if source is not None and (getattr(node, "source_name", None), node.name) == (
-            source,
-            table,
-        ):
+        if node.name == call.name and getattr(node, "source_name", None) == call.source:
             return unique_id
     return None
 

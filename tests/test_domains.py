@@ -9,15 +9,12 @@ from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
 from dbt_synth.domains.categories import dp_category_domain, threshold_for
 from dbt_synth.domains.numeric import (
     LEVEL_RHO_SHARES,
-    LEVELS,
     SPECIALS,
     NumericDomain,
     dp_numeric_domain,
-    from_keys,
-    grid_span,
-    to_keys,
 )
 from dbt_synth.domains.text import coarse_shape, dp_text_domain, fine_shape
+from dbt_synth.domains.tree import LEVELS
 from dbt_synth.encoding import NumericModel
 from dbt_synth.noise import NoiseSource
 from dbt_synth.schema import column_spec
@@ -28,13 +25,6 @@ RHO = 0.002  # a domain share of ε ≈ 1
 
 def _states(n: int) -> np.ndarray:
     return np.full(n, -1, dtype=np.int8)
-
-
-def test_keys_preserve_order_of_every_double():
-    values = np.array([-np.inf, -1e300, -1.5, -0.0, 0.0, 1e-300, 2.5, 1e300, np.inf])
-    keys = to_keys(values)
-    assert (np.diff(keys.astype(np.float64)) >= 0).all()
-    assert np.array_equal(from_keys(keys), values)
 
 
 def test_numeric_tree_spends_its_rho_as_one_gaussian_release_per_level():
@@ -242,16 +232,6 @@ def test_a_column_of_zeros_never_gets_a_far_away_range():
     for seed in range(300):
         domain = _wide_table_domain(values, NoiseSource.replayed(seed))
         assert domain.low.min() >= 0.0 and domain.high.max() < 1e3, seed
-
-
-def test_grid_span_is_exact_at_the_ulp():
-    below_seven = np.nextafter(7.0, 0.0)
-    low = np.array([6.0, below_seven, 0.0, 0.07, 4.25])
-    high = np.array([below_seven, below_seven, 0.29, 0.0799, 4.9])
-    first, last = grid_span(low, high, 0)
-    assert list(first) == [6, 7, 0, 1, 5] and list(last) == [6, 6, 0, 0, 4]
-    first, last = grid_span(low, high, 2)
-    assert list(first) == [600, 700, 0, 7, 425] and list(last) == [699, 699, 29, 7, 490]
 
 
 def test_threshold_lets_a_singleton_through_with_probability_at_most_delta():

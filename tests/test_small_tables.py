@@ -72,7 +72,9 @@ def test_a_resolved_domain_is_left_as_the_tree_found_it():
 @pytest.fixture(scope="module")
 def small_twin():
     progress: list[str] = []
-    result = synthesize(_ratings(99), epsilon=1.0, seed=4, progress=progress.append)
+    # Which columns resolve nothing at this size depends on the noise, so it is replayed here.
+    with replayable_noise(0):
+        result = synthesize(_ratings(99), epsilon=1.0, seed=4, progress=progress.append)
     return result, progress
 
 

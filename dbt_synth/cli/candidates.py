@@ -14,7 +14,8 @@ from typing import Any
 
 from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
-from dbt_synth.relational.keys import ForeignKey, KeyOrigin, called_table
+from dbt_synth.relational.keys import ForeignKey, called_table
+from dbt_synth.relational.manifest import relationships_key
 
 # THE twin marker: a model tagged so is a twin, for `init` (never twinned again), `report`, `status`
 # and synth mode (macros/synth_mode/, which reads the same tag from dbt's graph).
@@ -174,14 +175,9 @@ def _foreign_keys(manifest: Any, unique_id: str) -> tuple[ForeignKey, ...]:
     for node in _column_tests(manifest, unique_id):
         if node.test_metadata.name != "relationships":
             continue
-        kwargs = node.test_metadata.kwargs or {}
-        parent, field = called_table(str(kwargs.get("to", ""))), kwargs.get("field")
-        if parent and isinstance(field, str) and node.column_name.isidentifier():
-            keys.append(
-                ForeignKey(
-                    (node.column_name,), parent, (field,), origin=KeyOrigin.RELATIONSHIPS_TEST
-                )
-            )
+        key = relationships_key(node.column_name, node.test_metadata.kwargs or {}, sources=True)
+        if key is not None:
+            keys.append(key)
     return tuple(sorted(keys, key=lambda k: k.columns))
 
 

@@ -1,13 +1,10 @@
 """DP bounds and quantile bins for ordered columns (numbers, dates, timestamps, times).
 
-Nothing reads a raw min, max or quantile. Values are mapped to an order-preserving 32-bit key
-(the top bits of the IEEE-754 double, sign-folded), and a noisy tree over that key space is grown
-top-down. The first level splits by sign and exponent, the next ones 16-ways by mantissa bits; at
-each of the 6 levels every row adds 1 to exactly one node, so each level is a Gaussian release of
-sensitivity 1, with most of the budget on the first level. Children of a node are only
-examined when the node's noisy count clears a threshold, which is post-processing of the full
-tree. The surviving leaves give the column's range, its quantile bins and a fine density used
-to sample inside a bin.
+Nothing reads a raw min, max or quantile. A noisy tree over an order-preserving key space is
+grown top-down (`tree.py`); at each of its 6 levels every row adds 1 to exactly one node, so
+each level is a Gaussian release of sensitivity 1, with most of the budget on the first level.
+The surviving leaves give the column's range, its quantile bins and a fine density used to
+sample inside a bin.
 
 With declared public bounds the same tree is grown inside them: first-level cells outside the
 bounds are known to be empty and the leaves are clipped to the bounds. The tree (rather than a
@@ -21,33 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+from dbt_synth.domains.tree import KEY_BITS, LEVELS, grow_tree
 from dbt_synth.noise import NoiseSource
 
-KEY_BITS = 32
-# Bits resolved per tree level: first the sign and exponent (where the values live at all), then
-# the mantissa 4 bits at a time. Fewer levels mean less noise per node (sensitivity √levels).
-LEVEL_BITS = (12, 4, 4, 4, 4, 4)
-LEVELS = len(LEVEL_BITS)
 # Each level is its own Gaussian release (every row adds 1 to one node per level). The first
 # level says where the values live at all, so it gets the largest share of the column's ρ; deeper
 # levels only refine regions that are heavy enough to need it.
 LEVEL_RHO_SHARES = (0.4, 0.2, 0.15, 0.1, 0.08, 0.07)
-# A node is kept when its noisy count clears THRESHOLD_SIGMAS·σ. At 5σ an empty node survives
-# with probability 3e-7, so spurious far-away values are practically never invented. On the
-# first level, which sets the range, a run of m adjacent weaker cells (kept as one coarse leaf)
-# needs the same THRESHOLD_SIGMAS·σ·√m: at 3σ a run of the ~1000 empty negative exponent cells
-# of a non-negative column came through about once in 300 columns, as a leaf down to -1.8e308.
-# Below a kept node a run is bounded by that node and needs RUN_SIGMAS·σ·√m.
-THRESHOLD_SIGMAS = 5.0
-RUN_SIGMAS = 3.0
-# Below a kept node a single missed child is a run too, so that it keeps its share of the
-# parent's mass rather than hand it to the resolved siblings (which would, say, turn the 7s of a
-# count column into 4s, 5s and 6s). A run is cut into pieces that each clear RUN_SIGMAS·σ·√m,
-# so that a flat stretch keeps some resolution instead of becoming one uniform leaf. A single
-# missed child, always next to a kept sibling, needs SINGLE_SIGMAS·σ (a common count value
-# holds ~3σ at a wide table's budget); longer runs keep RUN_SIGMAS, as a lower bar let noise-only
-# runs far from the data through often enough to move a timestamp twin's range by years.
-SINGLE_SIGMAS = 2.0
 # NULL, NaN and ±inf are known to be possible (no privacy at stake in naming them); 3σ only keeps
 # a column with no NULLs from getting a few noisy ones.
 SPECIAL_SIGMAS = 3.0
@@ -103,21 +80,6 @@ class NumericDomain:
         return np.r_[self.special_counts, bins]
 
 
-def to_keys(values: np.ndarray) -> np.ndarray:
-    """Order-preserving unsigned 64-bit keys of finite or infinite doubles."""
-    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
-    negative = (bits >> np.uint64(63)).astype(bool)
-    return np.where(negative, ~bits, bits | np.uint64(1 << 63))
-
-
-def from_keys(keys: np.ndarray) -> np.ndarray:
-    """Inverse of `to_keys`."""
-    keys = np.asarray(keys, dtype=np.uint64)
-    positive = (keys >> np.uint64(63)).astype(bool)
-    bits = np.where(positive, keys & np.uint64((1 << 63) - 1), ~keys)
-    return bits.view(np.float64)
-
-
 def dp_numeric_domain(
     values: np.ndarray,
     states: np.ndarray,
@@ -156,7 +118,7 @@ def dp_numeric_domain(
     # Decimals, once released, say where values can be (post-processing): a column written
     # with d places has nothing in a cell that holds no multiple of 10^-d.
     grid = 0 if integer else decimals
-    low, high, mass = _grow_tree(finite, sigmas, noise, grid=grid, bounds=public_bounds)
+    low, high, mass = grow_tree(finite, sigmas, noise, grid=grid, bounds=public_bounds)
     # Special states are counted with the first level (each row is in one of them).
     sigma = sigmas[0]
     noisy_special = noise.counts(special_true, sigma)
@@ -230,232 +192,6 @@ def _dp_decimals(
         if tail.sum() <= 0.01 * total + 2.0 * sigma * np.sqrt(len(tail)):
             return digits
     return None
-
-
-def _grow_tree(
-    finite: np.ndarray,
-    sigmas: list[float],
-    noise: NoiseSource,
-    *,
-    grid: int | None,
-    bounds: tuple[float, float] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-down pruned noisy tree; returns value-space [low, high] and mass of every leaf.
-
-    Children that miss the threshold are not lost: each run of adjacent missed siblings is
-    kept as one coarser leaf when its summed noisy count clears the threshold scaled by the
-    run's noise (√m·σ), so thin tails survive at a lower resolution. Cells that the type cannot
-    hold (infinities and NaN; with `grid` decimals, cells with no value written with that
-    many decimals) are known to be
-    empty: they are never kept and never joined into a run; so are cells outside public
-    `bounds`, which clip the values and the leaves.
-    """
-    possible = _possible_first_level(integer=grid == 0)
-    if bounds is not None:
-        lo, hi = float(bounds[0]), float(bounds[1])
-        finite = np.clip(finite, lo, hi)
-        possible = possible & _first_level_within(lo, hi)
-    keys = (to_keys(finite) >> np.uint64(64 - KEY_BITS)).astype(np.int64)
-    # The root (prefix 0 above level 0) has no count of its own: that would be a ninth release.
-    frontier: dict[int, float | None] = {0: None}
-    leaves: list[tuple[int, int, float]] = []  # [first key, last key + 1) and mass
-    for level, bits in enumerate(LEVEL_BITS):
-        shift = KEY_BITS - sum(LEVEL_BITS[: level + 1])
-        parents = np.fromiter(frontier, dtype=np.int64)
-        children = (parents[:, None] << bits) + np.arange(1 << bits)
-        prefixes, counts = np.unique(keys >> shift, return_counts=True)
-        true = _lookup(prefixes, counts, children.ravel()).reshape(children.shape)
-        sigma = sigmas[level]
-        noisy = noise.counts(true, sigma)
-        next_frontier: dict[int, float | None] = {}
-        allowed = np.broadcast_to(possible, children.shape) if level == 0 else None
-        if level and grid is not None:
-            allowed = _holds_grid_value(children, shift, grid)
-        for row, parent in enumerate(parents):
-            parent_mass = frontier[parent]
-            parts = _split(
-                noisy[row],
-                sigma,
-                None if allowed is None else allowed[row],
-                residual=parent_mass is not None,
-            )
-            if not parts:
-                if parent_mass is not None:
-                    leaves.append(
-                        (
-                            int(parent) << (shift + bits),
-                            int(parent + 1) << (shift + bits),
-                            parent_mass,
-                        )
-                    )
-                continue
-            estimates = np.array([part.mass for part in parts])
-            if parent_mass is not None:
-                # Consistency: the parent's estimate is shared in proportion to its parts.
-                estimates = parent_mass * estimates / estimates.sum()
-            for part, estimate in zip(parts, estimates, strict=True):
-                child = int(children[row][part.first])
-                if part.expand and level < LEVELS - 1:
-                    next_frontier[child] = float(estimate)
-                else:
-                    last = int(children[row][part.stop - 1])
-                    leaves.append((child << shift, (last + 1) << shift, float(estimate)))
-        frontier = next_frontier
-    if not leaves:
-        empty = np.zeros(0)
-        return empty, empty, empty
-    leaves.sort()
-    key_low = np.array([leaf[0] for leaf in leaves], dtype=np.uint64) << np.uint64(64 - KEY_BITS)
-    key_high = np.array([leaf[1] for leaf in leaves], dtype=np.uint64) << np.uint64(64 - KEY_BITS)
-    mass = np.array([leaf[2] for leaf in leaves], dtype=float)
-    # The last representable key below the next leaf: the leaf's values are [low, high].
-    low, high = from_keys(key_low), from_keys(key_high - np.uint64(1))
-    if bounds is not None:
-        low, high = np.clip(low, lo, hi), np.clip(high, lo, hi)
-    return low, high, mass
-
-
-@dataclass(frozen=True)
-class _Part:
-    """Siblings [first, stop) kept as one node with their summed noisy mass."""
-
-    first: int
-    stop: int
-    mass: float
-    expand: bool  # a single sibling that cleared the threshold: its children are examined
-
-
-def _split(
-    noisy: np.ndarray,
-    sigma: float,
-    possible: np.ndarray | None = None,
-    *,
-    residual: bool = False,
-) -> list[_Part]:
-    """Siblings worth keeping.
-
-    A sibling above the threshold is a part of its own and is expanded further. Maximal runs of
-    m siblings below it are kept whole (not expanded) when their sum clears
-    THRESHOLD_SIGMAS·σ·√m and m > 1. Siblings that `possible` rules out are skipped and end a
-    run. With `residual` (the parent is a kept node) runs need RUN_SIGMAS·σ·√m, a single
-    sibling is a run too (SINGLE_SIGMAS·σ), a run is cut into pieces, and ruled-out siblings
-    are stepped over rather than ending a run: they hold no values.
-    """
-    if residual and possible is not None:
-        index = np.flatnonzero(possible)
-        return [
-            _Part(int(index[p.first]), int(index[p.stop - 1]) + 1, p.mass, p.expand)
-            for p in _split(noisy[index], sigma, residual=True)
-        ]
-    threshold = THRESHOLD_SIGMAS * sigma
-    shortest_run = 1 if residual else 2
-    allowed = np.ones(len(noisy), bool) if possible is None else possible
-    parts: list[_Part] = []
-    i = 0
-    while i < len(noisy):
-        if not allowed[i]:
-            i += 1
-            continue
-        if noisy[i] >= threshold:
-            parts.append(_Part(i, i + 1, float(noisy[i]), expand=True))
-            i += 1
-            continue
-        j = i
-        while j < len(noisy) and allowed[j] and noisy[j] < threshold:
-            j += 1
-        total = float(noisy[i:j].sum())
-        run_sigmas = RUN_SIGMAS if residual else THRESHOLD_SIGMAS
-        bar = SINGLE_SIGMAS * sigma if j - i == 1 else run_sigmas * sigma * np.sqrt(j - i)
-        if j - i >= shortest_run and total >= bar:
-            if not residual:
-                parts.append(_Part(i, j, total, expand=False))
-            else:
-                # Grow pieces outward from the kept sibling the run leans on, if there is one
-                # only on its right, so that a piece's empty far end is what gets left over.
-                # (Residual runs have no ruled-out siblings: those were stepped over above.)
-                lean_right = i == 0 and j < len(noisy)
-                for a, b in _segments(noisy[i:j], sigma, from_right=lean_right):
-                    mass = float(noisy[i + a : i + b].sum())
-                    parts.append(_Part(i + a, i + b, mass, expand=False))
-        i = j
-    return parts
-
-
-def _segments(noisy: np.ndarray, sigma: float, *, from_right: bool) -> list[tuple[int, int]]:
-    """Cut a run into pieces that each clear RUN_SIGMAS·σ·√m, scanning from one end; what is
-    left at the far end joins the last piece."""
-    values = noisy[::-1] if from_right else noisy
-    cuts: list[tuple[int, int]] = []
-    start, total = 0, 0.0
-    for k, value in enumerate(values):
-        total += value
-        if total >= RUN_SIGMAS * sigma * np.sqrt(k + 1 - start):
-            cuts.append((start, k + 1))
-            start, total = k + 1, 0.0
-    if start < len(values):
-        cuts[-1:] = [(cuts[-1][0] if cuts else 0, len(values))]
-    if from_right:
-        cuts = [(len(values) - b, len(values) - a) for a, b in reversed(cuts)]
-    return cuts
-
-
-def grid_span(low: np.ndarray, high: np.ndarray, decimals: int) -> tuple[np.ndarray, np.ndarray]:
-    """First and last k with round(k·10^-decimals, decimals) in [low, high] (last < first: none).
-
-    Compared as doubles, so a cell ending one ulp below 7 does not hold 7 while [0, 0.29] holds
-    0.29 (which is a hair below 29/100).
-    """
-    step = 10.0**-decimals
-    with np.errstate(invalid="ignore"):
-        first, last = np.ceil(low / step), np.floor(high / step)
-        # The divisions may be off by one either way.
-        first = np.where(np.round(first * step, decimals) < low, first + 1, first)
-        first = np.where(np.round((first - 1) * step, decimals) >= low, first - 1, first)
-        last = np.where(np.round(last * step, decimals) > high, last - 1, last)
-        last = np.where(np.round((last + 1) * step, decimals) <= high, last + 1, last)
-    return first, last
-
-
-def _holds_grid_value(cells: np.ndarray, shift: int, decimals: int) -> np.ndarray:
-    """Which tree cells (prefixes of `KEY_BITS - shift` bits) hold a value with `decimals`."""
-    unit = np.uint64(64 - KEY_BITS + shift)
-    first = cells.astype(np.uint64) << unit
-    ends = from_keys(first), from_keys(first | ((np.uint64(1) << unit) - np.uint64(1)))
-    first, last = grid_span(np.minimum(*ends), np.maximum(*ends), decimals)
-    return first <= last
-
-
-def _first_level_keys() -> np.ndarray:
-    """The smallest 64-bit key of every sign-and-exponent (first-level) cell."""
-    cells = np.arange(1 << LEVEL_BITS[0], dtype=np.uint64)
-    return cells << np.uint64(64 - LEVEL_BITS[0])
-
-
-def _possible_first_level(*, integer: bool) -> np.ndarray:
-    """Which sign-and-exponent cells a finite value of the column's type can fall in."""
-    exponent = (from_keys(_first_level_keys()).view(np.uint64) >> np.uint64(52)) & np.uint64(0x7FF)
-    possible = exponent != 0x7FF
-    if integer:
-        possible &= (exponent == 0) | (exponent >= 1023)
-    return possible
-
-
-def _first_level_within(low: float, high: float) -> np.ndarray:
-    """Which sign-and-exponent cells hold a value of [low, high]."""
-    first_key = _first_level_keys()
-    last_key = first_key | np.uint64((1 << (64 - LEVEL_BITS[0])) - 1)
-    with np.errstate(invalid="ignore"):
-        return (from_keys(first_key) <= high) & (from_keys(last_key) >= low)
-
-
-def _lookup(prefixes: np.ndarray, counts: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Counts of `wanted` prefixes (0 where absent) from a sorted unique table."""
-    position = np.searchsorted(prefixes, wanted)
-    position = np.clip(position, 0, max(len(prefixes) - 1, 0))
-    if len(prefixes) == 0:
-        return np.zeros(len(wanted))
-    found = prefixes[position] == wanted
-    return np.where(found, counts[position], 0).astype(float)
 
 
 def _quantile_bins(mass: np.ndarray, max_bins: int, *, min_mass: float) -> np.ndarray:

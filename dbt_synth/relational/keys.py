@@ -14,8 +14,11 @@ from typing import Any
 
 from dbt_synth.errors import ConfigError
 
-_REF = re.compile(r"""ref\(\s*(?:['"][^'"]+['"]\s*,\s*)?['"]([^'"]+)['"]\s*\)""")
-_SOURCE = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
+# THE parser of dbt's table calls: `source('s', 't')`, `ref('m')` and `ref('package', 'm')`.
+_CALL = re.compile(
+    r"""source\(\s*['"](?P<source>[^'"]+)['"]\s*,\s*['"](?P<table>[^'"]+)['"]\s*\)"""
+    r"""|ref\(\s*(?:['"][^'"]+['"]\s*,\s*)?['"](?P<model>[^'"]+)['"]\s*\)"""
+)
 _KEY_SETTINGS = ("columns", "parent", "parent_columns", "attributes", "mode")
 
 
@@ -59,18 +62,42 @@ class ForeignKey:
         return "+".join(self.columns)
 
 
+@dataclass(frozen=True)
+class TableCall:
+    """The table a `source('s', 't')` or `ref('m')` call names: `source` is None for a ref."""
+
+    name: str
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        """`s.t` for a source, `m` for a model (as synth mode and `init` name tables)."""
+        return f"{self.source}.{self.name}" if self.source else self.name
+
+
+def table_call(jinja: str) -> TableCall | None:
+    """The first `source()`/`ref()` call in `jinja`, else None."""
+    return _table_call(_CALL.search(jinja))
+
+
 def parse_ref(text: str) -> str | None:
     """`ref('x')` / `ref("pkg", "x")` → 'x'; anything else → None (the whole text must match)."""
-    match = _REF.fullmatch(text.strip())
-    return match.group(1) if match else None
+    call = _table_call(_CALL.fullmatch(text.strip()))
+    return call.name if call and call.source is None else None
 
 
 def called_table(jinja: str) -> str | None:
     """`s.t` for a `source('s', 't')` call in `jinja`, `m` for `ref('m')`, else None."""
-    source, ref = _SOURCE.search(jinja), _REF.search(jinja)
-    if source:
-        return f"{source.group(1)}.{source.group(2)}"
-    return ref.group(1) if ref else None
+    call = table_call(jinja)
+    return call.label if call else None
+
+
+def _table_call(match: re.Match[str] | None) -> TableCall | None:
+    if match is None:
+        return None
+    if match["source"] is not None:
+        return TableCall(match["table"], match["source"])
+    return TableCall(match["model"])
 
 
 def parse_key(item: Any, model: str) -> ForeignKey:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dbt_synth.errors import ConfigError
-from dbt_synth.relational.keys import ForeignKey, KeyOrigin, parse_ref
+from dbt_synth.relational.keys import ForeignKey, KeyOrigin, table_call
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -63,18 +64,27 @@ def keys_from_manifest(manifest: dict[str, Any], model: str) -> tuple[ForeignKey
         if meta.get("name") != "relationships" or node.get("attached_node") not in model_ids:
             continue
         kwargs = meta.get("kwargs") or {}
-        column, field, parent = (
-            kwargs.get("column_name"),
-            kwargs.get("field"),
-            parse_ref(str(kwargs.get("to", ""))),
-        )
-        # Expression tests (composite keys checked as `a || '|' || b`) and tests against
-        # sources are checks only; composite keys come from synth.foreign_keys.
-        if parent and _plain(column) and _plain(field):
-            keys.append(
-                ForeignKey((column,), parent, (field,), origin=KeyOrigin.RELATIONSHIPS_TEST)
-            )
+        key = relationships_key(kwargs.get("column_name"), kwargs, sources=False)
+        if key is not None:
+            keys.append(key)
     return tuple(sorted(keys, key=lambda k: k.columns))
+
+
+def relationships_key(
+    column: Any, kwargs: Mapping[str, Any], *, sources: bool
+) -> ForeignKey | None:
+    """The foreign key a `relationships` test on `column` declares (its `to` and `field`), else
+    None. THE reading of such tests, for a twin's keys here and for `init` on the originals.
+
+    Expression tests (composite keys checked as `a || '|' || b`) are checks only: composite
+    keys come from synth.foreign_keys. A twin's parent is a twin model, so a test against a
+    source shapes nothing unless `sources` (init, where parents are the originals).
+    """
+    call = table_call(str(kwargs.get("to", "")))
+    field = kwargs.get("field")
+    if call is None or (call.source and not sources) or not (_plain(column) and _plain(field)):
+        return None
+    return ForeignKey((column,), call.label, (field,), origin=KeyOrigin.RELATIONSHIPS_TEST)
 
 
 def _plain(name: Any) -> bool:

@@ -11,10 +11,14 @@ Python model that reads a seed. `dbt-synth init --select resource_type:seed` the
 - the package's twin-vs-real tests still read both the twin and the real seed;
 - the Python model's `dbt.ref("raw_chicks")` reads the twin;
 - the real seeds the twins were fit on are gone from the warehouse afterwards, and a
-  `dbt seed` alone (no twin built) keeps them.
+  `dbt seed` alone (no twin built) keeps them;
+- where a test would still read a real seed (the project's own get_where_subquery), synth mode
+  fails at compile time instead.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -52,7 +56,8 @@ seeds:
                 field: chick_id
 """
 MODELS = {
-    "stg_weighings.sql": "select weighing_id, chick_id, day, weight from {{ ref('raw_weighings') }}",
+    "stg_weighings.sql": "select weighing_id, chick_id, day, weight from {{ ref('raw_weighings') }}"
+    "\n",
     "weight_by_diet.sql": """
         select c.diet, count(*) as weighings, avg(w.weight) as mean_weight
         from {{ ref('stg_weighings') }} w join {{ ref('raw_chicks') }} c using (chick_id)
@@ -87,11 +92,8 @@ def project(tmp_path_factory) -> DbtProject:
 
 @pytest.fixture(scope="module")
 def initialised(project):
-    result = CliRunner().invoke(
-        app,
-        ["init", "--select", "resource_type:seed"]
-        + ["--project-dir", str(project.root), "--profiles-dir", str(project.root)],
-    )
+    flags = ["--project-dir", str(project.root), "--profiles-dir", str(project.root)]
+    result = CliRunner().invoke(app, ["init", "--select", "resource_type:seed", *flags])
     assert result.exit_code == 0, result.output
     return result
 
@@ -100,9 +102,11 @@ def initialised(project):
 def synth_build(project, initialised):
     events: list = []
     result = project.dbt_with_callbacks([events.append], "build", *SYNTH)
-    assert result.success, [
-        (r.node.name, str(r.status), r.message) for r in result.result.results
-    ] if result.result else result.exception
+    assert result.success, (
+        [(r.node.name, str(r.status), r.message) for r in result.result.results]
+        if result.result
+        else result.exception
+    )
     result.log_lines = [e.info.msg for e in events]
     return result
 
@@ -171,3 +175,28 @@ def test_synth_mode_leaves_no_real_seed_in_the_warehouse(project, synth_build):
     assert project.dbt("seed", *SYNTH).success
     names = {t[0] for t in project.query("select table_name from information_schema.tables")}
     assert set(SEEDS) <= names
+
+
+def test_a_test_that_would_read_a_real_seed_fails_loudly(project, synth_build):
+    # A project with its own get_where_subquery before init: init leaves it (and says what to
+    # add to it), so generic tests other than unique/not_null record the real seed; synth mode
+    # refuses them.
+    (project.root / "macros" / "dbt_synth_mode.sql").unlink()
+    project.write(
+        "macros/own_where.sql",
+        """
+        {% macro get_where_subquery(relation) %}
+          {{ return(adapter.dispatch('get_where_subquery', 'dbt')(relation)) }}
+        {% endmacro %}
+        """,
+    )
+    flags = ["--project-dir", str(project.root), "--profiles-dir", str(project.root)]
+    init = CliRunner().invoke(app, ["init", "--select", "resource_type:seed", *flags])
+    assert init.exit_code == 0, init.output
+    assert "already defines get_where_subquery()" in " ".join(init.output.split())
+    result = project.dbt("compile", *SYNTH, "--select", "raw_chicks,resource_type:test")
+    assert not result.success
+    message = " ".join(str(result.exception or result.result).split())
+    refusal = r"dbt-synth: test '\w*raw_chicks\w*': reads the real seed 'raw_chicks', not its twin"
+    assert re.search(refusal, message), message
+    assert "synth_passthrough: [raw_chicks]" in message

@@ -23,7 +23,7 @@
   {% set built = graph.nodes.values() | selectattr('name', 'equalto', named) | list %}
   {% if twin %}
     {% set problem = "reads the real " ~ kind ~ " '" ~ label ~ "', not its twin '" ~ twin ~ "'" %}
-    {% set fix = "re-run dbt-synth init (its macros/dbt_synth_mode.sql redirects models, generic tests and Python models to twins) or pass it through (--vars '{synth: true, synth_passthrough: [" ~ label ~ "]}')" %}
+    {% set fix = "re-run dbt-synth init and apply its notes (its macros/dbt_synth_mode.sql makes models, generic tests and Python models read twins) or pass it through (--vars '{synth: true, synth_passthrough: [" ~ label ~ "]}')" %}
   {% elif built and 'dbt_synth_twin' in (built[0].tags or []) %}
     {% set problem = "reads the real " ~ kind ~ " '" ~ label ~ "': synth mode does not know its twin '" ~ named ~ "' yet" %}
     {% set fix = "re-run dbt-synth init (it writes the list of twins synth mode reads)" %}

@@ -51,17 +51,10 @@
 {% macro synth_real_side() %}
   {#- Unique ids of every node upstream of a twin: the real pipeline twins are fit on. -#}
   {% set side = [] %}
-  {% for node in graph.nodes.values() if 'dbt_synth_twin' in (node.tags or []) %}
-    {% do side.extend(node.depends_on.nodes) %}
-  {% endfor %}
-  {#- `side` grows while it is walked: a breadth-first walk up the graph. -#}
-  {% for uid in side %}
-    {% set node = graph.nodes.get(uid) %}
-    {% if node %}
-      {% for parent in node.depends_on.nodes if parent not in side %}
-        {% do side.append(parent) %}
-      {% endfor %}
-    {% endif %}
+  {% for twin in graph.nodes.values() if 'dbt_synth_twin' in (twin.tags or []) %}
+    {% for uid in dbt_synth.synth_real_inputs(twin) if uid not in side %}
+      {% do side.append(uid) %}
+    {% endfor %}
   {% endfor %}
   {{ return(side) }}
 {% endmacro %}

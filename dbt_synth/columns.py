@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,8 +31,10 @@ from dbt_synth.encoding import (
 from dbt_synth.errors import SourceError
 from dbt_synth.keys import StringKeyModel
 from dbt_synth.noise import NoiseSource
+from dbt_synth.pushdown import SourceCounts, ValueCounts
 from dbt_synth.schema import ColumnKind, ColumnSpec
 from dbt_synth.tails import (
+    HEAD_WEIGHT,
     GeneratedModel,
     HeadTailModel,
     TextTail,
@@ -67,6 +67,12 @@ class ColumnPlan(enum.Enum):
         return self not in (ColumnPlan.KEY, ColumnPlan.NULL)
 
     @property
+    def categorical(self) -> bool:
+        """Whether its domain is released from distinct-value counts that an engine may compute
+        over the whole source (pushdown.py); text and roles learn from the sample's values."""
+        return self in (ColumnPlan.PUBLIC_CATEGORY, ColumnPlan.STRING, ColumnPlan.CATEGORY)
+
+    @property
     def thresholded(self) -> bool:
         """Whether its domain is a thresholded histogram over values not known up front (δ)."""
         return self in (ColumnPlan.STRING, ColumnPlan.TEXT, ColumnPlan.TEXT_KEY, ColumnPlan.ROLE)
@@ -85,10 +91,15 @@ class ColumnContext:
     noise: NoiseSource
     # roles: σ of the generator's measurements, for the budget-aware category cap (tails.py).
     limit_sigma: float = 0.0
+    # Category counts the engine computed over the whole source (pushdown.py), if it did.
+    source_counts: SourceCounts | None = None
+    # roles: the weight of a semantic-role column's domain ρ (tails.head_weight).
+    head_weight: float = HEAD_WEIGHT
 
     def weighted(self, plan: ColumnPlan) -> ColumnContext:
         """This context with the plan's share of the domain budget (tails.domain_weight)."""
-        return dataclasses.replace(self, rho=self.rho * domain_weight(plan.value))
+        weight = domain_weight(plan.value, self.head_weight)
+        return dataclasses.replace(self, rho=self.rho * weight)
 
 
 def plan_column(spec: ColumnSpec, config: SynthConfig) -> ColumnPlan:
@@ -134,11 +145,9 @@ def column_model(
         return GeneratedModel(spec, tail_for(settings.role, settings.format, context.config.locale))
     if plan is ColumnPlan.NUMERIC:
         return _numeric(array, spec, context)
-    values, counts, nulls = _distinct(array)
+    sampled = _distinct(array)
     if plan in (ColumnPlan.TEXT, ColumnPlan.TEXT_KEY):
-        text = _text(
-            values, counts, nulls, spec, context, spec.nullable and plan is ColumnPlan.TEXT
-        )
+        text = _text(sampled, spec, context, spec.nullable and plan is ColumnPlan.TEXT)
         if plan is ColumnPlan.TEXT_KEY:
             return StringKeyModel(spec, pattern=None, domain=text, form=settings.id_form)
         return TextModel(spec, text)
@@ -149,21 +158,27 @@ def column_model(
             if settings.categories is not None
             else spec.enum_values or (False, True)
         )
+    # Counted over the whole source by the engine (released at its scale, then scaled to the
+    # sample's), or over the sample in memory.
+    pushed = context.source_counts.of(spec.name) if context.source_counts else None
+    counted = pushed or sampled
     domain = dp_category_domain(
-        values,
-        counts,
-        nulls,
+        counted.values,
+        counted.counts,
+        counted.nulls,
         context.accountant,
         context.rho,
         threshold_delta=context.threshold_delta,
         nullable=spec.nullable,
-        rows_estimate=context.rows_estimate,
+        rows_estimate=context.source_counts.rows_estimate if pushed else context.rows_estimate,
         public_values=public,
         column=spec.name,
         noise=context.noise,
     )
+    scale = context.source_counts.rate if pushed else 1.0
+    domain = domain.scaled(scale)
     limit = category_limit(domain.counts, context.limit_sigma)
-    sigma = gaussian_sigma(context.rho)
+    sigma = gaussian_sigma(context.rho) * scale
     if plan is ColumnPlan.ROLE:
         tail = tail_for(settings.role, settings.format, context.config.locale)
         return head_tail(spec, domain, sigma, tail, context.rows_estimate, limit)
@@ -172,7 +187,7 @@ def column_model(
         # Nothing common enough to name: an ordered type falls back to its numeric domain.
         return _numeric(array, spec, context)
     if unnamed or (plan is ColumnPlan.STRING and domain.coverage < TEXT_COVERAGE):
-        text = _text(values, counts, nulls, spec, context, spec.nullable)
+        text = _text(sampled, spec, context, spec.nullable)
         if unnamed or not domain.values:
             return TextModel(spec, text)
         return head_tail(spec, domain, sigma, TextTail(text), context.rows_estimate, limit)
@@ -206,18 +221,14 @@ def _numeric(array: pa.ChunkedArray, spec: ColumnSpec, context: ColumnContext) -
 
 
 def _text(
-    values: list[Any],
-    counts: np.ndarray,
-    nulls: int,
-    spec: ColumnSpec,
-    context: ColumnContext,
-    nullable: bool,
+    counted: ValueCounts, spec: ColumnSpec, context: ColumnContext, nullable: bool
 ) -> TextDomain:
-    """The DP format domain of a string column (the one place a text domain is released)."""
+    """The DP format domain of a string column (the one place a text domain is released),
+    from the sample's values."""
     return dp_text_domain(
-        values,
-        counts,
-        nulls,
+        counted.values,
+        counted.counts,
+        counted.nulls,
         context.accountant,
         context.rho,
         threshold_delta=context.threshold_delta,
@@ -228,12 +239,12 @@ def _text(
     )
 
 
-def _distinct(array: pa.ChunkedArray) -> tuple[list[Any], np.ndarray, int]:
+def _distinct(array: pa.ChunkedArray) -> ValueCounts:
     """Distinct non-NULL values with their counts, and the NULL count (inputs to DP releases)."""
     counted = pc.value_counts(array.drop_null())
     values = counted.field("values").to_pylist()
     counts = counted.field("counts").to_numpy(zero_copy_only=False).astype(float)
-    return values, counts, array.null_count
+    return ValueCounts(values, counts, array.null_count)
 
 
 def fallback(plan: ColumnPlan, model: ColumnModel) -> str | None:

@@ -19,6 +19,9 @@ The rules are conservative (a test a twin inherits wrongly makes it fail, or wor
   upstream row at least once: no WHERE, GROUP BY, HAVING, QUALIFY, DISTINCT or LIMIT, and joins
   only as LEFT joins onto the column's own table. (`unique` on `customer_id` after a GROUP BY
   or a filter says nothing about the staging rows.)
+- Row-level rules (`not_null`, `accepted_values`, `accepted_range`, `expression_is_true`, column
+  pairs; rule_tests.py) move to the twinned table when every column they name traces there
+  along such row-keeping paths; a test with a `where` config moves only as such a rule.
 - Name-based guesses (a `<table>_id` column next to a unique key of `<table>`) are returned
   apart, as proposals a user confirms; they are never applied.
 
@@ -49,6 +52,7 @@ from dbt_synth.manifest_nodes import (
     seed_columns,
     test_owner,
 )
+from dbt_synth.rule_tests import TracedRule, test_where, traced_rules
 
 # Selects with one of these clauses may drop or merge upstream rows.
 _ROW_CHANGING = ("where", "group", "having", "qualify", "distinct", "limit", "offset")
@@ -119,6 +123,8 @@ class TracedConstraints:
     tests: tuple[TracedTest, ...] = ()
     keys: tuple[TracedKey, ...] = ()
     proposals: tuple[TracedKey, ...] = ()
+    # Row-level rules (rule_tests.py) for `synth.rules`, spelt in the twinned columns.
+    rules: tuple[TracedRule, ...] = ()
 
     def tests_on(self, node: str) -> tuple[TracedTest, ...]:
         return tuple(t for t in self.tests if t.column.node == node)
@@ -202,7 +208,7 @@ def trace_constraints(
         if owner is None or not is_identifier(test.column_name):
             continue
         origin = f"{display_name(manifest, owner)}.{test.column_name}"
-        traced = graph.trace(owner, test.column_name)
+        traced, where = graph.trace(owner, test.column_name), test_where(test)
         if traced is None:
             continue
         if kind == "relationships":
@@ -214,7 +220,7 @@ def trace_constraints(
             if target is not None and target.twin_column != traced.twin_column:
                 origin += f" → {display_name(manifest, parent)}.{field_name}"
                 keys.append(TracedKey(traced.twin_column, target.twin_column, origin))
-        elif kind in {k.value for k in InheritedTest} and traced.keeps_rows:
+        elif kind in {k.value for k in InheritedTest} and traced.keeps_rows and not where:
             values = kwargs.get("values")
             tests.append(
                 TracedTest(
@@ -227,7 +233,9 @@ def trace_constraints(
             )
     keys = _distinct(keys, lambda k: (k.child, k.parent))
     tests = _distinct(tests, lambda t: (t.column, t.kind, t.values))
-    return TracedConstraints(tuple(tests), tuple(keys), _proposals(graph, tests, keys))
+    rules = _distinct(traced_rules(manifest, graph.trace), lambda r: (r.node, repr(r.entry)))
+    proposals = _proposals(graph, tests, keys)
+    return TracedConstraints(tuple(tests), tuple(keys), proposals, tuple(rules))
 
 
 def _build(

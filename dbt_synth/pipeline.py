@@ -17,7 +17,14 @@ import pandas as pd
 import pyarrow as pa
 
 from dbt_synth.accounting import PrivacyAccountant, Spend, gaussian_sigma
-from dbt_synth.columns import ColumnContext, column_model, fallback, plan_column, treatment
+from dbt_synth.columns import (
+    ColumnContext,
+    ColumnPlan,
+    column_model,
+    fallback,
+    plan_column,
+    treatment,
+)
 from dbt_synth.conditioning import constraints_of
 from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.encoding import ColumnModel, KeyModel
@@ -27,9 +34,10 @@ from dbt_synth.keys import StringKeyModel
 from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
 from dbt_synth.noise import NoiseSource, sampling_seed
+from dbt_synth.pushdown import SourceCounts, value_counts
 from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
-from dbt_synth.tails import domain_share, domain_weight, generator_sigma
+from dbt_synth.tails import domain_share, domain_weight, generator_sigma, head_weight
 
 # Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
 _COUNT_SHARE = 0.01
@@ -149,11 +157,13 @@ def _synthesize(
     plans = [plan_column(spec, config) for spec in schema.columns]
     thresholded = sum(plan.thresholded for plan in plans)
     threshold_delta = _THRESHOLD_DELTA_SHARE * delta / max(2 * thresholded, 1)
-    # roles: a head+tail column's domain gets a larger share (tails.domain_weight).
-    releases = sum(domain_weight(plan.value) for plan in plans)
     reserve = _THRESHOLD_DELTA_SHARE * delta if thresholded else 0.0
     share = domain_share(config.domain_share, [plan.value for plan in plans])
-    column_rho = share * accountant.remaining_rho(extra_delta=reserve) / max(releases, 1)
+    domain_rho = share * accountant.remaining_rho(extra_delta=reserve)
+    # roles: a head+tail column's domain gets a larger share, chosen from the budget (tails.py).
+    head = head_weight([plan.value for plan in plans], domain_rho, fit_estimate, threshold_delta)
+    releases = sum(domain_weight(plan.value, head) for plan in plans)
+    column_rho = domain_rho / max(releases, 1)
     # roles: how many values a category column models depends on the generator's noise.
     modelled_plans = sum(plan.value not in ("key", "null", "text", "text_key") for plan in plans)
     limit_sigma = generator_sigma(
@@ -164,9 +174,20 @@ def _synthesize(
         f"{table.num_rows} rows{sampled} × {len(schema.columns)} columns; "
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
+    source_counts = _source_counts(source, schema, plans, rows_estimate, rate)
+    if source_counts is not None:
+        say(f"category counts of {len(source_counts.columns)} columns computed by the warehouse")
 
     context = ColumnContext(
-        config, accountant, column_rho, threshold_delta, fit_estimate, noise, limit_sigma
+        config,
+        accountant,
+        column_rho,
+        threshold_delta,
+        fit_estimate,
+        noise,
+        limit_sigma,
+        source_counts,
+        head,
     )
     models: list[ColumnModel] = [
         column_model(table.column(spec.name), spec, plan, context.weighted(plan))
@@ -222,6 +243,23 @@ def _synthesize(
         ),
         fit_seconds=time.perf_counter() - started,
     )
+
+
+def _source_counts(
+    source: SourceRows,
+    schema: TableSchema,
+    plans: list[ColumnPlan],
+    rows_estimate: float,
+    rate: float,
+) -> SourceCounts | None:
+    """The category columns' exact counts over the whole source, when its warehouse computes
+    aggregates (pushdown.py): only the counts reach the driver, which noises them."""
+    names = [
+        spec.name for spec, plan in zip(schema.columns, plans, strict=True) if plan.categorical
+    ]
+    if source.aggregates is None or not names:
+        return None
+    return SourceCounts(value_counts(source.aggregates, names), rows_estimate, rate)
 
 
 def _refined_count(

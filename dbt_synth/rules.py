@@ -13,6 +13,10 @@ fitted model (conditioning.py). As in dbt's tests, a rule whose predicate is NUL
     - accepted_range: {column: rate, min_value: 0, max_value: 1, inclusive: true}
     - expression: paid_total >= paid_principal
     - compare: {column_a: paid_total, operator: ">=", column_b: paid_principal}
+
+Any entry may add `where: <sql predicate>` (a dbt test's `where` config): the rule then holds
+only on rows where that predicate is true, e.g.
+`{not_null: paid_late_fees, where: "loan_status = 'Late'"}`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from sqlglot import exp
 from dbt_synth.errors import ConfigError
 
 COMPARISONS = ("<", "<=", ">", ">=", "=", "<>")
+# The optional key of a rule entry that limits it to some rows, as dbt's `where` test config.
+WHERE = "where"
 
 
 class RuleKind(Enum):
@@ -96,13 +102,29 @@ def predicate(text: Any, *, label: str, model: str | None, null_holds: bool) -> 
 
 
 def _rule(entry: Any, model: str | None) -> Rule:
-    if not isinstance(entry, dict) or len(entry) != 1:
+    if not isinstance(entry, dict) or len(set(entry) - {WHERE}) != 1:
         raise ConfigError(
-            f"each synth.rules entry must be a mapping with one key, got {entry!r}",
+            f"each synth.rules entry must be a mapping with one rule key (and an optional "
+            f"where), got {entry!r}",
             fix=f"use one of {[k.value for k in RuleKind]}, e.g. {{not_null: status}}",
             model=model,
         )
-    ((key, value),) = entry.items()
+    ((key, value),) = [(k, v) for k, v in entry.items() if k != WHERE]
+    rule = _bare_rule(key, value, model)
+    if WHERE not in entry:
+        return rule
+    # As dbt's `where` config: the test sees only the rows where the condition is true.
+    where = predicate(entry[WHERE], label="where", model=model, null_holds=True)
+    return Rule(
+        rule.kind,
+        f"NOT coalesce(({where.predicate}), false) OR ({rule.predicate})",
+        tuple(dict.fromkeys(rule.columns + where.columns)),
+        f"{rule.label} where {entry[WHERE]}",
+        rule.null_holds,
+    )
+
+
+def _bare_rule(key: Any, value: Any, model: str | None) -> Rule:
     try:
         kind = RuleKind(key)
     except ValueError:

@@ -11,11 +11,13 @@ run on the sample, which holds for the full table as well.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from dbt_synth.pushdown import Aggregates
 
 # Rows per Arrow batch read from the warehouse: a few tens of MB for a wide table.
 BATCH_ROWS = 131_072
@@ -26,12 +28,15 @@ class SourceRows:
     """A source's exact row count and a way to stream its rows (each call streams afresh).
 
     A warehouse (`dbt_synth.warehouse`) builds one per source; an engine that samples natively
-    returns a subclass whose `sample` keeps the same contract.
+    returns a subclass whose `sample` keeps the same contract. An engine that runs aggregate SQL
+    over the whole source sets `aggregates`: the pipeline then takes category counts from it
+    (`dbt_synth.pushdown`) instead of from the sample in memory.
     """
 
     rows: int
     schema: pa.Schema
     stream: Callable[[], Iterable[pa.RecordBatch]]
+    aggregates: Aggregates | None = field(default=None, kw_only=True)
 
     @classmethod
     def of(cls, data: SourceRows | pa.Table | pd.DataFrame) -> SourceRows:

@@ -28,8 +28,15 @@ from dbt_synth.config import SynthConfig, parse_config
 from dbt_synth.errors import SynthError
 from dbt_synth.holdout import HoldoutRule, rule_for, train_filter_sql
 from dbt_synth.ledger import entry_for, write_entry
-from dbt_synth.pipeline import SynthResult, synthesize
-from dbt_synth.relational import ParentData, RelationalConfig, split_config, synthesize_child
+from dbt_synth.pipeline import synthesize
+from dbt_synth.relational import (
+    ChildResult,
+    ForeignKey,
+    ParentData,
+    RelationalConfig,
+    split_config,
+    synthesize_child,
+)
 from dbt_synth.relational.manifest import discover_keys, manifest_location
 from dbt_synth.schema import TableSchema
 from dbt_synth.store.build import plan_build
@@ -105,9 +112,10 @@ def build(
         ledger = config.ledger(str(dbt.this.schema))
         progress = _progress(model, config.synth.verbose)
         holdout = _holdout(schema, config.synth)
+        relatives = _Relatives.of(config, model, parents) if parents is not None else None
         # Fits of one source one at a time: the lifetime budget is checked, then spent.
         with source_lock(ledger, schema.table):
-            # Decided from our tables alone, before any source row is read.
+            # Decided from our tables and public schemas alone, before any source row is read.
             plan = plan_build(
                 warehouse,
                 ledger,
@@ -115,12 +123,16 @@ def build(
                 schema,
                 config.synth,
                 holdout=holdout.describe() if holdout else None,
-                storable=parents is None,
+                relatives=relatives.shape(warehouse) if relatives else None,
             )
             progress(plan.decision.describe())
-            if not plan.decision.refit:
+            child = None
+            if relatives is not None and not plan.decision.refit:
+                # Keys drawn from the parents' twins as built now; no source is read.
+                result = plan.resampled_child(relatives.twins(warehouse), relatives.relational)
+            elif not plan.decision.refit:
                 result = plan.resampled()
-            elif parents is None:
+            elif relatives is None:
                 result = synthesize(
                     warehouse.source_rows(_train_rows(warehouse, source, schema, holdout)),
                     schema=schema,
@@ -130,7 +142,8 @@ def build(
                 )
             else:
                 train = _train_rows(warehouse, source, schema, holdout)
-                result = _child(warehouse, train, schema, config, parents, model, progress)
+                child = _child(warehouse, train, schema, config, relatives, model, progress)
+                result = child.result
             relation = warehouse.materialise_twin(result.generator, schema, model)
             for line in sampling_lines(result.generator):  # rules, condition, rebalance
                 progress(line)
@@ -145,10 +158,48 @@ def build(
             )
             write_entry(warehouse, plan.ledger_fields(entry), ledger)
             # The model only after the ledger row that paid for it.
-            plan.save(result)
+            plan.save(result, child)
     except SynthError as error:
         raise error.for_model(model) from None
     return relation
+
+
+@dataclass(frozen=True)
+class _Relatives:
+    """A child twin's parents and foreign keys, as known before any row is read."""
+
+    relational: RelationalConfig
+    discovered: tuple[ForeignKey, ...]
+    parents: dict[str, Any]
+
+    @classmethod
+    def of(cls, config: TwinConfig, model: str, parents: dict[str, Any]) -> _Relatives:
+        """Foreign keys from config and the manifest (`relationships` tests)."""
+        relational = config.relational or RelationalConfig()
+        discovered = (
+            discover_keys(model, manifest_location(relational.manifest_path))
+            if relational.discover
+            else ()
+        )
+        return cls(relational, discovered, parents)
+
+    def shape(self, warehouse: Warehouse) -> dict[str, Any]:
+        """What shapes the child's fit besides its own config and schema, for the store's
+        fingerprint: keys, relational settings, and each parent's source schema (public)."""
+        sources = {}
+        for name, value in sorted(self.parents.items()):
+            source = value[1] if isinstance(value, tuple | list) else None
+            columns = warehouse.schema(source).columns if source is not None else ()
+            sources[name] = [[c.name, c.sql_type, c.nullable] for c in columns]
+        return {"relational": self.relational, "discovered": self.discovered, "parents": sources}
+
+    def twins(self, warehouse: Warehouse) -> dict[str, ParentData]:
+        """The parents' twins only: what a resample draws keys from."""
+        return {name: ParentData(warehouse.arrow(_twin_of(v))) for name, v in self.parents.items()}
+
+    def data(self, warehouse: Warehouse) -> dict[str, ParentData]:
+        """The parents' twins and, where given, their sources (attributes a fit learns from)."""
+        return {name: _parent(warehouse, value) for name, value in self.parents.items()}
 
 
 def _child(
@@ -156,30 +207,25 @@ def _child(
     source: Any,
     schema: TableSchema,
     config: TwinConfig,
-    parents: dict[str, Any],
+    relatives: _Relatives,
     model: str,
     progress: Callable[[str], None],
-) -> SynthResult:
-    """Fit a child twin: its foreign keys from config and the manifest, its parents as Arrow,
-    the child itself streamed."""
-    relational = config.relational or RelationalConfig()
-    discovered = (
-        discover_keys(model, manifest_location(relational.manifest_path))
-        if relational.discover
-        else ()
-    )
-    parent_data = {name: _parent(warehouse, value) for name, value in parents.items()}
-    built = synthesize_child(
+) -> ChildResult:
+    """Fit a child twin: its parents as Arrow, the child itself streamed."""
+    return synthesize_child(
         warehouse.source_rows(source),
-        parent_data,
+        relatives.data(warehouse),
         config.synth,
-        relational=relational,
+        relational=relatives.relational,
         model=model,
         schema=schema,
-        discovered=discovered,
+        discovered=relatives.discovered,
         progress=progress,
     )
-    return built.result
+
+
+def _twin_of(value: Any) -> Any:
+    return value[0] if isinstance(value, tuple | list) else value
 
 
 def _parent(warehouse: Warehouse, value: Any) -> ParentData:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import duckdb
 import pandas as pd
@@ -102,3 +104,12 @@ def twin_model(source: str, synth: dict) -> str:
         dbt.config(materialized="table", synth={synth!r})
         return dbt_synth.twin(dbt, session, dbt.source("raw", "{source}"), dbt.config.get("synth"))
     """
+
+
+def flights_loader() -> ModuleType:
+    """integration_tests/scripts/load_data.py (the demos' real tables), as a module."""
+    path = REPO_ROOT / "integration_tests" / "scripts" / "load_data.py"
+    spec = importlib.util.spec_from_file_location("load_data", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -228,6 +228,35 @@ def test_status_prints_what_each_model_reads(project, synth_build):
     assert "passed through" in result.output
 
 
+def test_status_shows_what_each_source_spent_against_its_cap(project, synth_build):
+    yml = project.root / "models" / "synth" / "raw_workers_twin.yml"
+    original = yml.read_text()
+    assert "    synth:\n" in original
+    capped = original.replace("    synth:\n", "    synth:\n      max_total_epsilon: 4.5\n", 1)
+    yml.write_text(capped)
+    try:
+        # A cap is no part of the fit: this rebuild resamples (ε 0) and records the cap.
+        rebuilt = project.dbt("run", "--select", "raw_workers_twin", "--vars", PASSTHROUGH)
+        result = _cli(project, "status", "--vars", "{synth_passthrough: [raw_regions]}")
+    finally:
+        yml.write_text(original)
+    assert rebuilt.success, rebuilt.exception
+    assert result.exit_code == 0, result.output
+    spent = dict(
+        project.query("select source, sum(epsilon) from main_synth.synth_ledger group by source")
+    )
+    assert set(spent) == {"raw_workers", "raw_places"} and min(spent.values()) > 0
+    output = " ".join(result.output.split())
+    assert (
+        f"ε spent by source raw_places: ε {spent['raw_places']:.3f} (no cap) over 1 fit(s)"
+        in output
+    )
+    assert (
+        f"ε spent by source raw_workers: ε {spent['raw_workers']:.3f} of max_total_epsilon 4.5 "
+        "over 1 fit(s)" in output
+    )
+
+
 def test_a_failing_twin_ends_dbt_build_with_our_one_line_message(project, synth_build):
     project.write("models/broken/raw_regions_broken.py", BROKEN_TWIN)
     try:

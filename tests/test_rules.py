@@ -17,6 +17,7 @@ from dbt_synth import synthesize
 from dbt_synth.conditioning import ConstraintError, constraints_of, sampling_record
 from dbt_synth.config import parse_config
 from dbt_synth.errors import SynthError
+from dbt_synth.noise import replayable_noise
 from dbt_synth.rules import broken, parse_rules
 from fixtures.real_data import real_table
 
@@ -37,7 +38,10 @@ def loans():
 
 @pytest.fixture(scope="module")
 def fitted(loans):
-    return synthesize(loans, config={"epsilon": 1.0, "seed": 5})
+    # What the model learned decides how often free draws break a rule and what a rebalanced
+    # value's rows look like: one replayed draw of the fit's noise.
+    with replayable_noise(5):
+        return synthesize(loans, config={"epsilon": 1.0, "seed": 5})
 
 
 def _sample(fitted, loans, **synth):
@@ -85,6 +89,24 @@ def test_rebalanced_shares_are_met_and_the_rest_keeps_its_proportions(fitted, lo
     ).median()
 
 
+def test_a_rule_with_a_where_holds_on_the_rows_it_selects_only(fitted, loans):
+    # A dbt test's `where` config: fully paid loans have paid their amount back, the others
+    # mostly have not (4.5 % of real loans meet it, all 447 fully paid ones).
+    rule = {"expression": "paid_total >= loan_amount", "where": "loan_status = 'Fully Paid'"}
+    rebalance = {"column": "loan_status", "shares": {"Fully Paid": 0.3}}
+    _, free = _sample(fitted, loans, rebalance=rebalance)
+    generator, twin = _sample(fitted, loans, rebalance=rebalance, rules=[rule])
+    free_paid = free[free["loan_status"] == "Fully Paid"]
+    paid = twin[twin["loan_status"] == "Fully Paid"]
+    assert (free_paid["paid_total"] < free_paid["loan_amount"]).mean() > 0.01  # free draws break it
+    assert (paid["paid_total"] >= paid["loan_amount"]).all()
+    others = twin[twin["loan_status"] != "Fully Paid"]
+    assert (others["paid_total"] < others["loan_amount"]).mean() > 0.5  # not applied to them
+    record = json.loads(sampling_record(generator))
+    label = "expression: paid_total >= loan_amount where loan_status = 'Fully Paid'"
+    assert record["redrawn_for"][label] > 0
+
+
 def test_a_rule_the_model_cannot_meet_fails_naming_it(fitted, loans):
     rule = [{"accepted_range": {"column": "interest_rate", "min_value": 5.0, "max_value": 5.01}}]
     with pytest.raises(ConstraintError) as raised:
@@ -103,6 +125,9 @@ def test_a_rule_the_model_cannot_meet_fails_naming_it(fitted, loans):
         ({"rules": [{"compare": {"column_a": "a", "operator": "~", "column_b": "b"}}]}, "~"),
         ({"rebalance": {"column": "grade", "shares": {"A": 0.7, "B": 0.6}}}, "sum to at most 1"),
         ({"rules": [{"not_null": "nope"}]}, "not in the source"),
+        ({"rules": [{"not_null": "grade", "where": "grade >"}]}, "where 'grade >'"),
+        ({"rules": [{"not_null": "grade", "when": "grade = 'A'"}]}, "one rule key"),
+        ({"rules": [{"not_null": "grade", "where": "nope = 1"}]}, "not in the source"),
     ],
 )
 def test_bad_constraints_fail_with_one_clear_error(loans, synth, message):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,6 +105,28 @@ def test_synth_refit_var_refits(project):
     assert ledger_fits.is_unique
 
 
+def test_a_refit_policy_refits_a_stored_fit_older_than_its_period(project):
+    policy = {**SYNTH, "refit": {"every": "7 days"}}
+    project.write("models/cps_twin.py", twin_model("cps", policy))
+    try:
+        # A policy is no part of the fit: the stored fit (days old at most) is resampled.
+        fresh = project.dbt("run", "--select", "cps_twin")
+        # The stored fits made 8 days older, in the warehouse (no sleeping).
+        project.execute("update main.synth_models set created_at = created_at - interval 8 days")
+        expired = project.dbt("run", "--select", "cps_twin")
+        again = project.dbt("run", "--select", "cps_twin")
+    finally:
+        project.write("models/cps_twin.py", twin_model("cps", SYNTH))
+    assert fresh.success and expired.success and again.success
+    fresh_row, expired_row, again_row = (row for _, row in _ledger(project).tail(3).iterrows())
+    assert fresh_row["epsilon"] == 0.0 and fresh_row["resampled_from"] is not None
+    assert expired_row["refit_reason"] == "stored fit older than the refit policy"
+    assert expired_row["epsilon"] == pytest.approx(1.0, rel=1e-3)
+    assert pd.isna(expired_row["resampled_from"])
+    # The refit's fit is new, so the next build resamples it.
+    assert again_row["epsilon"] == 0.0 and again_row["resampled_from"] == expired_row["fit_id"]
+
+
 def test_a_refit_past_max_total_epsilon_fails_and_keeps_twin_and_ledger(project):
     before, ledger_before = _twin(project), _ledger(project)
     spent = ledger_before.query("source == 'cps'")["epsilon"].sum()
@@ -169,6 +193,59 @@ def test_a_build_killed_mid_way_never_leaves_a_model_no_ledger_row_paid_for(tmp_
         # The fit is paid for in the ledger; its model never reached the store.
         assert len(ledger) == len(ledger_before) + 1
         assert ledger.iloc[-1]["fit_id"] not in models
+
+
+_HOLD = """
+import pathlib, sys, time
+from dbt.cli.main import dbtRunner
+import dbt_synth.store.build as build
+
+checked, go = pathlib.Path(sys.argv[2]) / "checked", pathlib.Path(sys.argv[2]) / "go"
+real_check = build.check_budget
+
+def check_then_wait(*args, **kwargs):
+    real_check(*args, **kwargs)
+    checked.touch()
+    deadline = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+build.check_budget = check_then_wait
+result = dbtRunner().invoke(["run", "--select", "cps_twin", "--vars", "{synth_refit: true}",
+                             "--project-dir", sys.argv[1], "--profiles-dir", sys.argv[1]])
+sys.exit(0 if result.success else 1)
+"""
+
+
+def test_no_other_process_opens_the_duckdb_file_between_budget_check_and_spend(tmp_path):
+    """The budget lock is per process; across processes DuckDB's file lock does the work: a
+    dbt process holds the file open for the whole model, so no second process (a dbt build,
+    or anything else) can read the ledger, let alone spend, between its check and its spend."""
+    project = new_project(tmp_path / "project", {"cps": []})
+    project.load("cps", cps1988().sample(1500, random_state=8))
+    project.write("models/cps_twin.py", twin_model("cps", SYNTH))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(project.root), str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "checked").exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "no budget check"
+            time.sleep(0.2)
+        for read_only in (False, True):
+            with pytest.raises(duckdb.IOException, match="lock"):
+                duckdb.connect(str(project.database), read_only=read_only)
+        second = project.dbt("run", "--select", "cps_twin")
+        assert not second.success and "lock" in str(second.result or second.exception)
+    finally:
+        (tmp_path / "go").touch()
+        assert holder.wait(timeout=300) == 0
+    ledger = _ledger(project)
+    assert len(ledger) == 1 and ledger.iloc[0]["epsilon"] > 0
 
 
 def test_four_twins_built_on_four_threads_keep_ledger_and_store_consistent(tmp_path):

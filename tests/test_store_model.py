@@ -6,8 +6,10 @@ import io
 import json
 from datetime import datetime
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from dbt_synth import synthesize
@@ -15,6 +17,9 @@ from dbt_synth.config import parse_config
 from dbt_synth.store.codec import StoreError, decode, encode
 from dbt_synth.store.model import StoredModel, fingerprint
 from dbt_synth.store.policy import source_budgets
+from dbt_synth.store.table import ModelStore
+from dbt_synth.warehouse import OwnTable
+from dbt_synth.warehouse.duckdb import DuckDBWarehouse
 from fixtures.real_data import cps1988
 
 
@@ -106,3 +111,38 @@ def test_source_budgets_sum_fits_of_every_twin_and_show_the_latest_cap():
         "bound)",
         "loans: ε 0.500 (no cap) over 1 fit(s), δ 1.00e-07 (sum of fits: an upper bound)",
     ]
+
+
+class _RecordingDuckDB(DuckDBWarehouse):
+    """The real DuckDB warehouse, recording what each read of our tables returned."""
+
+    def __init__(self, session) -> None:
+        super().__init__(session)
+        self.reads: list[pa.Table] = []
+
+    def read(self, table, **narrowed):
+        rows = super().read(table, **narrowed)
+        self.reads.append(rows)
+        return rows
+
+
+def test_the_store_loads_only_the_one_fit_it_resamples(frame):
+    fitted = synthesize(frame.head(1500), epsilon=1.0, mechanism="marginal")
+    warehouse = _RecordingDuckDB(duckdb.connect())
+    store = ModelStore(warehouse, OwnTable("main_synth", "synth_models"))
+    fits = [
+        ("old", "twin", "f", datetime(2026, 1, 1)),
+        ("new", "twin", "f", datetime(2026, 1, 3)),
+        ("other-config", "twin", "g", datetime(2026, 1, 4)),
+        ("other-twin", "loans_twin", "f", datetime(2026, 1, 5)),
+    ]
+    for fit_id, model, key, created in fits:
+        store.save(StoredModel(fit_id, model, "cps", key, created, fitted.epsilon, fitted))
+    latest, any_stored = store.latest("twin", "f")
+    assert latest.fit_id == "new" and any_stored
+    # Every read but the last holds no model; the last holds the chosen fit and nothing else.
+    assert all("document" not in r.column_names for r in warehouse.reads[:-1])
+    assert warehouse.reads[-1].column("fit_id").to_pylist() == ["new"]
+    assert store.latest("twin", "h") == (None, True)
+    assert store.latest("nobody", "f") == (None, False)
+    assert "document" not in warehouse.reads[-1].column_names

@@ -198,3 +198,14 @@ def test_a_pandas_categorical_is_a_string_column_not_an_enum():
     table = pa.Table.from_pandas(pd.DataFrame({"c": pd.Categorical(["a", "b"])}))
     (spec,) = schema_of_arrow(table.schema).columns
     assert (spec.sql_type, spec.kind, spec.enum_values) == ("VARCHAR", ColumnKind.STRING, None)
+
+
+def test_read_filters_and_projects_in_the_engine():
+    warehouse = DuckDBWarehouse(duckdb.connect())
+    table = OwnTable("audit", "runs")
+    warehouse.append(table, pa.table({"model": ["a", "b", "a"], "fit": ["1", "2", "3"]}))
+    rows = warehouse.read(table, where={"model": "a"}, columns=("fit",))
+    assert rows.to_pylist() == [{"fit": "1"}, {"fit": "3"}]
+    assert warehouse.read(table, where={"model": "a", "fit": "3"}).num_rows == 1
+    # Values are bound as parameters, never spliced into the SQL.
+    assert warehouse.read(table, where={"model": "a' or '1'='1"}).num_rows == 0

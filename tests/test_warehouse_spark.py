@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from dbt_synth import synthesize
+from dbt_synth.encoding import CategoryModel
 from dbt_synth.schema import ColumnKind
 from dbt_synth.warehouse import OwnTable, create
 from dbt_synth.warehouse.spark import SparkWarehouse
@@ -116,3 +117,44 @@ def test_twin_is_generated_on_the_executors_and_cast_to_source_types(warehouse, 
     assert isinstance(first.ts, datetime | None)
     cities = {r.city for r in twin.select("city").distinct().collect()}
     assert cities <= {"oslo", "rome", None}
+
+
+def test_category_counts_are_computed_in_spark_and_only_the_sample_reaches_the_driver(
+    warehouse, spark
+):
+    source = spark.session.table("wh_test.src").select("id", "small", "price", "city", "even")
+    schema = warehouse.schema(source)
+    before = warehouse.fetched_rows
+    said: list[str] = []
+    result = synthesize(
+        warehouse.source_rows(source),
+        schema=schema,
+        config={"epsilon": 1.0, "max_fit_rows": 1000, "rows": 1000},
+        progress=said.append,
+    )
+    fetched = warehouse.fetched_rows - before
+    rate = result.sample_rate
+    assert rate == pytest.approx(0.01, rel=0.05)
+    # The Poisson sample (≈ 1,000 rows, sd ≈ 31) and the counts' groups (2 cities + 2 booleans)
+    # reached the driver; the other ~99,000 source rows did not.
+    assert 800 < fetched < 1300
+    assert "category counts of 2 columns computed by the warehouse" in said
+    # The domains were released on the whole table's counts (σ ≈ 20 before scaling, 0.2 after),
+    # not on the sample's (whose binomial sd at this rate is ≈ 18).
+    models = dict(zip(schema.names, result.generator.models, strict=True))
+    city, even = models["city"], models["even"]
+    assert isinstance(city, CategoryModel) and isinstance(even, CategoryModel)
+    counts = dict(zip(city.domain.values, city.domain.counts, strict=True))
+    assert counts["oslo"] == pytest.approx(33_334 * rate, abs=3)
+    assert counts["rome"] == pytest.approx(66_666 * rate, abs=3)
+    evens = dict(zip(even.domain.values, even.domain.counts, strict=True))
+    assert evens[True] == pytest.approx(50_000 * rate, abs=3)
+    assert evens[False] == pytest.approx(50_000 * rate, abs=3)
+
+
+def test_read_filters_and_projects_in_spark(warehouse):
+    table = OwnTable("wh_test", "read_narrowed")
+    warehouse.append(table, pa.table({"model": ["a", "b", "a"], "fit": ["1", "2", "3"]}))
+    rows = warehouse.read(table, where={"model": "a"}, columns=("fit",))
+    assert sorted(rows.column("fit").to_pylist()) == ["1", "3"] and rows.column_names == ["fit"]
+    assert warehouse.read(table, where={"model": "a", "fit": "3"}).num_rows == 1

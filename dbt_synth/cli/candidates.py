@@ -16,6 +16,7 @@ from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
 from dbt_synth.relational.keys import ForeignKey, called_table
 from dbt_synth.relational.manifest import relationships_key
+from dbt_synth.rule_tests import test_where
 
 # THE twin marker: a model tagged so is a twin, for `init` (never twinned again), `report`, `status`
 # and synth mode (macros/synth_mode/, which reads the same tag from dbt's graph).
@@ -50,6 +51,8 @@ class Candidate:
     referenced: tuple[str, ...] = ()
     # Keys guessed from column names: written into the yml as comments, never applied.
     proposals: tuple[ForeignKey, ...] = ()
+    # `synth.rules` entries traced back to this table from tests downstream (rule_tests.py).
+    rules: tuple[dict[str, Any], ...] = ()
 
     @property
     def twin_name(self) -> str:
@@ -111,6 +114,7 @@ class Traced:
     tests: Mapping[str, tuple[ColumnTest, ...]] = field(default_factory=dict)
     keys: Mapping[str, tuple[ForeignKey, ...]] = field(default_factory=dict)
     proposals: Mapping[str, tuple[ForeignKey, ...]] = field(default_factory=dict)
+    rules: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
 
 def chosen_ids(manifest: Any, selected: list[str] | None) -> list[str]:
@@ -150,6 +154,7 @@ def candidates(
             columns=tuple(node.columns or {}),
             foreign_keys=_distinct(keys, lambda k: (k.columns, k.parent, k.parent_columns)),
             proposals=traced.proposals.get(unique_id, ()),
+            rules=traced.rules.get(unique_id, ()),
         )
         parse_config(candidate.synth, model=candidate.twin_name)
         chosen.append(candidate)
@@ -238,7 +243,7 @@ def _inherited_tests(manifest: Any, unique_id: str) -> tuple[ColumnTest, ...]:
     tests = []
     for node in _column_tests(manifest, unique_id):
         name = node.test_metadata.name
-        if name not in INHERITED_TESTS:
+        if name not in INHERITED_TESTS or test_where(node):  # a `where` test is only a rule
             continue
         kwargs = dict(node.test_metadata.kwargs or {})
         arguments = {k: v for k, v in kwargs.items() if k not in ("column_name", "model")}

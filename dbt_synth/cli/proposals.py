@@ -7,12 +7,14 @@ catalog (`adapter.get_columns_in_relation`), which reads no row.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
 from dbt_synth.cli.candidates import Candidate
 from dbt_synth.errors import SynthError
 from dbt_synth.roles import STRUCTURAL_ROLES, propose_role
+from dbt_synth.rule_tests import rule_entry
 
 
 def with_proposed_roles(candidate: Candidate, manifest: Any, project: Any) -> Candidate:
@@ -61,11 +63,13 @@ def _queried_types(candidate: Candidate, project: Any) -> dict[str, str]:
 
 
 def with_rules(candidate: Candidate, manifest: Any) -> Candidate:
-    """`candidate` with `rules:` read from the original's tests (rules.py), which the twin then
-    enforces at sampling time; a user's own `rules` block is kept as it is."""
+    """`candidate` with `rules:` read from the original's tests and those traced back to it
+    from downstream (rule_tests.py), which the twin then enforces at sampling time; a user's own
+    `rules` block is kept as it is."""
     if "rules" in candidate.synth:
         return candidate
-    rules = [r for node in _tests_on(manifest, candidate.unique_id) if (r := _rule_of(node))]
+    declared = [r for node in _tests_on(manifest, candidate.unique_id) if (r := rule_entry(node))]
+    rules = list({json.dumps(r, sort_keys=True): r for r in [*declared, *candidate.rules]}.values())
     if not rules:
         return candidate
     return replace(candidate, synth={**candidate.synth, "rules": rules})
@@ -77,29 +81,8 @@ def _tests_on(manifest: Any, unique_id: str):
         metadata = getattr(node, "test_metadata", None)
         if node.resource_type != "test" or metadata is None:
             continue
-        if set(node.depends_on.nodes) == {unique_id} and not getattr(node.config, "where", None):
+        if set(node.depends_on.nodes) == {unique_id}:
             yield node
-
-
-def _rule_of(node: Any) -> dict[str, Any] | None:
-    """The `synth.rules` entry of one test, or None for a test that is not a row-level rule."""
-    name, kwargs, column = node.test_metadata.name, node.test_metadata.kwargs or {}, None
-    column = node.column_name
-    if name == "not_null" and column:
-        return {"not_null": column}
-    if name == "accepted_values" and column and isinstance(kwargs.get("values"), list):
-        return {"accepted_values": {"column": column, "values": list(kwargs["values"])}}
-    if name == "accepted_range" and column:
-        keys = ("min_value", "max_value", "inclusive")
-        return {"accepted_range": {"column": column, **{k: kwargs[k] for k in keys if k in kwargs}}}
-    if name == "expression_is_true" and isinstance(kwargs.get("expression"), str):
-        expression = kwargs["expression"]
-        return {"expression": f"{column} {expression}" if column else expression}
-    if name == "expect_column_pair_values_A_to_be_greater_than_B":
-        operator = ">=" if kwargs.get("or_equal") else ">"
-        a, b = kwargs.get("column_A"), kwargs.get("column_B")
-        return {"compare": {"column_a": a, "operator": operator, "column_b": b}}
-    return None
 
 
 def generated_columns(synth: dict[str, Any], keys: list[str], *, ids_only: bool) -> list[str]:

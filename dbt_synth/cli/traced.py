@@ -3,7 +3,8 @@
 A project tests its marts, not its raw seeds. `dbt_synth.lineage.trace_constraints` follows each
 tested column through the compiled SQL of the models in between to the twinned table it comes
 from; here its answer becomes what `init` writes: `unique`/`not_null`/`accepted_values` tests on
-the twin (a `unique` column becomes its primary key), `relationships` between twinned tables as
+the twin (a `unique` column becomes its primary key), row-level rules into `synth.rules`,
+`relationships` between twinned tables as
 child-twin keys, and name-based guesses as comments in the twin's yml, never applied.
 """
 
@@ -42,11 +43,15 @@ def trace(project: DbtProject, manifest: Any, twinned: Sequence[str]) -> tuple[T
     proposals: dict[str, list[ForeignKey]] = {}
     for key in constraints.proposals:
         proposals.setdefault(key.child.node, []).append(_foreign_key(manifest, key))
+    rules: dict[str, list[dict[str, Any]]] = {}
+    for rule in constraints.rules:
+        rules.setdefault(rule.node, []).append(rule.entry)
     return (
         Traced(
             tests={k: tuple(v) for k, v in tests.items()},
             keys={k: tuple(v) for k, v in keys.items()},
             proposals={k: tuple(v) for k, v in proposals.items()},
+            rules={k: tuple(v) for k, v in rules.items()},
         ),
         "",
     )

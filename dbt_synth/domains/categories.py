@@ -8,6 +8,7 @@ ENUM type skips the threshold: its domain is known without looking at the data.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -38,6 +39,15 @@ class CategoryDomain:
 
     def code_counts(self) -> np.ndarray:
         return np.r_[self.counts, [self.null_count] if self.has_null else []]
+
+    def scaled(self, factor: float) -> CategoryDomain:
+        """The same domain with its noisy counts times `factor` (post-processing): a release
+        made on the whole source, brought to the scale of a sample of it."""
+        if factor == 1.0:
+            return self
+        return dataclasses.replace(
+            self, counts=self.counts * factor, null_count=self.null_count * factor
+        )
 
 
 def threshold_for(sigma: float, delta: float) -> float:

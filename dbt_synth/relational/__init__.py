@@ -14,7 +14,7 @@ from dbt_synth.relational.cardinality import (
     children_per_parent,
     count_edges,
 )
-from dbt_synth.relational.child import ChildResult, synthesize_child
+from dbt_synth.relational.child import ChildFit, ChildResult, resample_child, synthesize_child
 from dbt_synth.relational.config import (
     OrphanPolicy,
     PrivacyUnit,
@@ -26,6 +26,7 @@ from dbt_synth.relational.plan import KeyPlan, ParentData
 
 __all__ = [
     "Cardinality",
+    "ChildFit",
     "ChildResult",
     "ForeignKey",
     "KeyMode",
@@ -39,6 +40,7 @@ __all__ = [
     "children_per_parent",
     "count_edges",
     "parse_ref",
+    "resample_child",
     "split_config",
     "synthesize_child",
 ]

@@ -53,12 +53,33 @@ _CARDINALITY_DELTA_SHARE = 0.1
 
 
 @dataclass(frozen=True)
+class ChildFit:
+    """What a child twin's keys are drawn from again, beside its joined fit (stored together).
+
+    DP releases and public facts only: the key plans (from config, the manifest and the
+    parents' public schemas; their attributes are named in the joined fit's columns anyway),
+    the DP children-per-parent histograms, the child's public schema, its column reports and
+    its privacy unit in words. Not the category keys' mappings onto parent-twin keys: those are
+    drawn afresh against the parent twins as they are at each build.
+    """
+
+    plans: tuple[KeyPlan, ...]
+    cardinalities: dict[ForeignKey, Cardinality]
+    schema: TableSchema
+    columns: tuple[ColumnReport, ...]
+    privacy_unit: str
+
+
+@dataclass(frozen=True)
 class ChildResult:
-    """A child twin, its pipeline result (ε composed over all parts) and per-FK reports."""
+    """A child twin, its pipeline result (ε composed over all parts) and per-FK reports;
+    `joined` (the fit of the joined rows) and `fit` are what the model store keeps."""
 
     result: SynthResult
     keys: tuple[KeyReport, ...]
     privacy_unit: str
+    joined: SynthResult | None = None
+    fit: ChildFit | None = None
 
 
 def synthesize_child(
@@ -149,7 +170,41 @@ def _synthesize_child(
         seed_fixed=fitted.seed_fixed,
         noise_replayable=fitted.noise_replayable,
     )
-    return ChildResult(result, reports, unit.described)
+    fit = ChildFit(plans, cardinalities, schema, result.columns, unit.described)
+    return ChildResult(result, reports, unit.described, fitted, fit)
+
+
+def resample_child(
+    resampled: SynthResult,
+    fit: ChildFit,
+    parents: dict[str, ParentData],
+    relational: RelationalConfig,
+    config: SynthConfig,
+) -> ChildResult:
+    """A child twin sampled again from a stored fit, for ε 0.
+
+    The joined rows come from `resampled` (the stored joined fit, already resampled: see
+    `StoredModel.resampled`); their keys are drawn from the parents' twins as they are now,
+    with the stored DP histograms. Only the parents' twins are read, no source row of any
+    table; the keys thus reference the current parent twins, refit or not."""
+    rng = np.random.default_rng(sampling_seed(config.seed))
+    generator, reports = child_generator(
+        resampled.generator,
+        fit.schema.names,
+        fit.plans,
+        parents,
+        fit.cardinalities,
+        relational,
+        rng,
+    )
+    result = replace(
+        resampled,
+        generator=generator,
+        schema=fit.schema,
+        columns=fit.columns,
+        privacy_unit=fit.privacy_unit,
+    )
+    return ChildResult(result, reports, fit.privacy_unit)
 
 
 def _cardinalities(

@@ -46,6 +46,10 @@ from dbt_synth.mechanisms.dpsgd import DPSGDMechanism, MadeNet, TrainingPlan
 from dbt_synth.mechanisms.marginal import MarginalMechanism
 from dbt_synth.mechanisms.mixture import MixtureModel
 from dbt_synth.pipeline import ColumnReport
+from dbt_synth.relational.cardinality import Cardinality
+from dbt_synth.relational.child import ChildFit
+from dbt_synth.relational.keys import ForeignKey, KeyMode, KeyOrigin
+from dbt_synth.relational.plan import KeyPlan
 from dbt_synth.schema import ColumnKind, ColumnSpec, TableSchema
 from dbt_synth.tails import FormatTail, GeneratedModel, HeadTailModel, RoleTail, TextTail
 
@@ -186,9 +190,16 @@ _DATACLASSES: dict[str, type] = {
         RoleTail,
         FormatTail,
         TextTail,
+        # child twins (relational/): key plans and the DP children-per-parent histograms.
+        ChildFit,
+        KeyPlan,
+        ForeignKey,
+        Cardinality,
     )
 }
-_ENUMS: dict[str, type[enum.Enum]] = {cls.__name__: cls for cls in (ColumnKind, IdForm)}
+_ENUMS: dict[str, type[enum.Enum]] = {
+    cls.__name__: cls for cls in (ColumnKind, IdForm, KeyMode, KeyOrigin)
+}
 _OBJECT_NAMES = {cls: name for name, (cls, _) in _OBJECTS.items()}
 
 

@@ -23,6 +23,7 @@ from dbt_synth.config import SynthConfig
 from dbt_synth.generation import TwinGenerator
 from dbt_synth.noise import sampling_seed
 from dbt_synth.pipeline import SynthResult
+from dbt_synth.relational.child import ChildFit
 from dbt_synth.schema import TableSchema
 from dbt_synth.store.codec import FORMAT_VERSION, decode, encode
 
@@ -55,9 +56,13 @@ COLUMNS = pa.schema(
 )
 
 
-def fingerprint(config: SynthConfig, schema: TableSchema, holdout: Any = None) -> str:
+def fingerprint(
+    config: SynthConfig, schema: TableSchema, holdout: Any = None, relatives: Any = None
+) -> str:
     """sha256 of what shapes a fit: the config (less `SAMPLING_KEYS`), the source's schema and
-    holdout rule, and the store format. Public facts only: no value of the data enters it."""
+    holdout rule, for a child twin its `relatives` (relational config, discovered keys, the
+    parents' names and source schemas), and the store format. Public facts only: no value of
+    the data enters it."""
     settings = {
         f.name: getattr(config, f.name)
         for f in dataclasses.fields(config)
@@ -69,6 +74,7 @@ def fingerprint(config: SynthConfig, schema: TableSchema, holdout: Any = None) -
         "table": schema.table,
         "columns": [[c.name, c.sql_type, c.nullable] for c in schema.columns],
         "holdout": holdout,
+        "relatives": relatives,
     }
     text = json.dumps(shape, sort_keys=True, default=_plain)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -84,7 +90,8 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class StoredModel:
-    """One fit as stored: its id and key, and the parts a twin is sampled from."""
+    """One fit as stored: its id and key, and the parts a twin is sampled from. For a child
+    twin `fitted` is the fit of its joined rows and `child` what its keys are drawn from."""
 
     fit_id: str
     model: str
@@ -93,6 +100,7 @@ class StoredModel:
     created_at: datetime
     epsilon: float
     fitted: SynthResult
+    child: ChildFit | None = None
 
     def generator(self, config: SynthConfig) -> TwinGenerator:
         """The twin's rows from this fit: `rows` and `seed` of the current config (sampling)."""
@@ -123,7 +131,7 @@ class StoredModel:
 
     def row(self) -> pa.Table:
         """This fit as a row of `synth_models` (JSON document + `.npz` arrays)."""
-        document, arrays = encode(_parts(self.fitted))
+        document, arrays = encode({**_parts(self.fitted), "child": self.child})
         values = {
             "fit_id": self.fit_id,
             "model": self.model,
@@ -167,6 +175,7 @@ class StoredModel:
             created_at=row["created_at"],
             epsilon=float(row["epsilon"]),
             fitted=fitted,
+            child=parts.get("child"),
         )
 
 

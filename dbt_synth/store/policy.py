@@ -41,7 +41,6 @@ class RefitReason(enum.Enum):
     REQUESTED = "refit requested (synth_refit)"
     EXPIRED = "stored fit older than the refit policy"
     UNREADABLE = "stored fit cannot be read by this version"
-    NOT_STORED = "child twins are refit on every build (their keys attach to real child rows)"
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from dbt_synth.store.codec import StoreError
 from dbt_synth.store.model import StoredModel
 from dbt_synth.warehouse import OwnTable, Warehouse
 
+# What choosing a fit needs: read for every fit of a twin, without the fits themselves.
+_INDEX = ("fit_id", "fingerprint", "created_at")
 _LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -40,32 +41,36 @@ class ModelStore:
         self.warehouse = warehouse
         self.table = table
 
-    def latest(self, model: str, fingerprint: str) -> tuple[StoredModel | None, bool]:
+    def latest(
+        self, model: str, fingerprint: str, *, child: bool = False
+    ) -> tuple[StoredModel | None, bool]:
         """The newest readable fit of `model` with `fingerprint`, and whether `model` has any
-        stored fit at all (under any fingerprint)."""
-        rows = self._rows_of(model)
-        if rows is None or rows.num_rows == 0:
+        stored fit at all (under any fingerprint). `child`: the fit must hold a child twin's
+        key parts.
+
+        Two narrow reads: the index columns of `model`'s fits, then the one row chosen. Other
+        twins' fits, and this twin's older ones, are never loaded."""
+        index = self.warehouse.read(self.table, where={"model": model}, columns=_INDEX)
+        if index is None or index.num_rows == 0:
             return None, False
-        matching = rows.filter(pc.equal(rows["fingerprint"], fingerprint))
+        matching = index.filter(pc.equal(index["fingerprint"], fingerprint))
         if matching.num_rows == 0:
             return None, True
-        newest = matching.sort_by([("created_at", "descending")]).slice(0, 1).to_pylist()[0]
+        newest = matching.sort_by([("created_at", "descending")]).column("fit_id")[0].as_py()
+        rows = self.warehouse.read(self.table, where={"model": model, "fit_id": newest})
         try:
-            return StoredModel.from_row(newest), True
+            stored = StoredModel.from_row(rows.to_pylist()[0])
         except StoreError:
             return None, True
+        if child and stored.child is None:
+            return None, True
+        return stored, True
 
     def fit_ids(self) -> list[str]:
         """Every stored fit id (for consistency checks)."""
-        rows = self.warehouse.read(self.table)
+        rows = self.warehouse.read(self.table, columns=("fit_id",))
         return [] if rows is None else rows.column("fit_id").to_pylist()
 
     def save(self, stored: StoredModel) -> None:
         """Append one fit; call only after its ledger row is written."""
         self.warehouse.append(self.table, stored.row())
-
-    def _rows_of(self, model: str) -> pa.Table | None:
-        rows = self.warehouse.read(self.table)
-        if rows is None:
-            return None
-        return rows.filter(pc.equal(rows["model"], model))

@@ -15,7 +15,7 @@ only form rows take between the seam and the pipeline.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -112,8 +112,19 @@ class Warehouse(ABC):
         several dbt threads at once."""
 
     @abstractmethod
-    def read(self, table: OwnTable) -> pa.Table | None:
-        """All rows of one of our tables, or None when it does not exist yet."""
+    def read(
+        self,
+        table: OwnTable,
+        *,
+        where: Mapping[str, str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
+        """Rows of one of our tables, or None when it does not exist yet.
+
+        Only the rows whose columns equal every value in `where` (all rows without it), and
+        only `columns` of them (all columns without it): the engine filters and projects, so
+        that e.g. the model store loads the one stored fit it needs, not every twin's.
+        """
 
 
 _REGISTERED: list[type[Warehouse]] = []

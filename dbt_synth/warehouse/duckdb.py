@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -99,7 +99,13 @@ class DuckDBWarehouse(Warehouse):
             finally:
                 self.session.unregister(view)
 
-    def read(self, table: OwnTable) -> pa.Table | None:
+    def read(
+        self,
+        table: OwnTable,
+        *,
+        where: Mapping[str, str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
         ((exists,),) = self.session.execute(
             "select count(*) from information_schema.tables "
             "where table_schema = ? and table_name = ?",
@@ -107,8 +113,12 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
         if not exists:
             return None
+        selected = ", ".join(_quote(c) for c in columns) if columns else "*"
+        filters = " and ".join(f"{_quote(c)} = ?" for c in where or {})
         return self.session.query(
-            f"select * from {_quote(table.schema)}.{_quote(table.name)}"
+            f"select {selected} from {_quote(table.schema)}.{_quote(table.name)}"
+            + (f" where {filters}" if filters else ""),
+            params=list((where or {}).values()),
         ).to_arrow_table()
 
 

@@ -10,7 +10,9 @@ never install it. What crosses from Spark to the driver is small by construction
 - `source_rows`: the exact count is computed in Spark; the Poisson sample is drawn in Spark
   (`DataFrame.sample(withReplacement=False, fraction)` keeps each row by an independent
   Bernoulli draw) and only the sample reaches the driver, as Arrow.
-- `aggregate`: runs in Spark; only the (small) result reaches the driver.
+- `aggregate`: runs in Spark; only the (small) result reaches the driver. The source rows
+  carry it (`SourceRows.aggregates`), so the fit's category counts are computed over the whole
+  source in Spark (`dbt_synth.pushdown`) and noised on the driver.
 - `materialise_twin`: the fitted generator travels to the executors with the generating
   function (pyspark broadcasts a large function's pickle), each task generates its chunks
   (`mapInArrow` over a range of chunk indices), and the twin is cast to the source's types in
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,7 @@ from sqlglot import exp
 
 from dbt_synth.errors import SourceError
 from dbt_synth.generation import TwinGenerator
+from dbt_synth.pushdown import Aggregates
 from dbt_synth.schema import TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
 from dbt_synth.warehouse.base import OwnTable, Warehouse, register
@@ -54,11 +57,21 @@ class SparkSourceRows(SourceRows):
     """
 
     frame: Any = field(default=None, repr=False)
+    warehouse: SparkWarehouse | None = field(default=None, repr=False)
 
     @classmethod
-    def of_frame(cls, frame: Any) -> SparkSourceRows:
+    def of_frame(cls, frame: Any, warehouse: SparkWarehouse) -> SparkSourceRows:
         schema = frame.limit(0).toArrow().schema
-        return cls(int(frame.count()), schema, lambda: frame.toArrow().to_batches(), frame)
+        return cls(
+            int(frame.count()),
+            schema,
+            lambda: warehouse.fetch(frame).to_batches(),
+            frame,
+            warehouse,
+            aggregates=Aggregates(
+                lambda query: warehouse.aggregate(frame, query), SparkWarehouse.dialect
+            ),
+        )
 
     def sample(self, rate: float, rng: np.random.Generator) -> pa.Table:
         """Each row kept by an independent Bernoulli(rate) draw, in Spark; all when rate ≥ 1.
@@ -70,7 +83,7 @@ class SparkSourceRows(SourceRows):
         if rate < 1:
             seed = int(rng.integers(0, 2**62))
             frame = frame.sample(withReplacement=False, fraction=float(rate), seed=seed)
-        return frame.toArrow().cast(self.schema)
+        return self.warehouse.fetch(frame).cast(self.schema)
 
 
 @register
@@ -78,6 +91,18 @@ class SparkWarehouse(Warehouse):
     """Spark through the session dbt-spark (`method: session`, Databricks, Connect) provides."""
 
     dialect = "spark"
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        # Rows this warehouse has brought to the driver (samples, aggregate results, tables read
+        # whole): what the driver's memory holds of the warehouse, at most.
+        self.fetched_rows = 0
+
+    def fetch(self, frame: Any) -> pa.Table:
+        """`frame`'s rows on the driver, as Arrow, counted in `fetched_rows`."""
+        table = frame.toArrow()
+        self.fetched_rows += table.num_rows
+        return table
 
     @classmethod
     def accepts(cls, session: Any) -> bool:
@@ -100,13 +125,13 @@ class SparkWarehouse(Warehouse):
         return TableSchema(name, columns)
 
     def source_rows(self, relation: Any) -> SourceRows:
-        return SparkSourceRows.of_frame(relation)
+        return SparkSourceRows.of_frame(relation, self)
 
     def aggregate(self, relation: Any, query: str) -> pa.Table:
         view = f"__dbt_synth_source_{uuid.uuid4().hex}"
         relation.createOrReplaceTempView(view)
         try:
-            return self.session.sql(_rename_source(query, view)).toArrow()
+            return self.fetch(self.session.sql(_rename_source(query, view)))
         finally:
             self.session.catalog.dropTempView(view)
 
@@ -114,7 +139,7 @@ class SparkWarehouse(Warehouse):
         return relation.filter(predicate)
 
     def arrow(self, relation: Any) -> pa.Table:
-        return relation.toArrow()
+        return self.fetch(relation)
 
     def materialise(self, batches: Iterator[pa.RecordBatch], schema: TableSchema, name: str) -> Any:
         """Rows already generated on the driver (the Python API's road), cast in Spark."""
@@ -175,10 +200,23 @@ class SparkWarehouse(Warehouse):
             ),
         )
 
-    def read(self, table: OwnTable) -> pa.Table | None:
+    def read(
+        self,
+        table: OwnTable,
+        *,
+        where: Mapping[str, str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table | None:
         if not self._exists(table):
             return None
-        return self.session.table(f"{_quote(table.schema)}.{_quote(table.name)}").toArrow()
+        from pyspark.sql import functions
+
+        frame = self.session.table(f"{_quote(table.schema)}.{_quote(table.name)}")
+        for column, value in (where or {}).items():
+            frame = frame.filter(functions.col(_quote(column)) == functions.lit(value))
+        if columns:
+            frame = frame.select(*(_quote(c) for c in columns))
+        return self.fetch(frame)
 
     def _exists(self, table: OwnTable) -> bool:
         return bool(self.session.catalog.tableExists(f"{table.schema}.{table.name}"))

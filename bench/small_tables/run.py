@@ -48,6 +48,9 @@ def one_build(workdir: Path) -> dict:
     flags = ["--project-dir", str(root), "--profiles-dir", str(root)]
     assert dbtRunner().invoke(["deps", "--quiet", *flags]).success
     assert dbtRunner().invoke(["build", "--quiet", *flags]).success
+    with duckdb.connect(str(database)) as con:
+        # Read now: synth mode drops the real seeds once their twins are built.
+        reals = {seed: con.execute(f"select * from main.{seed}").df() for seed in SEEDS}
     init = CliRunner().invoke(app, ["init", "--select", "resource_type:seed", *flags])
     assert init.exit_code == 0, init.output
     started = time.perf_counter()
@@ -60,7 +63,7 @@ def one_build(workdir: Path) -> dict:
         for seed in SEEDS:
             twin = nodes[f"{seed}_twin"]
             relation = f'"{twin.schema}"."{twin.alias or twin.name}"'
-            real = con.execute(f"select * from main.{seed}").df()
+            real = reals[seed]
             synthetic = con.execute(f"select * from {relation}").df()
             (treatments,) = con.execute(
                 f'select column_treatments from "{twin.schema}".synth_ledger '

@@ -4,6 +4,7 @@
     `dbt.ref('raw_users')` was recorded through the `ref` override as its twin, so dbt's helper
     knows the twin only; these lines make the original name read the twin too.
   -#}
+  {% do dbt_synth.synth_check_real_seeds_loaded(model, twins) %}
   {% set aliases = dbt_synth.synth_python_aliases(model, twins, 'ref') %}
   {% if not aliases %}{{ return('') }}{% endif %}
   {{ return(
@@ -50,4 +51,24 @@
     {% do aliases.update({label: twin}) %}
   {% endfor %}
   {{ return(aliases) }}
+{% endmacro %}
+
+{% macro synth_check_real_seeds_loaded(model, twins) %}
+  {#-
+    A twin about to be built (`dbt run`/`build`) whose real seed is not in the warehouse: synth
+    mode dropped it after the last build of its twins. One message with the fix, rather than
+    the warehouse's "table does not exist" from inside the Python model.
+  -#}
+  {% if not execute or flags.WHICH not in ('run', 'build') %}{{ return('') }}{% endif %}
+  {% if model.name not in (twins or {}).values() and 'dbt_synth_twin' not in (model.tags or []) %}
+    {{ return('') }}
+  {% endif %}
+  {% for uid in model.depends_on.nodes if uid.startswith('seed.') %}
+    {% set seed = graph.nodes[uid] %}
+    {% if adapter.get_relation(database=seed.database, schema=seed.schema, identifier=seed.alias) is none %}
+      {% do exceptions.raise_compiler_error(
+        "dbt-synth: model '" ~ model.name ~ "': its real seed '" ~ seed.name ~ "' is not in the warehouse (synth mode drops a real seed once its twins are built). Fix: dbt build --select +" ~ model.name ~ " (loads the seed, then builds the twin), or keep seeds with --vars '{synth: true, synth_keep_real_seeds: true}'"
+      ) %}
+    {% endif %}
+  {% endfor %}
 {% endmacro %}

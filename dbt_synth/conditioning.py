@@ -285,7 +285,7 @@ def _literal(value: Any) -> str:
 
 def sampling_record(generator: TwinGenerator) -> str | None:
     """The ledger's `sampling` JSON: the constraints and the rows their sampling redrew."""
-    if getattr(generator, "constraints", None) is None:  # a child twin's in-memory generator
+    if getattr(generator, "constraints", None) is None:  # nothing constrained the sampling
         return None
     import json
 

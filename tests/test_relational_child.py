@@ -3,12 +3,17 @@ and orphans are reproduced, the privacy unit is stated."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
+from dbt_synth.conditioning import sampling_lines
 from dbt_synth.errors import ConfigError
+from dbt_synth.ledger import entry_for
 from dbt_synth.noise import replayable_noise
 from dbt_synth.pipeline import synthesize
 from dbt_synth.relational import (
@@ -164,3 +169,31 @@ def test_the_child_twin_streams_the_same_rows_on_every_pass(clean):
     first, second = generator.table(), generator.table()
     assert first.num_rows == generator.rows and first.equals(second)
     assert first.column_names == FLIGHT_COLUMNS
+
+
+def test_the_ledger_records_what_sampling_a_child_twin_redrew(family):
+    # Like a single twin's: the rules and condition, and the drawn rows each one redrew.
+    flights, _, parents = family
+    config = {**CONFIG, "condition": "month <= 6", "rules": [{"not_null": "dep_delay"}]}
+    with replayable_noise(1):
+        child = synthesize_child(flights, parents, config, model="flights_twin")
+    twin = child.result.table.to_pandas()
+    assert (twin["month"] <= 6).all() and twin["dep_delay"].notna().all()
+    assert set(twin["carrier"]) <= set(parents["airlines_twin"].twin["carrier"].to_pylist())
+    now = datetime.now()
+    entry = entry_for(
+        child.result,
+        model="flights_twin",
+        source="flights",
+        invocation_id=None,
+        started_at=now,
+        finished_at=now,
+    )
+    record = json.loads(entry.sampling)
+    assert record["condition"] == "condition: month <= 6"
+    assert record["rules"] == ["not_null: dep_delay"]
+    assert record["twin_rows"] == len(twin)
+    assert record["redrawn_for"]["condition: month <= 6"] > 0.3 * len(twin)
+    assert record["rows_drawn"] > len(twin)
+    assert entry.sampling_seed_fixed
+    assert any("redrew" in line for line in sampling_lines(child.result.generator))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from dbt_synth.conditioning import Constraints, SamplingLog
 from dbt_synth.errors import SynthError
 from dbt_synth.generation import TwinGenerator
 from dbt_synth.relational.attach import (
@@ -44,6 +45,18 @@ class ChildGenerator:
     @property
     def rows(self) -> int:
         return self.fitted.rows
+
+    @property
+    def constraints(self) -> Constraints | None:
+        """The child's rules, condition and rebalance: the fitted rows are drawn under them,
+        before keys are attached (conditioning.py), so the ledger's `sampling` record and the
+        log's redraw lines read them here as for a single twin."""
+        return self.fitted.constraints
+
+    @property
+    def log(self) -> SamplingLog:
+        """What the last pass's sampling under `constraints` drew and redrew."""
+        return self.fitted.log
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         rng = np.random.default_rng(self.seed)

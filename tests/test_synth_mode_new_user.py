@@ -10,8 +10,9 @@ Python model that reads a seed. `dbt-synth init --select resource_type:seed` the
 - the generic tests declared on the seeds test the twins, not the real seeds;
 - the package's twin-vs-real tests still read both the twin and the real seed;
 - the Python model's `dbt.ref("raw_chicks")` reads the twin;
-- the real seeds the twins were fit on are gone from the warehouse afterwards, and a
-  `dbt seed` alone (no twin built) keeps them;
+- the real seeds stay by default (the report and the twin-vs-real tests read them); with
+  `synth_drop_real_seeds` they are gone once their twins are built, a twin then refuses to
+  build without its seed (one message with the fix), and `dbt seed` alone keeps them;
 - where a test would still read a real seed (the project's own get_where_subquery), synth mode
   fails at compile time instead.
 """
@@ -163,18 +164,31 @@ def test_a_python_model_reads_the_twin_of_the_seed_it_names(project, synth_build
     assert counts == twin and counts
 
 
-def test_synth_mode_leaves_no_real_seed_in_the_warehouse(project, synth_build):
-    tables = project.query(
-        "select table_schema, table_name from information_schema.tables order by 1, 2"
+def test_synth_mode_keeps_the_real_seeds_unless_asked_to_drop_them(project, synth_build):
+    def tables() -> list[tuple]:
+        return project.query(
+            "select table_schema, table_name from information_schema.tables order by 1, 2"
+        )
+
+    # By default the seeds stay: the report and the twin-vs-real tests compare with them.
+    assert {("main", seed) for seed in SEEDS} <= set(tables())
+    assert not [line for line in synth_build.log_lines if "dropped the real seed" in line]
+    events: list = []
+    handover = project.dbt_with_callbacks(
+        [events.append], "build", "--vars", "{synth: true, synth_drop_real_seeds: true}"
     )
-    assert not [t for t in tables if t[1] in SEEDS], tables
-    assert ("main_synth", "raw_chicks_twin") in tables and ("main", "weight_by_diet") in tables
-    dropped = [line for line in synth_build.log_lines if "dropped the real seed" in line]
-    assert len(dropped) == 2
-    # `dbt seed` alone builds no twin: the seeds stay for the twins' next fit.
-    assert project.dbt("seed", *SYNTH).success
-    names = {t[0] for t in project.query("select table_name from information_schema.tables")}
-    assert set(SEEDS) <= names
+    assert handover.success, handover.exception
+    assert not [t for t in tables() if t[1] in SEEDS], tables()
+    assert ("main_synth", "raw_chicks_twin") in tables() and ("main", "weight_by_diet") in tables()
+    assert len([e for e in events if "dropped the real seed" in e.info.msg]) == 2
+    # A twin cannot be refit without its seed: one message naming the fix.
+    alone = project.dbt("run", "--select", "raw_chicks_twin", *SYNTH)
+    (refused,) = [r for r in alone.result.results if r.node.name == "raw_chicks_twin"]
+    assert "its real seed 'raw_chicks' is not in the warehouse" in refused.message
+    assert "dbt build --select +raw_chicks_twin" in refused.message
+    # `dbt seed` alone builds no twin: it loads the seeds and keeps them.
+    assert project.dbt("seed", "--vars", "{synth: true, synth_drop_real_seeds: true}").success
+    assert {("main", seed) for seed in SEEDS} <= set(tables())
 
 
 def test_a_test_that_would_read_a_real_seed_fails_loudly(project, synth_build):

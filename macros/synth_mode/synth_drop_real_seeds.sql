@@ -1,13 +1,14 @@
 {% macro synth_drop_real_seeds() %}
   {#-
-    on-run-end (the package's own hook): in synth mode, drop every real seed a twin is fit on
-    once all the twins fit on it were built in this invocation, so that the warehouse synth
-    mode leaves holds no real seed. The seed was loaded only for those fits (and the
-    twin-vs-real tests, which run before this hook); the next synth-mode build loads it again.
-    Kept: seeds a twin built in this invocation does not cover yet (`dbt seed` alone, a failed
-    twin), seeds in `synth_passthrough`, and all of them with `--vars '{synth_keep_real_seeds: true}'`.
+    on-run-end (the package's own hook): with `--vars '{synth: true, synth_drop_real_seeds:
+    true}'`, drop every real seed a twin is fit on once all the twins fit on it were built in
+    this invocation, so that the warehouse holds no real seed and can be handed over. The seed
+    was loaded only for those fits and the twin-vs-real tests, which run before this hook; the
+    next `dbt build` loads it again. Kept: seeds a twin built in this invocation does not cover
+    (`dbt seed` alone, a failed twin) and seeds in `synth_passthrough`. Opt-in: `dbt-synth
+    report`, `dbt run --select <twin>` and a later `dbt test` read the real seeds.
   -#}
-  {% if not execute or not dbt_synth.synth_mode() or var('synth_keep_real_seeds', false) %}
+  {% if not execute or not dbt_synth.synth_mode() or not var('synth_drop_real_seeds', false) %}
     {{ return('') }}
   {% endif %}
   {% set built = [] %}
@@ -27,7 +28,7 @@
       {% set relation = adapter.get_relation(database=seed.database, schema=seed.schema, identifier=seed.alias) %}
       {% if relation is not none %}
         {% do adapter.drop_relation(relation) %}
-        {{ log("dbt-synth: dropped the real seed " ~ relation ~ " (synth mode keeps no real seed once its twins are built; --vars '{synth: true, synth_keep_real_seeds: true}' keeps it)", info=true) }}
+        {{ log("dbt-synth: dropped the real seed " ~ relation ~ " (synth_drop_real_seeds: its twins are built)", info=true) }}
       {% endif %}
     {% endif %}
   {% endfor %}

@@ -55,8 +55,8 @@
 
 {% macro synth_check_real_seeds_loaded(model, twins) %}
   {#-
-    A twin about to be built (`dbt run`/`build`) whose real seed is not in the warehouse: synth
-    mode dropped it after the last build of its twins. One message with the fix, rather than
+    A twin about to be built (`dbt run`/`build`) whose real seed is not in the warehouse (a
+    build with `synth_drop_real_seeds` dropped it after its twins were built). One message with the fix, rather than
     the warehouse's "table does not exist" from inside the Python model.
   -#}
   {% if not execute or flags.WHICH not in ('run', 'build') %}{{ return('') }}{% endif %}
@@ -67,7 +67,7 @@
     {% set seed = graph.nodes[uid] %}
     {% if adapter.get_relation(database=seed.database, schema=seed.schema, identifier=seed.alias) is none %}
       {% do exceptions.raise_compiler_error(
-        "dbt-synth: model '" ~ model.name ~ "': its real seed '" ~ seed.name ~ "' is not in the warehouse (synth mode drops a real seed once its twins are built). Fix: dbt build --select +" ~ model.name ~ " (loads the seed, then builds the twin), or keep seeds with --vars '{synth: true, synth_keep_real_seeds: true}'"
+        "dbt-synth: model '" ~ model.name ~ "': its real seed '" ~ seed.name ~ "' is not in the warehouse (synth_drop_real_seeds dropped it after its twins were built). Fix: dbt build --select +" ~ model.name ~ " (loads the seed, then builds the twin)"
       ) %}
     {% endif %}
   {% endfor %}

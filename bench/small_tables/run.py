@@ -5,10 +5,10 @@
 Per build, from scratch in a temp copy of integration_tests/movielens: `dbt build` of the real
 project, `dbt-synth init --select resource_type:seed`, then `dbt build --vars 'synth: true'`
 (timed: it fits the three twins and runs every model and test on them). Then, per twin and
-column, the report's drift figures (`dbt_synth.report.build_report`: TVD of the real and twin
-histograms or category shares, NULLs included) and the ledger's column treatment (which
-columns fell back to a coarser DP answer). DP noise is fresh in every build, so `--builds`
-gives the spread.
+column, the report's drift figures (`dbt_synth.report.build_report`, from aggregates the
+warehouse computes: TVD of the real and twin histograms or category shares, NULLs included)
+and the ledger's column treatment (which columns fell back to a coarser DP answer). DP noise
+is fresh in every build, so `--builds` gives the spread.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from dbt_synth.cli import app
+from dbt_synth.cli.dbt_project import DbtProject
+from dbt_synth.cli.reporting import query_records
 from dbt_synth.report import build_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,21 +58,25 @@ def one_build(workdir: Path) -> dict:
     statuses = [str(r.status) for r in build.result.results]
     nodes = {r.node.name: r.node for r in build.result.results}
     twins = {}
+    project = DbtProject(root, root)
+    reports = {
+        seed: build_report(
+            f"{seed}_twin", seed, query_records(project), f"ref('{seed}')", f"ref('{seed}_twin')"
+        )
+        for seed in SEEDS
+    }
     with duckdb.connect(str(database)) as con:
         for seed in SEEDS:
             twin = nodes[f"{seed}_twin"]
-            relation = f'"{twin.schema}"."{twin.alias or twin.name}"'
-            real = con.execute(f"select * from main.{seed}").df()
-            synthetic = con.execute(f"select * from {relation}").df()
             (treatments,) = con.execute(
                 f'select column_treatments from "{twin.schema}".synth_ledger '
                 "where model = ? order by finished_at desc limit 1",
                 [twin.name],
             ).fetchone()
-            report = build_report(twin.name, seed, real, synthetic)
+            report = reports[seed]
             twins[seed] = {
-                "real_rows": len(real),
-                "twin_rows": len(synthetic),
+                "real_rows": report.real_rows,
+                "twin_rows": report.twin_rows,
                 "columns": {
                     c.name: {"tvd": c.tvd, "treatment": json.loads(treatments)[c.name]}
                     for c in report.columns

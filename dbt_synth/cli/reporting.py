@@ -1,8 +1,9 @@
-"""`dbt-synth report`: gather each twin's real and synthetic rows, ledger and test results.
+"""`dbt-synth report`: compare each twin with its real table, and gather its ledger and tests.
 
 Reads run through dbt (`dbt show --inline`), so the report works on whatever warehouse the
-profile points at. `run_results.json` is read first and put back after: dbt's own commands
-would replace the user's build results with the report's queries.
+profile points at; the comparison fetches only aggregates (`dbt_synth/report_sql.py`).
+`run_results.json` is read first and put back after: dbt's own commands would replace the
+user's build results with the report's queries.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import yaml
 from dbt_synth.cli.candidates import is_twin, label_of, original_of
 from dbt_synth.cli.dbt_project import DbtProject
 from dbt_synth.errors import ConfigError, SynthError
-from dbt_synth.report import LedgerBuild, TestOutcome, TwinReport, build_report, render_html
+from dbt_synth.report import LedgerBuild, TestOutcome, TwinReport, build_report
+from dbt_synth.report_html import render_html
+from dbt_synth.report_sql import Query
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,8 @@ def _report(
         summaries.append(
             ReportSummary(
                 twin=node.name,
-                epsilon=ledger.epsilon if ledger else float("nan"),
-                target_epsilon=ledger.target_epsilon if ledger else float("nan"),
+                epsilon=ledger.latest.epsilon if ledger else float("nan"),
+                target_epsilon=ledger.latest.target_epsilon if ledger else float("nan"),
                 twin_rows=report.twin_rows,
                 mean_tvd=report.mean_tvd,
                 tests=report.tests_summary(),
@@ -104,15 +107,14 @@ def twin_report(
             fix="pass dbt.source(...) or dbt.ref(...) to dbt_synth.twin in the model file",
             model=node.name,
         )
-    label, jinja = original
-    real = _frame(project.query(f"select * from {jinja}"))
-    twin = _frame(project.query(f"select * from {{{{ ref('{node.name}') }}}}"))
+    label, relation = original
     rows, notes = _ledger_rows(project, node)
     return build_report(
         node.name,
         label,
-        real,
-        twin,
+        query_records(project),
+        relation,
+        f"ref('{node.name}')",
         ledger=LedgerBuild.from_rows(rows),
         tests=_tests_of(manifest, unique_id, outcomes),
         notes=tuple(notes),
@@ -120,13 +122,14 @@ def twin_report(
 
 
 def _original(manifest: Any, node: Any) -> tuple[str, str] | None:
-    """The label and the Jinja reference of the table `node` twins."""
+    """The label and the relation call (`source('s', 't')`, `ref('m')`) of the table `node`
+    twins."""
     original = original_of(manifest, node)
     if original is None:
         return None
     if original.resource_type == "source":
-        return label_of(original), f"{{{{ source('{original.source_name}', '{original.name}') }}}}"
-    return label_of(original), f"{{{{ ref('{original.name}') }}}}"
+        return label_of(original), f"source('{original.source_name}', '{original.name}')"
+    return label_of(original), f"ref('{original.name}')"
 
 
 def _ledger_rows(project: DbtProject, node: Any) -> tuple[list[dict[str, Any]], list[str]]:
@@ -171,6 +174,17 @@ def _run_results(path: Path) -> dict[str, dict[str, Any]]:
         return {}
     results = json.loads(path.read_text()).get("results", [])
     return {r["unique_id"]: r for r in results}
+
+
+def query_records(project: DbtProject) -> Query:
+    """`project`'s Jinja-SQL queries, each answered as a list of rows by column name."""
+
+    def query(sql: str) -> list[dict[str, Any]]:
+        table = project.query(sql)
+        names = list(table.column_names)
+        return [dict(zip(names, row, strict=True)) for row in table.rows]
+
+    return query
 
 
 def _frame(table: Any) -> pd.DataFrame:

@@ -79,7 +79,8 @@ def grow_tree(
     keys = (to_keys(finite) >> np.uint64(64 - KEY_BITS)).astype(np.int64)
     # The root (prefix 0 above level 0) has no count of its own: that would be a ninth release.
     frontier: dict[int, float | None] = {0: None}
-    leaves: list[tuple[int, int, float]] = []  # [first key, last key + 1) and mass
+    # [first key, last key + 1), mass, and whether it holds a parent's unresolved rest
+    leaves: list[tuple[int, int, float, bool]] = []
     for level, bits in enumerate(LEVEL_BITS):
         shift = KEY_BITS - sum(LEVEL_BITS[: level + 1])
         parents = np.fromiter(frontier, dtype=np.int64)
@@ -102,14 +103,12 @@ def grow_tree(
             )
             if not parts:
                 if parent_mass is not None:
-                    leaves.append(
-                        (
-                            int(parent) << (shift + bits),
-                            int(parent + 1) << (shift + bits),
-                            parent_mass,
-                        )
-                    )
+                    first, end = int(parent) << (shift + bits), int(parent + 1) << (shift + bits)
+                    leaves.append((first, end, parent_mass, False))
                 continue
+            if parent_mass is not None:
+                siblings = np.ones(len(noisy[row]), bool) if allowed is None else allowed[row]
+                parts += _unresolved(parts, parent_mass, siblings)
             estimates = np.array([part.mass for part in parts])
             if parent_mass is not None:
                 # Consistency: the parent's estimate is shared in proportion to its parts.
@@ -120,8 +119,10 @@ def grow_tree(
                     next_frontier[child] = float(estimate)
                 else:
                     last = int(children[row][part.stop - 1])
-                    leaves.append((child << shift, (last + 1) << shift, float(estimate)))
+                    end = (last + 1) << shift
+                    leaves.append((child << shift, end, float(estimate), part.residual))
         frontier = next_frontier
+    leaves = _within_kept_span(leaves)
     if not leaves:
         empty = np.zeros(0)
         return empty, empty, empty
@@ -144,6 +145,7 @@ class _Part:
     stop: int
     mass: float
     expand: bool  # a single sibling that cleared the threshold: its children are examined
+    residual: bool = False  # what the parent holds beyond its kept parts (see _unresolved)
 
 
 def _split(
@@ -200,6 +202,50 @@ def _split(
                     parts.append(_Part(i + a, i + b, mass, expand=False))
         i = j
     return parts
+
+
+def _unresolved(parts: list[_Part], parent_mass: float, possible: np.ndarray) -> list[_Part]:
+    """What a kept parent holds beyond its kept parts, spread evenly over the siblings no part
+    covers (post-processing of released counts).
+
+    Without it, siblings too thin to keep were dropped and their rows went to the kept siblings
+    when the parent's estimate was shared: a kept point mass (a common wage) absorbed the rows
+    spread around it, and its neighbours came out empty. These pieces never widen the range:
+    see `_within_kept_span`.
+    """
+    left = parent_mass - sum(part.mass for part in parts)
+    uncovered = possible.copy()
+    for part in parts:
+        uncovered[part.first : part.stop] = False
+    cells = np.flatnonzero(uncovered)
+    if left <= 0 or len(cells) == 0:
+        return []
+    runs = np.split(cells, np.flatnonzero(np.diff(cells) > 1) + 1)
+    share = left / len(cells)
+    return [_Part(int(r[0]), int(r[-1]) + 1, share * len(r), False, residual=True) for r in runs]
+
+
+def _within_kept_span(
+    leaves: list[tuple[int, int, float, bool]],
+) -> list[tuple[int, int, float, bool]]:
+    """Clip the residual leaves to the span of the leaves the tree kept on their own counts.
+
+    A residual is a difference of noisy counts, so where nothing was kept (beside a constant
+    column's one value, or past a narrow timestamp column's ends) it is noise: the range stays
+    the one that cleared the thresholds. A clipped leaf keeps the share of its mass that lies
+    inside the span.
+    """
+    kept = [(first, end) for first, end, _, residual in leaves if not residual]
+    if not kept:
+        return []
+    low, high = min(first for first, _ in kept), max(end for _, end in kept)
+    clipped = []
+    for first, end, mass, residual in leaves:
+        inside = (max(first, low), min(end, high)) if residual else (first, end)
+        if inside[1] > inside[0]:
+            share = (inside[1] - inside[0]) / (end - first)
+            clipped.append((*inside, mass * share, residual))
+    return clipped
 
 
 def _segments(noisy: np.ndarray, sigma: float, *, from_right: bool) -> list[tuple[int, int]]:

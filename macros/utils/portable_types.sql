@@ -20,3 +20,25 @@
   {{- "cast(round(cast(" ~ expression ~ " as " ~ dbt.type_numeric() ~ "), " ~ digits ~ ") as "
       ~ dbt.type_string() ~ ")" -}}
 {% endmacro %}
+
+{% macro epoch_days(expression) %}
+  {{ return(adapter.dispatch('epoch_days', 'dbt_synth')(expression)) }}
+{% endmacro %}
+
+{% macro default__epoch_days(expression) %}
+{#- Days since 1970-01-01 00:00 UTC of a date or timestamp, as a double (fractions of a day
+    kept): how `dbt-synth report` puts dates on a number line. -#}
+  {{ return("cast(extract(epoch from " ~ expression ~ ") as " ~ dbt_synth.type_double() ~ ") / 86400") }}
+{% endmacro %}
+
+{% macro spark__epoch_days(expression) %}
+{#- Spark has no EXTRACT(EPOCH ...); a timestamp cast to DOUBLE is its epoch seconds. -#}
+  {{ return("cast(cast(" ~ expression ~ " as timestamp) as double) / 86400") }}
+{% endmacro %}
+
+{% macro duckdb__epoch_days(expression) %}
+{#- epoch() rather than EXTRACT(EPOCH ...): DuckDB 2.0's optimizer folds a comparison of
+    EXTRACT(EPOCH FROM <TIMESTAMP_NS column>) in a projection to a constant (wrong statistics),
+    so every timestamp landed in one histogram bin. -#}
+  {{ return("cast(epoch(" ~ expression ~ ") as double) / 86400") }}
+{% endmacro %}

@@ -72,9 +72,7 @@ def _planted() -> list[str]:
     """Every distinct real value as text: amounts, categories and dates."""
     real = _real()
     return (
-        [str(v) for v in real["amount"]]
-        + CATEGORIES
-        + sorted({d.isoformat() for d in real["day"]})
+        [str(v) for v in real["amount"]] + CATEGORIES + sorted({d.isoformat() for d in real["day"]})
     )
 
 
@@ -131,7 +129,10 @@ def test_no_real_value_is_in_compiled_sql_or_the_log(project):
     assert "bin_cuts" in log
     assert any("bin_cuts" in text for path, text in written.items() if "corr_" in path.name)
     leaks = {
-        (path.name, value) for path, text in written.items() for value in _planted() if value in text
+        (path.name, value)
+        for path, text in written.items()
+        for value in _planted()
+        if value in text
     }
     assert leaks == set()
 

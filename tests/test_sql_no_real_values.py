@@ -12,6 +12,7 @@ The same build checks that the tests still flag the planted bad twins.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -145,3 +146,5 @@ def test_stored_failures_hold_no_real_value(project):
         for row in project.query(f"select * from {node.relation_name}"):
             assert not {str(cell) for cell in row} & planted, (node.name, row)
             assert not any(value in str(cell) for cell in row for value in planted)
+            # Nor a real aggregate in the explanation (real correlations, NULL rates).
+            assert not re.search(r"real -?[0-9]", str(row)), (node.name, row)

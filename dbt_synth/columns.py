@@ -19,6 +19,7 @@ from dbt_synth.axis import axis_bound, is_integral, to_axis, type_range
 from dbt_synth.config import SynthConfig
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
 from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain, widened
+from dbt_synth.domains.release import DomainRelease, ValueCounts
 from dbt_synth.domains.text import TextDomain, dp_text_domain
 from dbt_synth.encoding import (
     CategoryModel,
@@ -31,7 +32,7 @@ from dbt_synth.encoding import (
 from dbt_synth.errors import SourceError
 from dbt_synth.keys import StringKeyModel
 from dbt_synth.noise import NoiseSource
-from dbt_synth.pushdown import SourceCounts, ValueCounts
+from dbt_synth.pushdown import SourceCounts
 from dbt_synth.schema import ColumnKind, ColumnSpec
 from dbt_synth.tails import (
     HEAD_WEIGHT,
@@ -95,6 +96,13 @@ class ColumnContext:
     source_counts: SourceCounts | None = None
     # roles: the weight of a semantic-role column's domain ρ (tails.head_weight).
     head_weight: float = HEAD_WEIGHT
+
+    def release(self, column: str, rows_estimate: float) -> DomainRelease:
+        """A domain release of `column` on this context's accountant, ρ, δ share and noise,
+        over rows whose DP count is `rows_estimate`."""
+        return DomainRelease(
+            self.accountant, self.rho, self.noise, self.threshold_delta, rows_estimate, column
+        )
 
     def weighted(self, plan: ColumnPlan) -> ColumnContext:
         """This context with the plan's share of the domain budget (tails.domain_weight)."""
@@ -162,19 +170,9 @@ def column_model(
     # sample's), or over the sample in memory.
     pushed = context.source_counts.of(spec.name) if context.source_counts else None
     counted = pushed or sampled
-    domain = dp_category_domain(
-        counted.values,
-        counted.counts,
-        counted.nulls,
-        context.accountant,
-        context.rho,
-        threshold_delta=context.threshold_delta,
-        nullable=spec.nullable,
-        rows_estimate=context.source_counts.rows_estimate if pushed else context.rows_estimate,
-        public_values=public,
-        column=spec.name,
-        noise=context.noise,
-    )
+    rows_estimate = context.source_counts.rows_estimate if pushed else context.rows_estimate
+    release = context.release(spec.name, rows_estimate)
+    domain = dp_category_domain(counted, release, nullable=spec.nullable, public_values=public)
     scale = context.source_counts.rate if pushed else 1.0
     domain = domain.scaled(scale)
     limit = category_limit(domain.counts, context.limit_sigma)
@@ -226,16 +224,7 @@ def _text(
     """The DP format domain of a string column (the one place a text domain is released),
     from the sample's values."""
     return dp_text_domain(
-        counted.values,
-        counted.counts,
-        counted.nulls,
-        context.accountant,
-        context.rho,
-        threshold_delta=context.threshold_delta,
-        nullable=nullable,
-        rows_estimate=context.rows_estimate,
-        column=spec.name,
-        noise=context.noise,
+        counted, context.release(spec.name, context.rows_estimate), nullable=nullable
     )
 
 

@@ -116,14 +116,7 @@ _DEFAULT_COLUMN = ColumnConfig()
 def parse_config(raw: dict[str, Any] | None, *, model: str | None = None) -> SynthConfig:
     """Validate a raw `synth` dict; every problem is reported with the key and a fix."""
     raw = dict(raw or {})
-    known = {f.name for f in fields(SynthConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown synth config key(s) {unknown}",
-            fix=f"use only {sorted(known)}",
-            model=model,
-        )
+    _only_known(raw, SynthConfig, "synth config key(s)", model)
     if "columns" in raw:
         raw["columns"] = _parse_columns(raw["columns"], model)
     if raw.get("refit") is not None:
@@ -142,6 +135,18 @@ def parse_config(raw: dict[str, Any] | None, *, model: str | None = None) -> Syn
     return config
 
 
+def _only_known(
+    raw: dict[str, Any], settings: type, what: str, model: str | None, column: str | None = None
+) -> None:
+    """Every key of `raw` is a field of the `settings` dataclass; else the error names them."""
+    known = {f.name for f in fields(settings)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown {what} {unknown}", fix=f"use only {sorted(known)}", model=model, column=column
+        )
+
+
 def _parse_columns(raw: Any, model: str | None) -> dict[str, ColumnConfig]:
     if not isinstance(raw, dict):
         raise ConfigError(
@@ -149,18 +154,10 @@ def _parse_columns(raw: Any, model: str | None) -> dict[str, ColumnConfig]:
             fix="write columns: {my_column: {role: text}}",
             model=model,
         )
-    known = {f.name for f in fields(ColumnConfig)}
     parsed = {}
     for name, settings in raw.items():
         settings = dict(settings or {})
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown column setting(s) {unknown}",
-                fix=f"use only {sorted(known)}",
-                model=model,
-                column=name,
-            )
+        _only_known(settings, ColumnConfig, "column setting(s)", model, column=name)
         if settings.get("categories") is not None:
             settings["categories"] = tuple(settings["categories"])
         if "id_form" in settings:

@@ -266,7 +266,12 @@ def _object_array(values: Any) -> np.ndarray:
     return out
 
 
-def _arrow_type(spec: ColumnSpec) -> pa.DataType:
+def _arrow_type(spec: ColumnSpec) -> pa.DataType | None:
+    """The Arrow type of a category column's decoded values: a string or boolean column's own;
+    for any other kind (an integer column with declared categories, `accepted_values: [1, 2]`)
+    the values' own, cast to the column's warehouse type when the twin is written."""
     if spec.kind is ColumnKind.BOOLEAN:
         return pa.bool_()
-    return pa.string()
+    if spec.kind is ColumnKind.STRING:
+        return pa.string()
+    return None

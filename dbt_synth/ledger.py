@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -168,9 +170,17 @@ def read_entries(warehouse: Warehouse, table: OwnTable) -> tuple[LedgerEntry, ..
     rows = warehouse.read(table)
     if rows is None:
         return ()
-    present = set(rows.column_names)
-    defaults = {f.name: None if f.default is MISSING else f.default for f in fields(LedgerEntry)}
-    return tuple(
-        LedgerEntry(**{name: row[name] if name in present else d for name, d in defaults.items()})
-        for row in rows.to_pylist()
-    )
+    return tuple(entry_of(row) for row in rows.to_pylist())
+
+
+def entry_of(record: Mapping[str, Any]) -> LedgerEntry:
+    """One ledger row as read back, from any engine (dbt's agate tables give Decimals): each
+    value typed by its field's annotation; columns an older dbt-synth did not record take the
+    field's default, else None."""
+    hints = typing.get_type_hints(LedgerEntry)
+    values = {}
+    for f in fields(LedgerEntry):
+        value = record.get(f.name, None if f.default is MISSING else f.default)
+        kind = _not_none(hints[f.name])
+        values[f.name] = value if value is None or kind is datetime else kind(value)
+    return LedgerEntry(**values)

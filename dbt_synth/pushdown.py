@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
+
+from dbt_synth.domains.release import ValueCounts
 
 # Result columns of the grouping-sets query, named so that no source column can clash.
 _COUNT = "__dbt_synth_count"
@@ -37,15 +38,6 @@ class Aggregates:
 
     run: Callable[[str], pa.Table]
     dialect: str
-
-
-@dataclass(frozen=True)
-class ValueCounts:
-    """One column's distinct non-NULL values, their exact counts and its NULL count."""
-
-    values: list[Any]
-    counts: np.ndarray
-    nulls: int
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dbt_synth import report_plots, report_sql
+from dbt_synth.ledger import LedgerEntry, entry_of
 from dbt_synth.report_sql import Query
 
 # Categories beyond the most common ones are pooled into one bar.
@@ -42,48 +43,29 @@ class ColumnComparison:
 
 @dataclass(frozen=True)
 class LedgerBuild:
-    """The latest ledger row of a twin, with the builds before it."""
+    """The latest ledger entry of a twin, with how many builds were recorded and their ε."""
 
-    epsilon: float
-    target_epsilon: float
-    delta: float
-    epsilon_count: float
-    epsilon_domains: float
-    epsilon_model: float
-    source_rows_dp: float
-    sample_rate: float
-    twin_rows: int
-    mechanism: str
-    finished_at: Any
-    spends: list[dict[str, Any]]
-    column_treatments: dict[str, str]
+    latest: LedgerEntry
     builds: int
+    # Each build is a fresh release from the same source: their ε add up.
     epsilon_all_builds: float
+
+    @property
+    def spends(self) -> list[dict[str, Any]]:
+        return json.loads(self.latest.spends or "[]")
+
+    @property
+    def column_treatments(self) -> dict[str, str]:
+        return json.loads(self.latest.column_treatments or "{}")
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]]) -> LedgerBuild | None:
         """`rows`: every ledger row of one twin; the newest describes the twin as it is."""
         if not rows:
             return None
-        latest = max(rows, key=lambda r: str(r["finished_at"]))
-        return cls(
-            epsilon=float(latest["epsilon"]),
-            target_epsilon=float(latest["target_epsilon"]),
-            delta=float(latest["delta"]),
-            epsilon_count=float(latest["epsilon_count"]),
-            epsilon_domains=float(latest["epsilon_domains"]),
-            epsilon_model=float(latest["epsilon_model"]),
-            source_rows_dp=float(latest["source_rows_dp"]),
-            sample_rate=float(latest.get("sample_rate") or 1.0),
-            twin_rows=int(latest["twin_rows"]),
-            mechanism=str(latest["mechanism"]),
-            finished_at=latest["finished_at"],
-            spends=json.loads(latest["spends"] or "[]"),
-            column_treatments=json.loads(latest["column_treatments"] or "{}"),
-            builds=len(rows),
-            # Each build is a fresh release from the same source: their ε add up.
-            epsilon_all_builds=float(sum(float(r["epsilon"]) for r in rows)),
-        )
+        entries = [entry_of(row) for row in rows]
+        latest = max(entries, key=lambda entry: str(entry.finished_at))
+        return cls(latest, len(entries), float(sum(entry.epsilon for entry in entries)))
 
 
 @dataclass(frozen=True)

@@ -50,18 +50,20 @@ def render_html(report: TwinReport, *, generated_at: datetime | None = None) -> 
 def _ledger_html(ledger: LedgerBuild | None) -> str:
     if ledger is None:
         return "<h2>Privacy ledger</h2><p class='warn'>No ledger row for this twin.</p>"
+    entry = ledger.latest
     rows = [
-        ("ε spent (this build)", f"{ledger.epsilon:.4f}"),
-        ("ε target", f"{ledger.target_epsilon:g}"),
-        ("δ", f"{ledger.delta:.2e}"),
-        ("ε row count (alone)", f"{ledger.epsilon_count:.4f}"),
-        ("ε domains (alone)", f"{ledger.epsilon_domains:.4f}"),
-        ("ε model (alone)", f"{ledger.epsilon_model:.4f}"),
-        ("mechanism", ledger.mechanism),
-        ("DP estimate of source rows", f"{ledger.source_rows_dp:,.0f}"),
-        ("share of source rows fitted on", f"{ledger.sample_rate:.3g}"),
-        ("twin rows", f"{ledger.twin_rows:,}"),
-        ("built at", str(ledger.finished_at)),
+        ("ε spent (this build)", f"{entry.epsilon:.4f}"),
+        ("ε target", f"{entry.target_epsilon:g}"),
+        ("δ", f"{entry.delta:.2e}"),
+        ("ε row count (alone)", f"{entry.epsilon_count:.4f}"),
+        ("ε domains (alone)", f"{entry.epsilon_domains:.4f}"),
+        ("ε model (alone)", f"{entry.epsilon_model:.4f}"),
+        ("mechanism", entry.mechanism),
+        ("DP estimate of source rows", f"{entry.source_rows_dp:,.0f}"),
+        # Ledgers from before sampling have no rate: those twins were fitted on every row.
+        ("share of source rows fitted on", f"{entry.sample_rate or 1.0:.3g}"),
+        ("twin rows", f"{entry.twin_rows:,}"),
+        ("built at", str(entry.finished_at)),
         ("builds recorded", str(ledger.builds)),
         ("ε over all recorded builds", f"{ledger.epsilon_all_builds:.4f}"),
     ]

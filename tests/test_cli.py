@@ -63,6 +63,14 @@ models:
 """
 
 
+# A Python model reading the twinned source: in synth mode its dbt.source() reads the twin.
+PYTHON_DOWNSTREAM = """
+def model(dbt, session):
+    workers = dbt.source("raw", "cps1988").df()
+    return workers.groupby("region").size().reset_index(name="workers")
+"""
+
+
 def _cli(project: DbtProject, *args: str):
     return CliRunner().invoke(
         app, [*args, "--project-dir", str(project.root), "--profiles-dir", str(project.root)]
@@ -78,6 +86,7 @@ def project(tmp_path_factory) -> DbtProject:
     project.write("models/wages_by_region.sql", DOWNSTREAM)
     project.write("models/wages_by_region.yml", DOWNSTREAM_YML)
     project.write("models/other_rows.sql", "select count(*) as n from {{ source('raw', 'other') }}")
+    project.write("models/workers_per_region.py", PYTHON_DOWNSTREAM)
     return project
 
 
@@ -151,6 +160,17 @@ def test_synth_mode_runs_downstream_models_and_tests_on_the_twin(project, synth_
     (workers,) = project.query("select sum(workers) from main.wages_by_region")[0]
     (twin_rows,) = project.query("select count(*) from main_synth.cps1988_twin")[0]
     assert workers == twin_rows
+
+
+def test_synth_mode_python_model_reads_the_twin_of_the_source_it_names(project, synth_build):
+    result, _ = synth_build
+    statuses = {r.node.name: str(r.status) for r in result.result.results}
+    assert statuses["workers_per_region"] == "success"
+    counts = project.query("select region, workers from main.workers_per_region order by 1")
+    twin = project.query(
+        "select region, count(*) from main_synth.cps1988_twin group by region order by 1"
+    )
+    assert counts == twin and counts
 
 
 def test_synth_mode_passthrough_keeps_an_untwinned_source_real(project, synth_build):

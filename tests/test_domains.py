@@ -13,6 +13,7 @@ from dbt_synth.domains.numeric import (
     NumericDomain,
     dp_numeric_domain,
 )
+from dbt_synth.domains.release import DomainRelease, ValueCounts
 from dbt_synth.domains.text import coarse_shape, dp_text_domain, fine_shape
 from dbt_synth.domains.tree import LEVELS
 from dbt_synth.encoding import NumericModel
@@ -253,15 +254,9 @@ def _categories(column, accountant, rows, **kwargs):
     series = cps1988()[column]
     counts = series.value_counts()
     return dp_category_domain(
-        list(counts.index),
-        counts.to_numpy(float),
-        0,
-        accountant,
-        RHO,
-        threshold_delta=1e-6,
+        ValueCounts(list(counts.index), counts.to_numpy(float), 0),
+        DomainRelease(accountant, RHO, NoiseSource.replayed(5), 1e-6, rows),
         nullable=True,
-        rows_estimate=rows,
-        noise=NoiseSource.replayed(5),
         **kwargs,
     )
 
@@ -279,15 +274,9 @@ def test_rare_categories_never_survive():
     accountant = PrivacyAccountant(1.0, 1e-5)
     for seed in range(50):
         domain = dp_category_domain(
-            list(counts),
-            np.array(list(counts.values()), float),
-            0,
-            accountant,
-            RHO,
-            threshold_delta=1e-6,
+            ValueCounts(list(counts), np.array(list(counts.values()), float), 0),
+            DomainRelease(accountant, RHO, NoiseSource.replayed(seed), 1e-6, 20026),
             nullable=True,
-            rows_estimate=20026,
-            noise=NoiseSource.replayed(seed),
         )
         assert domain.values == ("common",)
         accountant.spends.clear()
@@ -313,15 +302,9 @@ def test_text_domain_generates_new_strings_in_real_formats():
     tailnums = planes["tailnum"].value_counts()
     accountant = PrivacyAccountant(1.0, 1e-5)
     domain = dp_text_domain(
-        list(tailnums.index),
-        tailnums.to_numpy(float),
-        0,
-        accountant,
-        RHO,
-        threshold_delta=1e-6,
+        ValueCounts(list(tailnums.index), tailnums.to_numpy(float), 0),
+        DomainRelease(accountant, RHO, NoiseSource.replayed(6), 1e-6, len(planes)),
         nullable=False,
-        rows_estimate=len(planes),
-        noise=NoiseSource.replayed(6),
     )
     generated = domain.sample(5000, np.random.default_rng(7), issued=set())
     assert len(set(generated)) == 5000

@@ -51,3 +51,18 @@ def test_narrow_category_keeps_its_noisy_counts_as_a_prior():
     assert np.isnan(model.prior.counts[5])
     public = CategoryModel(column_spec("region", "VARCHAR"), domain, 5.0, public=True)
     assert public.cardinality == 5 and public.prior is not None
+
+
+def test_an_integer_column_with_declared_categories_decodes_to_integers():
+    # `accepted_values: [1, 2, 3, 4]` on an integer seed column: init declares the values
+    # public; the twin's column must come back as integers (it failed as "expected bytes").
+    domain = CategoryDomain(
+        values=(1, 2, 3, 4),
+        counts=np.array([5.0, 4, 3, 2]),
+        has_null=False,
+        null_count=0.0,
+        coverage=1.0,
+    )
+    model = CategoryModel(column_spec("diet", "BIGINT"), domain, 5.0, public=True)
+    decoded = model.decode(np.array([0, 3, 1], dtype=np.int32), None)
+    assert decoded.to_pylist() == [1, 4, 2] and pa.types.is_integer(decoded.type)

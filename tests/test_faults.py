@@ -32,8 +32,8 @@ from dbt_synth.mechanisms.marginal import MarginalMechanism
 
 
 class FailsMidFit(MarginalMechanism):
-    def _fit(self, data, accountant, **kwargs):
-        accountant.spend_gaussian("measurement", 30.0, detail="spent before the fault")
+    def _fit(self, fit):
+        fit.accountant.spend_gaussian("measurement", 30.0, detail="spent before the fault")
         raise RuntimeError("fault injected mid-fit")
 
 

@@ -25,8 +25,8 @@ class Uniform(Mechanism):
 
     name = "uniform"
 
-    def _fit(self, data, accountant, *, rows_estimate, noise, progress) -> None:
-        self.cardinalities = data.cardinalities
+    def _fit(self, fit) -> None:
+        self.cardinalities = fit.data.cardinalities
         self.fit_threads = torch.get_num_threads()
 
     def _sample(self, n, rng):

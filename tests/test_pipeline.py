@@ -199,6 +199,7 @@ def test_unsupported_columns_can_be_emitted_as_null(cps):
         ({"epsilon": 1, "delta": 2}, "delta must be in (0, 1)"),
         ({"epsilon": 1, "mechanism": "magic"}, "mechanism 'magic'"),
         ({"epsilon": 1, "epsilonn": 2}, "unknown synth config key"),
+        ({"epsilon": 1, "columns": {"wage": {"rol": "text"}}}, "unknown column setting(s) ['rol']"),
         ({"epsilon": 1, "columns": {"wage": {"min": 1}}}, "need both min and max"),
         ({"epsilon": 1, "columns": {"nope": {"role": "text"}}}, "not in the source"),
     ],

@@ -63,3 +63,23 @@ def test_every_child_key_exists_in_the_parent_twin(spark, child_build):
     assert orphans == 0
     # The keys are the parent twin's fresh ones, spread over many of them.
     assert distinct > 1000
+
+
+def test_a_rebuild_on_spark_resamples_the_stored_child_fit_for_nothing(
+    spark, child_build, tmp_path
+):
+    rebuild = _dbt("run", "--select", "flights_twin", "--target-path", str(tmp_path / "target"))
+    assert rebuild.success, rebuild.exception
+    fit, again = spark.rows(
+        "select epsilon, fit_id, resampled_from from child.synth_ledger "
+        "where model = 'flights_twin' order by finished_at"
+    )
+    assert fit[0] > 0.99 and again[0] == 0.0 and again[1] == again[2] == fit[1]
+    ((stored,),) = spark.rows(
+        "select count(*) from child.synth_models where model = 'flights_twin'"
+    )
+    ((orphans,),) = spark.rows(
+        "select count(*) from (select tailnum from child.flights_twin where tailnum is not null) f "
+        "left anti join child.planes_twin p on f.tailnum = p.tailnum"
+    )
+    assert stored == 1 and orphans == 0

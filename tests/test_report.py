@@ -224,8 +224,8 @@ def test_report_fetches_aggregates_only_and_writes_no_value_into_its_queries(agg
     report, asked = aggregated
     assert asked and all("select *" not in sql for sql, _ in asked)
     # A few rows per column (bins, top categories, one per column pair), never a table.
-    assert max(rows for _, rows in asked) < 200 < report.real_rows
-    assert sum(rows for _, rows in asked) < report.real_rows / 5
+    assert max(rows for _, rows in asked) < report.real_rows / 10
+    assert sum(rows for _, rows in asked) < report.real_rows / 4
     # Every number in the query text is a public constant (quantile levels), none read from
     # the data: the text lands in dbt's target/ and in the warehouse's query history.
     literals = {lit for sql, _ in asked for lit in re.findall(r"cast\('([^']*)' as", sql)}

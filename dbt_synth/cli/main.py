@@ -131,6 +131,10 @@ def init(
     console.print(table)
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
+    if synth_mode:
+        # What synth mode now reads, per model: the table `dbt-synth status` prints.
+        with _errors():
+            _print_status(project, None)
     console.print(
         "next: [bold]dbt build --select tag:dbt_synth_twin[/bold] builds the twins; "
         "[bold]dbt build --vars 'synth: true'[/bold] runs your project on them; "
@@ -152,26 +156,36 @@ def status(
 ) -> None:
     """Print, per model, whether synth mode (`--vars 'synth: true'`) runs it on twins or on
     real data; exit 1 if a model would fail to compile there."""
+    with _errors():
+        project = DbtProject(project_dir.resolve(), _resolve(profiles_dir), target)
+        fails = _print_status(project, vars)
+    if fails:
+        raise typer.Exit(1)
+
+
+def _print_status(project: DbtProject, vars: str | None) -> bool:
+    """The per-model table of `status` (and of `init`'s end) and the ε spent per source, from a
+    synth-mode parse with the user's `--vars`; True if a model would fail to compile there."""
     from dbt_synth.cli.status import Reads, synth_status
 
-    with _errors():
-        settings = {**_parse_vars(vars), "synth": True}
-        project = DbtProject(project_dir.resolve(), _resolve(profiles_dir), target, settings)
-        manifest = project.manifest()
-        statuses = synth_status(manifest, settings.get("synth_passthrough") or ())
+    settings = {**_parse_vars(vars), "synth": True}
+    project = DbtProject(project.project_dir, project.profiles_dir, project.target, settings)
+    manifest = project.manifest()
+    statuses = synth_status(manifest, settings.get("synth_passthrough") or ())
     table = Table("model", "reads in synth mode", "real tables", title="dbt-synth status")
     for line in statuses:
         colour = {Reads.FAILS: "red", Reads.PASSTHROUGH: "yellow"}.get(line.reads, "green")
         table.add_row(line.name, f"[{colour}]{line.reads.value}[/{colour}]", ", ".join(line.real))
     console.print(table)
     _print_budgets(project, manifest)
-    if any(line.reads is Reads.FAILS for line in statuses):
+    fails = any(line.reads is Reads.FAILS for line in statuses)
+    if fails:
         console.print(
             "[red]synth mode would read real data[/red]: twin those tables (dbt-synth init "
             "--select ...) or pass them through (--vars '{synth: true, synth_passthrough: "
             "[...]}')"
         )
-        raise typer.Exit(1)
+    return fails
 
 
 def _print_budgets(project: DbtProject, manifest: object) -> None:

@@ -82,8 +82,8 @@ def _report(
         summaries.append(
             ReportSummary(
                 twin=node.name,
-                epsilon=ledger.epsilon if ledger else float("nan"),
-                target_epsilon=ledger.target_epsilon if ledger else float("nan"),
+                epsilon=ledger.latest.epsilon if ledger else float("nan"),
+                target_epsilon=ledger.latest.target_epsilon if ledger else float("nan"),
                 twin_rows=report.twin_rows,
                 mean_tvd=report.mean_tvd,
                 tests=report.tests_summary(),

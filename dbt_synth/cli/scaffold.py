@@ -24,35 +24,15 @@ from dbt_synth.cli.candidates import (
     original_of,
 )
 from dbt_synth.cli.dbt_project import DbtProject
-from dbt_synth.cli.files import Written, remove_generated, write_generated
+from dbt_synth.cli.files import Written, write_generated
 from dbt_synth.cli.proposals import generated_columns, with_proposed_roles, with_rules
+from dbt_synth.cli.synth_mode_file import write_synth_mode_macros
 from dbt_synth.cli.traced import trace
 from dbt_synth.errors import ConfigError
 
-# The root project's `ref`/`source` overrides: dbt records a model's dependencies at parse time,
-# when its graph is not built yet, so the overrides carry the list of twins (written from the
-# twin marker by every `init`; synth mode checks it against the graph at compile time).
-SYNTH_MODE_FILE = "dbt_synth_mode.sql"
-SYNTH_MODE_MACROS = """\
-{{#- Synth mode: `dbt build --vars 'synth: true'` reads every twinned seed, source and model
-    through its twin. `dbt-synth init` writes this file; re-run it after adding a twin. -#}}
-{{% macro dbt_synth_twins() %}}
-  {{{{ return({twins}) }}}}
-{{% endmacro %}}
-
-{{% macro ref() %}}
-  {{{{ return(dbt_synth.synth_ref(varargs, kwargs, dbt_synth_twins())) }}}}
-{{% endmacro %}}
-
-{{% macro source(source_name, table_name) %}}
-  {{{{ return(dbt_synth.synth_source(source_name, table_name, dbt_synth_twins())) }}}}
-{{% endmacro %}}
-"""
 # The custom schema of every twin (its ledger goes next to it): dbt's default
 # generate_schema_name makes it `<target schema>_synth`, a schema that holds nothing real.
 TWIN_SCHEMA = "synth"
-# What init wrote before `ref` was redirected too; removed (if untouched) for the file above.
-_OLD_SOURCE_FILE = "dbt_synth_source.sql"
 
 
 @dataclass(frozen=True)
@@ -118,7 +98,7 @@ def init_project(
         )
     if synth_mode:
         twins = {**existing_twins(manifest), **{c.label: c.twin_name for c in chosen}}
-        macros, macro_notes = _synth_mode_macros(project, manifest, twins, force)
+        macros, macro_notes = write_synth_mode_macros(project, manifest, twins, force)
         written += macros
         notes += macro_notes
     return InitResult(tuple(chosen), tuple(written), tuple(notes))
@@ -337,34 +317,3 @@ def _default_directory(project_dir: Path) -> str:
     settings = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
     paths = settings.get("model-paths") or settings.get("source-paths") or ["models"]
     return f"{paths[0]}/synth"
-
-
-def _synth_mode_macros(
-    project: DbtProject, manifest: Any, twins: dict[str, str], force: bool
-) -> tuple[list[Written], list[str]]:
-    """Adopt synth mode: override `ref` and `source` in the root project, unless it already
-    overrides them elsewhere (then say what to change)."""
-    root = manifest.metadata.project_name
-    directory = project.project_dir / _macro_directory(project.project_dir)
-    path = directory / SYNTH_MODE_FILE
-    written, notes = [], []
-    old = remove_generated(directory / _OLD_SOURCE_FILE)
-    written += [old] if old else []
-    ours = {path.name, _OLD_SOURCE_FILE} if old else {path.name}
-    for name, call in (("ref", "synth_ref(varargs, kwargs, twins)"), ("source", "synth_source")):
-        existing = manifest.macros.get(f"macro.{root}.{name}")
-        if existing is not None and Path(existing.original_file_path).name not in ours:
-            notes.append(
-                f"your project already overrides {name}() in {existing.original_file_path}; for "
-                f"synth mode make it return dbt_synth.{call}(...) (see {SYNTH_MODE_FILE} "
-                "in the dbt_synth docs)"
-            )
-    if notes:
-        return written, notes
-    body = SYNTH_MODE_MACROS.format(twins=json.dumps(dict(sorted(twins.items()))))
-    return [*written, write_generated(path, body, force=force)], notes
-
-
-def _macro_directory(project_dir: Path) -> str:
-    settings = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
-    return (settings.get("macro-paths") or ["macros"])[0]

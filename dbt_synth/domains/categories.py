@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
-from dbt_synth.noise import NoiseSource
+from dbt_synth.accounting import gaussian_sigma
+from dbt_synth.domains.release import DomainRelease, ValueCounts
 
 # Below this share of rows covered by kept categories a string column is treated as free text.
 TEXT_COVERAGE = 0.3
@@ -63,26 +63,22 @@ def threshold_for(sigma: float, delta: float) -> float:
 
 
 def dp_category_domain(
-    values: list[Any],
-    counts: np.ndarray,
-    null_count: int,
-    accountant: PrivacyAccountant,
-    rho: float,
+    counted: ValueCounts,
+    release: DomainRelease,
     *,
-    threshold_delta: float,
     nullable: bool,
-    rows_estimate: float,
     public_values: tuple[Any, ...] | None = None,
-    column: str | None = None,
-    noise: NoiseSource,
 ) -> CategoryDomain:
-    """Spend `rho` (and `threshold_delta` of δ when the domain is not public) on one column.
+    """Spend the release's ρ (and its δ share when the domain is not public) on one column.
 
-    `values`/`counts` are the column's distinct non-NULL values and their true counts; they never
-    leave this function except through the noisy, thresholded result. `rows_estimate` is the
-    table's DP row count, used to tell how much of the column the kept values explain.
+    `counted` holds the column's distinct non-NULL values and their true counts; they never
+    leave this function except through the noisy, thresholded result. The release's row count
+    tells how much of the column the kept values explain.
     """
-    sigma = gaussian_sigma(rho)
+    values, counts, null_count = counted.values, counted.counts, counted.nulls
+    accountant, noise, column = release.accountant, release.noise, release.column
+    threshold_delta, rows_estimate = release.threshold_delta, release.rows_estimate
+    sigma = gaussian_sigma(release.rho)
     if public_values is not None:
         accountant.spend_gaussian(
             "domain", sigma, column=column, detail=f"{len(public_values)} public categories"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
+from dbt_synth.accounting import gaussian_sigma
 from dbt_synth.domains.categories import threshold_for
+from dbt_synth.domains.release import DomainRelease, ValueCounts
 from dbt_synth.noise import NoiseSource
 
 # Run lengths are bucketed so that shapes generalise: (low, high) inclusive.
@@ -124,38 +124,27 @@ def coarse_shape(value: str) -> CoarseShape:
     return (_bucket(words, WORD_BUCKETS), _bucket(max(len(value), 1), LENGTH_BUCKETS), case)
 
 
-def dp_text_domain(
-    values: list[Any],
-    counts: np.ndarray,
-    null_count: int,
-    accountant: PrivacyAccountant,
-    rho: float,
-    *,
-    threshold_delta: float,
-    nullable: bool,
-    rows_estimate: float,
-    column: str | None = None,
-    noise: NoiseSource,
-) -> TextDomain:
-    """Spend `rho` on the fine and coarse shape histograms of one string column.
+def dp_text_domain(counted: ValueCounts, release: DomainRelease, *, nullable: bool) -> TextDomain:
+    """Spend the release's ρ on the fine and coarse shape histograms of one string column.
 
     Every row adds to one fine and one coarse shape (or to the NULL count), so the release has
     L2 sensitivity √2; each histogram may reveal one new shape per row, hence 2 thresholds' δ.
     """
     sensitivity = np.sqrt(2.0)
-    sigma = gaussian_sigma(rho, sensitivity)
-    accountant.spend_gaussian(
+    sigma = gaussian_sigma(release.rho, sensitivity)
+    release.accountant.spend_gaussian(
         "domain",
         sigma,
         sensitivity=sensitivity,
-        column=column,
-        threshold_delta=threshold_delta,
+        column=release.column,
+        threshold_delta=release.threshold_delta,
         detail="thresholded histograms of string formats",
     )
-    threshold = threshold_for(sigma, threshold_delta / 2.0)
+    threshold = threshold_for(sigma, release.threshold_delta / 2.0)
+    noise = release.noise
     fine: dict[FineShape, int] = {}
     coarse: dict[CoarseShape, int] = {}
-    for value, count in zip(values, counts, strict=True):
+    for value, count in zip(counted.values, counted.counts, strict=True):
         text = str(value)
         shape = fine_shape(text)
         if shape is not None:
@@ -164,7 +153,7 @@ def dp_text_domain(
         coarse[key] = coarse.get(key, 0) + int(count)
     kept_fine, fine_counts = _threshold(fine, sigma, threshold, noise)
     kept_coarse, coarse_counts = _threshold(coarse, sigma, threshold, noise)
-    noisy_null = float(noise.counts(null_count, sigma))
+    noisy_null = float(noise.counts(counted.nulls, sigma))
     has_null = nullable and noisy_null >= threshold
     null_estimate = max(noisy_null, 0.0) if has_null else 0.0
     return TextDomain(
@@ -174,7 +163,7 @@ def dp_text_domain(
         coarse_counts,
         bool(has_null),
         null_estimate,
-        max(rows_estimate - null_estimate, 0.0),
+        max(release.rows_estimate - null_estimate, 0.0),
     )
 
 

@@ -35,6 +35,18 @@ class EncodedTable:
         return int(self.codes.shape[0])
 
 
+@dataclass(frozen=True)
+class FitInputs:
+    """What a fit gets: the encoded rows, the accountant to spend on, the DP row count (the
+    only size a schedule may read), the noise every draw comes from, and a progress line."""
+
+    data: EncodedTable
+    accountant: PrivacyAccountant
+    rows_estimate: float
+    noise: NoiseSource
+    progress: Progress
+
+
 class Mechanism(ABC):
     """A DP generator over encoded columns.
 
@@ -57,7 +69,7 @@ class Mechanism(ABC):
         progress: Progress,
     ) -> None:
         with one_torch_thread():
-            self._fit(data, accountant, rows_estimate=rows_estimate, noise=noise, progress=progress)
+            self._fit(FitInputs(data, accountant, rows_estimate, noise, progress))
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` rows of codes, shaped (n, columns)."""
@@ -65,15 +77,7 @@ class Mechanism(ABC):
             return self._sample(n, rng)
 
     @abstractmethod
-    def _fit(
-        self,
-        data: EncodedTable,
-        accountant: PrivacyAccountant,
-        *,
-        rows_estimate: float,
-        noise: NoiseSource,
-        progress: Progress,
-    ) -> None: ...
+    def _fit(self, fit: FitInputs) -> None: ...
 
     @abstractmethod
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray: ...

@@ -25,7 +25,7 @@ output biases, so training starts from the independent model that the domains al
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from dbt_synth.accounting import (
     sgd_rdp_bound,
 )
 from dbt_synth.encoding import PriorCounts
-from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress
+from dbt_synth.mechanisms.base import EncodedTable, FitInputs, Mechanism
 from dbt_synth.noise import NoiseSource
 
 _SAMPLE_CHUNK = 100_000
@@ -56,43 +56,28 @@ class TrainingPlan:
     expected_batch: float
 
 
+@dataclass(eq=False)
 class DPSGDMechanism(Mechanism):
     """A masked autoregressive MLP over the codes, trained with DP-SGD."""
 
     name = "dpsgd"
 
-    def __init__(
-        self,
-        hidden: int = 128,
-        epochs: float = 10.0,
-        batch_size: int = 2048,
-        max_sample_rate: float = 0.25,
-        clip: float = 1.0,
-        learning_rate: float = 0.01,
-        anchor_share: float = 0.1,
-    ) -> None:
-        self.hidden = hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.max_sample_rate = max_sample_rate
-        self.clip = clip
-        self.learning_rate = learning_rate
-        self.anchor_share = anchor_share
-        self.plan: TrainingPlan | None = None
-        self.batch_sizes: list[int] = []  # realised Poisson batch sizes, for tests and reports
-        self._net: MadeNet | None = None
+    hidden: int = 128
+    epochs: float = 10.0
+    batch_size: int = 2048
+    max_sample_rate: float = 0.25
+    clip: float = 1.0
+    learning_rate: float = 0.01
+    anchor_share: float = 0.1
+    plan: TrainingPlan | None = field(default=None, init=False)
+    # Realised Poisson batch sizes, for tests and reports.
+    batch_sizes: list[int] = field(default_factory=list, init=False, repr=False)
+    _net: MadeNet | None = field(default=None, init=False, repr=False)
 
-    def _fit(
-        self,
-        data: EncodedTable,
-        accountant: PrivacyAccountant,
-        *,
-        rows_estimate: float,
-        noise: NoiseSource,
-        progress: Progress,
-    ) -> None:
+    def _fit(self, fit: FitInputs) -> None:
+        data, accountant, noise = fit.data, fit.accountant, fit.noise
         # Schedule from public settings and the DP row count only.
-        rows = max(rows_estimate, 1.0)
+        rows = max(fit.rows_estimate, 1.0)
         sample_rate = min(self.batch_size / rows, self.max_sample_rate)
         steps = max(math.ceil(self.epochs / sample_rate), 1)
         anchors = self._measure_anchors(data, accountant, noise)
@@ -138,7 +123,7 @@ class DPSGDMechanism(Mechanism):
             if step % steps_per_epoch == 0 or step == steps:
                 curve = before + sgd_rdp_bound(multiplier, sample_rate, step)
                 spent = epsilon_of_curve(curve, accountant.conversion_delta)
-                progress(
+                fit.progress(
                     f"epoch {step / steps_per_epoch:.0f}/{self.epochs:g}: "
                     f"step {step}/{steps}, mean loss {loss_sum / max(rows_seen, 1):.3f} nats/row, "
                     f"ε so far {spent:.3f}"

@@ -11,55 +11,39 @@ cost milliseconds. All ρ is composed by the accountant; the last round spends e
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from dbt_synth.accounting import PrivacyAccountant
-from dbt_synth.mechanisms.base import EncodedTable, Mechanism, Progress, one_torch_thread
+from dbt_synth.mechanisms.base import FitInputs, Mechanism, one_torch_thread
 from dbt_synth.mechanisms.mixture import Measurement, MixtureModel
-from dbt_synth.noise import NoiseSource
 
 _MEASURE_SHARE = 0.9  # of each round's ρ, the rest pays for the selection
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
+@dataclass(eq=False)
 class MarginalMechanism(Mechanism):
     """AIM-style adaptive measurements of the all-pairs workload, fitted by a mixture model."""
 
     name = "marginal"
 
-    def __init__(
-        self,
-        components: int = 256,
-        rounds_per_column: int = 16,
-        init_steps: int = 300,
-        round_steps: int = 60,
-        learning_rate: float = 0.05,
-        max_rounds: int = 400,
-    ) -> None:
-        self.components = components
-        self.rounds_per_column = rounds_per_column
-        self.init_steps = init_steps
-        self.round_steps = round_steps
-        self.learning_rate = learning_rate
-        self.max_rounds = max_rounds
-        self._model: MixtureModel | None = None
-        self.rounds = 0
+    components: int = 256
+    rounds_per_column: int = 16
+    init_steps: int = 300
+    round_steps: int = 60
+    learning_rate: float = 0.05
+    max_rounds: int = 400
+    rounds: int = field(default=0, init=False)
+    _model: MixtureModel | None = field(default=None, init=False, repr=False)
 
-    def _fit(
-        self,
-        data: EncodedTable,
-        accountant: PrivacyAccountant,
-        *,
-        rows_estimate: float,
-        noise: NoiseSource,
-        progress: Progress,
-    ) -> None:
+    def _fit(self, fit: FitInputs) -> None:
+        data, accountant, noise = fit.data, fit.accountant, fit.noise
         cards = data.cardinalities
         d = len(cards)
         model = MixtureModel(cards, self.components, int(noise.generator.integers(2**31)))
         self._model = model
-        total = max(rows_estimate, 1.0)
+        total = max(fit.rows_estimate, 1.0)
         rho = accountant.remaining_rho()
         rounds = min(self.rounds_per_column * d, self.max_rounds)
         sigma = math.sqrt(rounds / (2 * _MEASURE_SHARE * rho))
@@ -115,7 +99,7 @@ class MarginalMechanism(Mechanism):
                 sigma /= 2
                 epsilon0 *= 2
             if self.rounds % 10 == 0 or final:
-                progress(
+                fit.progress(
                     f"round {self.rounds}: {len(measurements)} marginals measured, "
                     f"ε so far {accountant.epsilon():.3f}"
                 )

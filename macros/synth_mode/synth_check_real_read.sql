@@ -2,18 +2,19 @@
   {#-
     In synth mode, fail compilation of a node that would read real data that has or could have
     a twin: a seed, source or snapshot, or a model upstream of a twin (the real pipeline twins
-    are fit on). Twins, tests (they read what they are declared on) and the real pipeline
-    itself are exempt, and so is everything listed in the `synth_passthrough` var.
+    are fit on). Models, generic and singular tests and Python models alike; exempt are twins,
+    tests that compare a twin with its real table, the real pipeline itself and everything
+    listed in the `synth_passthrough` var.
   -#}
   {% if not execute or not dbt_synth.synth_mode() or not dbt_synth.synth_redirects_in_node(twins) %}
     {{ return('') }}
   {% endif %}
-  {% if model.resource_type == 'test' or label in var('synth_passthrough', []) %}
-    {{ return('') }}
-  {% endif %}
+  {% if label in var('synth_passthrough', []) %}{{ return('') }}{% endif %}
   {% set read = dbt_synth.synth_dependency(label) %}
   {% if read is none %}{{ return('') }}{% endif %}
   {% set kind = read.split('.')[0] %}
+  {#- A twin is synthetic, also where another twin is fit on it (a child's parent). -#}
+  {% if 'dbt_synth_twin' in (graph.nodes.get(read, {}).get('tags') or []) %}{{ return('') }}{% endif %}
   {% set real_side = dbt_synth.synth_real_side() %}
   {% if model.unique_id in real_side %}{{ return('') }}{% endif %}
   {% if kind == 'model' and read not in real_side %}{{ return('') }}{% endif %}
@@ -22,7 +23,7 @@
   {% set built = graph.nodes.values() | selectattr('name', 'equalto', named) | list %}
   {% if twin %}
     {% set problem = "reads the real " ~ kind ~ " '" ~ label ~ "', not its twin '" ~ twin ~ "'" %}
-    {% set fix = "a Python model reads what its dbt.ref/dbt.source names: read the twin there" %}
+    {% set fix = "re-run dbt-synth init and apply its notes (its macros/dbt_synth_mode.sql makes models, generic tests and Python models read twins) or pass it through (--vars '{synth: true, synth_passthrough: [" ~ label ~ "]}')" %}
   {% elif built and 'dbt_synth_twin' in (built[0].tags or []) %}
     {% set problem = "reads the real " ~ kind ~ " '" ~ label ~ "': synth mode does not know its twin '" ~ named ~ "' yet" %}
     {% set fix = "re-run dbt-synth init (it writes the list of twins synth mode reads)" %}
@@ -50,17 +51,10 @@
 {% macro synth_real_side() %}
   {#- Unique ids of every node upstream of a twin: the real pipeline twins are fit on. -#}
   {% set side = [] %}
-  {% for node in graph.nodes.values() if 'dbt_synth_twin' in (node.tags or []) %}
-    {% do side.extend(node.depends_on.nodes) %}
-  {% endfor %}
-  {#- `side` grows while it is walked: a breadth-first walk up the graph. -#}
-  {% for uid in side %}
-    {% set node = graph.nodes.get(uid) %}
-    {% if node %}
-      {% for parent in node.depends_on.nodes if parent not in side %}
-        {% do side.append(parent) %}
-      {% endfor %}
-    {% endif %}
+  {% for twin in graph.nodes.values() if 'dbt_synth_twin' in (twin.tags or []) %}
+    {% for uid in dbt_synth.synth_real_inputs(twin) if uid not in side %}
+      {% do side.append(uid) %}
+    {% endfor %}
   {% endfor %}
   {{ return(side) }}
 {% endmacro %}

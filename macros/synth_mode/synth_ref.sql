@@ -30,7 +30,7 @@
     The twin the current node reads instead of `label` (a seed/model name or `source.table`),
     or none. At parse time dbt records what this returns as the node's dependency; at compile
     time the twin is read only where it was recorded, as dbt requires. Generic tests and Python
-    models record their refs without this macro, so they read what they name.
+    models record theirs through the root overrides too (see dbt_synth_mode.sql).
   -#}
   {% set twin = (twins or {}).get(label) %}
   {% if not twin or not dbt_synth.synth_mode() or not dbt_synth.synth_redirects_in_node(twins) %}
@@ -48,11 +48,26 @@
 
 {% macro synth_redirects_in_node(twins=none) %}
   {#-
-    False inside a twin (it reads the real tables it is fit on) and outside any node. A twin is
-    known by its tag; while dbt parses a Python model the tags of its yml are not applied yet,
-    so the list of twins (written from the same tag by `init`) names it too.
+    False inside a twin (it reads the real tables it is fit on), in a test that compares a twin
+    with its real table, and outside any node. A twin is known by its tag; while dbt parses a
+    Python model the tags of its yml are not applied yet, so the list of twins (written from
+    the same tag by `init`) names it too.
   -#}
   {% if model is not mapping or model.resource_type is not defined %}{{ return(false) }}{% endif %}
   {% if model.name in (twins or {}).values() %}{{ return(false) }}{% endif %}
+  {% if model.resource_type == 'test' and dbt_synth.synth_test_reads_real(twins) %}
+    {{ return(false) }}
+  {% endif %}
   {{ return('dbt_synth_twin' not in (model.config.tags or model.tags or [])) }}
+{% endmacro %}
+
+{% macro synth_test_reads_real(twins=none) %}
+  {#-
+    True for a generic test declared on a twin or of this package: it compares a twin with the
+    real table the twin is fit on (schema_matches, the drift and copy tests), so it reads both.
+    Every other test reads twins in synth mode, like the models.
+  -#}
+  {% set namespace = (model.test_metadata or {}).get('namespace') %}
+  {% set declared_on = (model.file_key_name or '').split('.')[-1] %}
+  {{ return(namespace == 'dbt_synth' or declared_on in (twins or {}).values()) }}
 {% endmacro %}

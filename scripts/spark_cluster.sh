@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # A real Spark cluster on this machine: a standalone master, one worker (executors in their own
-# JVMs) and a Spark Connect server, all on 127.0.0.1, from the pyspark wheel. Then the demo is
-# loaded and `dbt build` runs through SPARK_REMOTE=sc://127.0.0.1:15002 (the demo twin, its
-# tests and the bad twins' SQL tests), and the services are stopped by their pids.
+# JVMs and Python workers) and a Spark Connect server, all on 127.0.0.1, from the pyspark wheel.
+# Then, through SPARK_REMOTE, dbt builds the demo twin with its tests (integration_tests,
+# `--select cps1988_twin`) and the child project (integration_tests/child: a parent twin and a
+# child twin whose keys are drawn from it, with the relationships test), and the services are
+# stopped by their pids. The bad twins' SQL tests run on the local Spark (test_sql_spark.py).
+# tests/test_spark_cluster.py runs this script in the suite (`make test`, CI).
 #
 #   scripts/spark_cluster.sh            # uses .venv/bin/python (make setup)
 #
-# Each JVM takes from 15 s to several minutes to start on two busy cores. Logs and the
+# Ports are free ones picked at start (other processes on the machine may hold Spark's
+# defaults). Each JVM takes from 15 s to minutes to start on two busy cores. Logs and the
 # warehouse go to a temporary folder, printed at the start and kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +19,15 @@ PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"  # absolute, the venv's o
 SPARK_HOME="$("$PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
 WORK="$(mktemp -d /tmp/dbt_synth_cluster.XXXXXX)"
 export SPARK_HOME SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$PY"
-echo "spark_cluster: logs and warehouse in $WORK"
+read -r MASTER_PORT CONNECT_PORT MASTER_UI WORKER_UI < <("$PY" -c '
+import socket
+held = [socket.socket() for _ in range(4)]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))
+')
+echo "spark_cluster: logs and warehouse in $WORK; master :$MASTER_PORT, connect :$CONNECT_PORT"
+STARTED=$SECONDS
 
 PIDS=()
 stop() {
@@ -34,18 +46,20 @@ wait_port() {  # wait_port PORT NAME PID: until something listens, or the proces
 }
 
 "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
-  --host 127.0.0.1 --port 7077 --webui-port 18080 >"$WORK/master.log" 2>&1 &
+  --host 127.0.0.1 --port "$MASTER_PORT" --webui-port "$MASTER_UI" >"$WORK/master.log" 2>&1 &
 PIDS+=($!)
-wait_port 7077 master "${PIDS[-1]}"
+wait_port "$MASTER_PORT" master "${PIDS[-1]}"
 
 "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
-  --host 127.0.0.1 --cores 2 --memory 2g --webui-port 18081 \
-  --work-dir "$WORK/worker" spark://127.0.0.1:7077 >"$WORK/worker.log" 2>&1 &
+  --host 127.0.0.1 --cores 2 --memory 2g --webui-port "$WORKER_UI" \
+  --work-dir "$WORK/worker" "spark://127.0.0.1:$MASTER_PORT" >"$WORK/worker.log" 2>&1 &
 PIDS+=($!)
 
 "$SPARK_HOME/bin/spark-submit" --class org.apache.spark.sql.connect.service.SparkConnectServer \
-  --master spark://127.0.0.1:7077 --name dbt-synth-connect \
+  --master "spark://127.0.0.1:$MASTER_PORT" --name dbt-synth-connect \
   --conf spark.connect.grpc.binding.address=127.0.0.1 \
+  --conf "spark.connect.grpc.binding.port=$CONNECT_PORT" \
+  --conf spark.ui.enabled=false \
   --conf spark.sql.catalogImplementation=hive \
   --conf "spark.sql.warehouse.dir=$WORK/warehouse" \
   --conf "spark.driver.extraJavaOptions=-Dderby.system.home=$WORK" \
@@ -54,12 +68,19 @@ PIDS+=($!)
   --conf spark.executor.memory=1g \
   >"$WORK/connect.log" 2>&1 &
 PIDS+=($!)
-wait_port 15002 connect "${PIDS[-1]}"
+wait_port "$CONNECT_PORT" connect "${PIDS[-1]}"
+echo "spark_cluster: services up after $((SECONDS - STARTED)) s"
 
-export SPARK_REMOTE=sc://127.0.0.1:15002
+export SPARK_REMOTE="sc://127.0.0.1:$CONNECT_PORT"
 cd integration_tests
 "$PY" scripts/load_data.py --target spark
+"$PY" scripts/load_data.py --target spark --demo child
 "$PY" scripts/spark_session.py deps --quiet --target spark_connect --profiles-dir .
 "$PY" scripts/spark_session.py build --target spark_connect --profiles-dir . \
-  --target-path "$WORK/target"
-echo "spark_cluster: demo built and tested on the cluster"
+  --select cps1988_twin --target-path "$WORK/target"
+echo "spark_cluster: demo twin built and tested on the cluster after $((SECONDS - STARTED)) s"
+"$PY" scripts/spark_session.py deps --quiet --target spark_connect --project-dir child \
+  --profiles-dir child
+"$PY" scripts/spark_session.py build --target spark_connect --project-dir child \
+  --profiles-dir child --target-path "$WORK/child_target"
+echo "spark_cluster: child twin built and tested on the cluster after $((SECONDS - STARTED)) s"

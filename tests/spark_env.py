@@ -48,7 +48,8 @@ def script(name: str) -> ModuleType:
     return module
 
 
-def _require_spark() -> None:
+def require_spark() -> None:
+    """Skip without pyspark or Java, except in CI, where their absence fails."""
     missing = []
     if importlib.util.find_spec("pyspark") is None:
         missing.append("pyspark (pip install -e '.[test]')")
@@ -63,7 +64,7 @@ def _require_spark() -> None:
 
 def start(root: Path) -> SparkEnv:
     """The process's local SparkSession, its warehouse under `root` if it starts now."""
-    _require_spark()
+    require_spark()
     os.environ.setdefault("DBT_SYNTH_SPARK_DIR", str(root))
     session = script("spark_session").local_session()
     return SparkEnv(session, Path(os.environ["DBT_SYNTH_SPARK_DIR"]))

@@ -288,17 +288,12 @@ def _check_source(source: SourceRows, schema: TableSchema, config: SynthConfig) 
             f"source '{schema.table}' is empty, so there is nothing to learn a twin from",
             fix="build the source first, or exclude this twin (e.g. `enabled: false`)",
         )
-    for key in config.primary_key:
-        if key not in schema.names:
-            raise SourceError(
-                f"primary_key column '{key}' is not in the source",
-                fix=f"use one of {schema.names}",
-                column=key,
-            )
-    for name in config.columns:
+    named = [("primary_key column '{}' is", key) for key in config.primary_key]
+    named += [("synth.columns names '{}', which is", name) for name in config.columns]
+    for what, name in named:
         if name not in schema.names:
             raise SourceError(
-                f"synth.columns names '{name}', which is not in the source",
+                f"{what.format(name)} not in the source",
                 fix=f"use one of {schema.names}",
                 column=name,
             )

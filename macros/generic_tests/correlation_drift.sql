@@ -5,14 +5,15 @@
 {% macro default__test_correlation_drift(model, compare_model, columns, exclude, method, max_corr_diff, max_tvd, bins, top) %}
 {#- Pairwise dependence, twin against real. Numeric pairs: |corr_real - corr_twin| with Pearson
     or Spearman (Pearson on average ranks). Every pair with a category, boolean, date or time:
-    TVD between the two 2-way tables of binned codes (dbt_synth.bin_codes), all pairs counted in
-    one pass with GROUPING SETS. Failing rows, worst first (at most `top`). -#}
+    TVD between the two 2-way tables of binned codes (dbt_synth.bin_codes, cut points computed
+    in this query from the real table, never inlined), all pairs counted in one pass with
+    GROUPING SETS. Failing rows, worst first (at most `top`). -#}
 {%- if method not in ('pearson', 'spearman') -%}
   {{ exceptions.raise_compiler_error("dbt-synth: correlation_drift method '" ~ method ~ "' is unknown. Fix: use pearson or spearman.") }}
 {%- endif -%}
 {%- set cols = dbt_synth.column_kinds(compare_model, columns, exclude) -%}
 {%- set numeric = cols | selectattr('kind', 'equalto', 'numeric') | list -%}
-{%- set codes = dbt_synth.bin_codes(compare_model, cols, bins) -%}
+{%- set binned = dbt_synth.bin_codes(compare_model, cols, bins) -%}
 {%- set num = dbt_synth.type_double() -%}
 {%- set text = dbt.type_string() -%}
 {%- set corr_pairs = [] -%}
@@ -27,6 +28,7 @@
   {%- endfor -%}
 {%- endfor -%}
 with
+{%- if table_pairs %}{{ binned.ctes }}{% endif %}
 {%- for side, relation in [('real', compare_model), ('twin', model)] %}
 {%- if corr_pairs %}
 {{ side }}_values as (
@@ -60,9 +62,9 @@ with
 {{ side }}_codes as (
     select
     {%- for c in cols %}
-        {{ codes[c.name] }} as k{{ loop.index }}{{ ',' if not loop.last }}
+        {{ binned.codes[c.name] }} as k{{ loop.index }}{{ ',' if not loop.last }}
     {%- endfor %}
-    from {{ relation }}
+    from {{ relation }} {{ binned.join }}
 ),
 {{ side }}_cells as (
     select
@@ -114,8 +116,9 @@ results as (
     union all
     select '{{ a.name }}, {{ b.name }}', '{{ method }}_diff',
            abs(coalesce(r.p{{ loop.index }}, 0) - coalesce(t.p{{ loop.index }}, 0)), {{ max_corr_diff }},
-           'real ' || coalesce({{ dbt_synth.rounded_text("r.p" ~ loop.index, 4) }}, 'NULL')
-             || ', twin ' || coalesce({{ dbt_synth.rounded_text("t.p" ~ loop.index, 4) }}, 'NULL')
+           {#- The real correlation is an exact aggregate: only the twin's is shown. #}
+           'twin ' || coalesce({{ dbt_synth.rounded_text("t.p" ~ loop.index, 4) }}, 'NULL')
+             || ' (real value not shown)'
     from real_corr as r cross join twin_corr as t
 {%- endfor %}
 {%- if table_pairs %}

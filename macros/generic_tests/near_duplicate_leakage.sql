@@ -8,7 +8,7 @@
     The real table splits as at fit time (dbt_synth/holdout.py): a row is held out when the hash
     fraction of its key text (or whole row) is < `holdout`. The rows with fraction in
     [holdout, 2*holdout) are a train sample of the same expected size. Each quasi-identifier is
-    binned (dbt_synth.bin_codes); distance is Hamming on the codes. For every twin row we find
+    binned (dbt_synth.bin_codes, cuts computed in this query, never inlined); distance is Hamming on the codes. For every twin row we find
     its nearest train-sample row and nearest holdout row within distance k, without an all-pairs
     join: the columns are split into k+1 groups, a pair within distance k agrees on at least one
     group (pigeonhole), so k+1 equi-joins give every candidate; candidates are then verified.
@@ -24,7 +24,7 @@
   {{ exceptions.raise_compiler_error("dbt-synth: near_duplicate_leakage needs more than k=" ~ k ~ " quasi_identifiers, got " ~ qis | length ~ ". Fix: lower k or list more columns.") }}
 {%- endif -%}
 {%- set key_cols = dbt_synth.column_kinds(compare_model, key) -%}
-{%- set codes = dbt_synth.bin_codes(compare_model, qis, bins) -%}
+{%- set binned = dbt_synth.bin_codes(compare_model, qis, bins) -%}
 {%- set num = dbt_synth.type_double() -%}
 {%- set text = dbt.type_string() -%}
 {#- k+1 groups of similar selectivity: largest code counts first, each to the group whose
@@ -32,21 +32,21 @@
 {%- set groups = [] -%}
 {%- for _ in range(k + 1) %}{% do groups.append({'size': 1, 'members': []}) %}{% endfor -%}
 {%- set sized = [] -%}
-{%- for c in qis %}{% do sized.append({'i': loop.index, 'card': (codes.get(c.name, '') | string).split(' when ') | length + 1}) %}{% endfor -%}
+{%- for c in qis %}{% do sized.append({'i': loop.index, 'card': binned.sizes[c.name]}) %}{% endfor -%}
 {%- for c in sized | sort(attribute='card', reverse=true) -%}
   {%- set g = groups | sort(attribute='size') | first -%}
   {%- do g.members.append(c.i) -%}
   {%- do g.update({'size': g.size * c.card}) -%}
 {%- endfor -%}
 {%- set q = range(1, qis | length + 1) | list -%}
-with
+with{{ binned.ctes }}
 real_coded as (
     select
         {{ dbt_synth.hash_fraction(dbt_synth.row_text(key_cols)) }} as u,
         {%- for c in qis %}
-        {{ codes[c.name] }} as q{{ loop.index }}{{ ',' if not loop.last }}
+        {{ binned.codes[c.name] }} as q{{ loop.index }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from {{ compare_model }}
+    from {{ compare_model }} {{ binned.join }}
 ),
 train_patterns as (
     select {% for i in q %}q{{ i }}, {% endfor %}count(*) as n
@@ -66,9 +66,9 @@ twin_patterns as (
         from (
             select
                 {%- for c in qis %}
-                {{ codes[c.name] }} as q{{ loop.index }}{{ ',' if not loop.last }}
+                {{ binned.codes[c.name] }} as q{{ loop.index }}{{ ',' if not loop.last }}
                 {%- endfor %}
-            from {{ model }}
+            from {{ model }} {{ binned.join }}
         ) as coded
         group by {% for i in q %}q{{ i }}{{ ', ' if not loop.last }}{% endfor %}
     ) as grouped

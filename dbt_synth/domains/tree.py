@@ -222,7 +222,9 @@ def _unresolved(parts: list[_Part], parent_mass: float, possible: np.ndarray) ->
         return []
     runs = np.split(cells, np.flatnonzero(np.diff(cells) > 1) + 1)
     share = left / len(cells)
-    return [_Part(int(r[0]), int(r[-1]) + 1, share * len(r), False, residual=True) for r in runs]
+    return [
+        _Part(int(r[0]), int(r[-1]) + 1, share * len(r), expand=False, residual=True) for r in runs
+    ]
 
 
 def _within_kept_span(

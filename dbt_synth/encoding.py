@@ -177,9 +177,8 @@ class CategoryModel:
         if other is not None and other.any():
             drawn = list(self._draw_other(int(other.sum()), rng))
             picks[other] = kept + 1 + np.arange(len(drawn))
-        lookup = pa.array(
-            [*list(self.domain.values), None, *drawn], type=_arrow_type(self.spec), from_pandas=False
-        )
+        values = [*list(self.domain.values), None, *drawn]
+        lookup = pa.array(values, type=_arrow_type(self.spec), from_pandas=False)
         return lookup.take(pa.array(picks))
 
     def _draw_other(self, n: int, rng: np.random.Generator) -> np.ndarray:

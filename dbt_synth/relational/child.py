@@ -72,14 +72,19 @@ class ChildFit:
 
 @dataclass(frozen=True)
 class ChildResult:
-    """A child twin, its pipeline result (ε composed over all parts) and per-FK reports;
-    `joined` (the fit of the joined rows) and `fit` are what the model store keeps."""
+    """A child twin and its pipeline result (ε composed over all parts); `joined` (the fit of
+    the joined rows) and `fit` are what the model store keeps."""
 
     result: SynthResult
-    keys: tuple[KeyReport, ...]
     privacy_unit: str
     joined: SynthResult | None = None
     fit: ChildFit | None = None
+
+    @property
+    def keys(self) -> tuple[KeyReport, ...]:
+        """How each foreign key was twinned. Plans the keys on the driver if the twin has not
+        been generated yet (a Spark twin plans them from counts taken on the executors)."""
+        return self.result.generator.reports
 
 
 def synthesize_child(
@@ -147,7 +152,7 @@ def _synthesize_child(
     card_delta = _CARDINALITY_DELTA_SHARE * fitted.delta
     accountant = PrivacyAccountant(max(card_epsilon, 1e-9), card_delta)
     cardinalities = _cardinalities(child, attribute_plans, parents, accountant, noise)
-    generator, reports = child_generator(
+    generator = child_generator(
         fitted.generator, schema.names, plans, parents, cardinalities, relational, rng
     )
     spends = tuple(accountant.spends) + fitted.spends
@@ -164,14 +169,14 @@ def _synthesize_child(
         rows_estimate=fitted.rows_estimate,
         sample_rate=fitted.sample_rate,
         spends=spends,
-        columns=_column_reports(fitted.columns, schema, reports),
+        columns=_column_reports(fitted.columns, schema, plans),
         fit_seconds=fitted.fit_seconds,
         privacy_unit=unit.described,
         seed_fixed=fitted.seed_fixed,
         noise_replayable=fitted.noise_replayable,
     )
     fit = ChildFit(plans, cardinalities, schema, result.columns, unit.described)
-    return ChildResult(result, reports, unit.described, fitted, fit)
+    return ChildResult(result, unit.described, fitted, fit)
 
 
 def resample_child(
@@ -188,7 +193,7 @@ def resample_child(
     with the stored DP histograms. Only the parents' twins are read, no source row of any
     table; the keys thus reference the current parent twins, refit or not."""
     rng = np.random.default_rng(sampling_seed(config.seed))
-    generator, reports = child_generator(
+    generator = child_generator(
         resampled.generator,
         fit.schema.names,
         fit.plans,
@@ -204,7 +209,7 @@ def resample_child(
         columns=fit.columns,
         privacy_unit=fit.privacy_unit,
     )
-    return ChildResult(result, reports, fit.privacy_unit)
+    return ChildResult(result, fit.privacy_unit)
 
 
 def _cardinalities(
@@ -230,17 +235,18 @@ def _cardinalities(
 
 
 def _column_reports(
-    columns: tuple[ColumnReport, ...], schema: TableSchema, reports: tuple[KeyReport, ...]
+    columns: tuple[ColumnReport, ...], schema: TableSchema, plans: tuple[KeyPlan, ...]
 ) -> tuple[ColumnReport, ...]:
     """The fit's column reports, with each foreign-key column described by its key."""
     by_name = {c.name: c for c in columns}
     keyed: dict[str, str] = {}
-    for report in reports:
-        for column in report.key.columns:
+    for plan in plans:
+        on = plan.attributes if plan.mode is KeyMode.ATTRIBUTES else ()
+        for column in plan.key.columns:
             keyed.setdefault(
                 column,
-                f"foreign key → {report.parent} ({report.mode.value}"
-                + (f" on {', '.join(report.attributes)}" if report.attributes else "")
+                f"foreign key → {plan.key.parent} ({plan.mode.value}"
+                + (f" on {', '.join(on)}" if on else "")
                 + ")",
             )
     return tuple(

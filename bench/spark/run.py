@@ -61,9 +61,13 @@ def main() -> None:
         return
     if args.source == "duckdb":
         stacked = {"source_rows": _stack(source, args.copies)}
+    elif source.exists():
+        # Spark's readers skip files named `_*`: the build's own figures are kept beside it.
+        stacked = {**json.loads((source / "_bench.json").read_text()), "reused": True}
     else:
         stacked = _child(["--make-source"], args)
-    for engine in args.engines.split(","):
+        print(json.dumps(stacked), flush=True)
+    for engine in filter(None, args.engines.split(",")):
         figures = _child(["--engine", engine], args)
         figures.update(
             source_rows=stacked["source_rows"],
@@ -71,8 +75,6 @@ def main() -> None:
             machine=f"{platform.machine()}, {os.cpu_count()} cores",
         )
         print(json.dumps(figures), flush=True)
-    if args.source == "spark":
-        print(json.dumps(stacked), flush=True)
     if args.delete_source:
         shutil.rmtree(source) if source.is_dir() else source.unlink()
 
@@ -85,12 +87,12 @@ def _child(flags: list[str], args: argparse.Namespace) -> dict:
     common += ["--max-fit-rows", str(args.max_fit_rows), "--source", args.source]
     run = subprocess.run(
         [sys.executable, __file__, *flags, *common, "--out", str(args.out)],
-        capture_output=True,
+        stdout=subprocess.PIPE,  # stderr passes through: progress and Spark's errors
         text=True,
         check=False,
     )
     if run.returncode:
-        sys.exit(f"{flags} failed:\n{run.stderr[-4000:]}")
+        sys.exit(f"{flags} failed (exit {run.returncode})")
     figures = json.loads(run.stdout.strip().splitlines()[-1])
     figures.update(started=started, load_1min_at_start=round(load, 1))
     figures["load_1min_at_end"] = round(os.getloadavg()[0], 1)
@@ -137,15 +139,19 @@ def _spark_stack(path: Path, copies: int, out: Path) -> dict:
     started = time.perf_counter()
     session = local_session()
     flights = session.read.parquet(str(one))
-    stacked = flights.crossJoin(session.range(copies).hint("broadcast")).drop("id")
+    # The copies drive the partitioning (about 5 a task), the real table is broadcast to them.
+    copy_ids = session.range(0, copies, 1, max(2, copies // 5))
+    stacked = copy_ids.crossJoin(flights.hint("broadcast")).drop("id")
     stacked.write.mode("overwrite").parquet(str(path))
     rows = session.read.parquet(str(path)).count()
     size = sum(f.stat().st_size for f in path.glob("*.parquet"))
-    return {
+    figures = {
         "source_rows": rows,
         "source_write_s": round(time.perf_counter() - started, 1),
         "source_parquet_mib": round(size / 2**20),
     }
+    (path / "_bench.json").write_text(json.dumps(figures))
+    return figures
 
 
 def _arm(engine: str, source: Path, epsilon: float, max_fit_rows: int, out: Path) -> dict:
@@ -179,8 +185,15 @@ def _arm(engine: str, source: Path, epsilon: float, max_fit_rows: int, out: Path
     fit = time.perf_counter() - fit_started
     after_fit = sampler.stop()
     fit_peaks = (round(after_fit.driver), round(after_fit.jvm))
+    print(
+        json.dumps({"stage": "fit", "fit_s": round(fit, 1), "driver_mib": fit_peaks[0]}),
+        file=sys.stderr,
+        flush=True,
+    )
     sampler = Sampler()
     sampler.start()
+    if engine == "spark":
+        _progress(session)
     generation_started = time.perf_counter()
     twin = warehouse.materialise_twin(result.generator, schema, "flights_twin")
     twin_rows = twin.aggregate("count(*)").fetchall()[0][0] if engine == "duckdb" else twin.count()
@@ -209,6 +222,25 @@ def _arm(engine: str, source: Path, epsilon: float, max_fit_rows: int, out: Path
             worker_processes=max(after_fit.worker_processes, peaks.worker_processes),
         )
     return figures
+
+
+def _progress(session, every: float = 60.0) -> None:
+    """Every `every` seconds, the tasks done of Spark's active stages, on stderr: how far a long
+    generation has got (one task per generated chunk)."""
+    import threading
+
+    tracker = session.sparkContext.statusTracker()
+    started = time.perf_counter()
+
+    def report() -> None:
+        while True:
+            time.sleep(every)
+            stages = [tracker.getStageInfo(i) for i in tracker.getActiveStageIds()]
+            done = [f"{s.numCompletedTasks}/{s.numTasks}" for s in stages if s is not None]
+            line = {"stage": "generation", "s": round(time.perf_counter() - started), "tasks": done}
+            print(json.dumps(line), file=sys.stderr, flush=True)
+
+    threading.Thread(target=report, daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ PIDS+=($!)
   --conf "spark.sql.warehouse.dir=$WORK/warehouse" \
   --conf "spark.driver.extraJavaOptions=-Dderby.system.home=$WORK" \
   --conf "spark.pyspark.python=$PY" \
-  --conf spark.sql.shuffle.partitions=4 \
+  --conf spark.sql.shuffle.partitions=2 \
   --conf spark.executor.memory=1g \
   >"$WORK/connect.log" 2>&1 &
 PIDS+=($!)

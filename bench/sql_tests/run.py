@@ -247,7 +247,9 @@ def main() -> None:
     started = time.perf_counter()
     result = dbtRunner().invoke(["test", *flags])
     wall = time.perf_counter() - started
-    nodes = {r.node.test_metadata.name: round(r.execution_time, 2) for r in result.result.results}
+    # The generic tests only (the package's on-run-end hook is a result too).
+    tests = [r for r in result.result.results if getattr(r.node, "test_metadata", None)]
+    nodes = {r.node.test_metadata.name: round(r.execution_time, 2) for r in tests}
     report = {
         "target": args.target,
         "rows_real": args.rows,
@@ -257,7 +259,7 @@ def main() -> None:
         "tests_seconds": nodes,
         "tests_total_seconds": round(sum(nodes.values()), 2),
         "dbt_test_wall_seconds": round(wall, 2),
-        "statuses": {r.node.test_metadata.name: str(r.status) for r in result.result.results},
+        "statuses": {r.node.test_metadata.name: str(r.status) for r in tests},
         "prepare_seconds": round(prepare, 1),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],

@@ -280,7 +280,7 @@ def _progress(log: Path, epsilon: float) -> str | None:
         used = float(budget[-1].rsplit("Budget Used", 1)[1])
         rho = cdp_rho(epsilon, DELTA)
         at = _stamp(next(line for line in reversed(raw) if "Budget Used" in line))
-        pairs = sum(line.split(" Size ", 1)[0].count(",") == 1 for line in budget)
+        pairs = sum(line.split(" Size ", 1)[0].count("'col") == 2 for line in budget)
         return (
             f"{len(budget)} AIM rounds after its 1-way measurements ({pairs} of them 2-way "
             f"marginals), {used:.1%} of its ρ used = ε {cdp_epsilon(used * rho, DELTA):.3f} "

@@ -171,6 +171,7 @@ class SparkWarehouse(Warehouse):
         chunks = max(1, math.ceil(generator.rows / CHUNK_ROWS))
 
         def generate(indices: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            _task_threads()
             for batch in indices:
                 for index in batch.column(0).to_pylist():
                     yield generator.chunk(index, chunk_rows=CHUNK_ROWS).cast(arrow_schema)
@@ -258,6 +259,17 @@ def _leaf_table(plan_text: str) -> str | None:
         if stripped.startswith("SubqueryAlias "):
             return stripped.split(" ", 1)[1].strip()
     return None
+
+
+def _task_threads() -> None:
+    """Torch threads of a generating task: the cores Spark gave it (`spark.task.cpus`, 1 by
+    default). Torch's own default, one thread per core of the machine in every Python worker,
+    oversubscribes an executor that already runs one task per core."""
+    import torch
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    torch.set_num_threads(max(1, context.cpus() if context is not None else 1))
 
 
 def _quote(identifier: str) -> str:

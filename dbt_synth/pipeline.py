@@ -175,7 +175,7 @@ def _synthesize(
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
     source_counts = _source_counts(source, schema, plans, rows_estimate, rate)
-    if source_counts is not None:
+    if source_counts is not None and source_counts.columns:
         say(f"category counts of {len(source_counts.columns)} columns computed by the warehouse")
 
     context = ColumnContext(
@@ -252,14 +252,16 @@ def _source_counts(
     rows_estimate: float,
     rate: float,
 ) -> SourceCounts | None:
-    """The category columns' exact counts over the whole source, when its warehouse computes
-    aggregates (pushdown.py): only the counts reach the driver, which noises them."""
+    """The category columns' exact counts over the whole source, and the ordered columns' on
+    demand, when its warehouse computes aggregates (pushdown.py): only the counts reach the
+    driver, which noises them."""
+    if source.aggregates is None:
+        return None
     names = [
         spec.name for spec, plan in zip(schema.columns, plans, strict=True) if plan.categorical
     ]
-    if source.aggregates is None or not names:
-        return None
-    return SourceCounts(value_counts(source.aggregates, names), rows_estimate, rate)
+    counted = value_counts(source.aggregates, names)
+    return SourceCounts(counted, rows_estimate, rate, source.aggregates)
 
 
 def _refined_count(

@@ -188,6 +188,8 @@ class EngineCounts:
         return self._first_level("d", len(_PLACES) + 1)
 
     def prefixes(self, cells: np.ndarray, shift: int) -> np.ndarray:
+        if len(cells) == 0:  # the tree kept nothing to look under
+            return np.zeros(0)
         if shift == _FIRST_SHIFT:
             found = self._first.filter(self._first.column("p").is_valid())
         else:
@@ -272,8 +274,6 @@ def axis_sql(spec: ColumnSpec, dialect: str) -> exp.Expression | None:
 def _ranges(cells: np.ndarray, limit: int) -> list[tuple[int, int]]:
     """Sorted `cells` as at most `limit` [low, high] ranges: runs of consecutive cells, the
     runs across the smallest gaps merged (a merged range lets a few unwanted cells through)."""
-    if len(cells) == 0:
-        return [(0, -1)]
     gaps = np.diff(cells)
     cuts = np.flatnonzero(gaps > 1)
     if len(cuts) >= limit:

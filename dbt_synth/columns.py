@@ -192,11 +192,16 @@ def column_model(
     return CategoryModel(spec, domain, sigma, public=public is not None, limit=limit)
 
 
+def public_bounds(spec: ColumnSpec, config: SynthConfig) -> tuple[float, float] | None:
+    """The column's declared min/max on its axis, if any."""
+    settings = config.column(spec.name)
+    if settings.min is None:
+        return None
+    return axis_bound(settings.min, spec), axis_bound(settings.max, spec)
+
+
 def _numeric(array: pa.ChunkedArray, spec: ColumnSpec, context: ColumnContext) -> NumericModel:
-    settings = context.config.column(spec.name)
-    bounds = None
-    if settings.min is not None:
-        bounds = (axis_bound(settings.min, spec), axis_bound(settings.max, spec))
+    bounds = public_bounds(spec, context.config)
     # Counted over the whole source by the engine (released at its scale, then scaled to the
     # sample's, as category counts are), or over the sample in memory.
     pushed = context.source_counts.ordered(spec, bounds) if context.source_counts else None

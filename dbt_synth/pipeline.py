@@ -23,6 +23,7 @@ from dbt_synth.columns import (
     column_model,
     fallback,
     plan_column,
+    public_bounds,
     treatment,
 )
 from dbt_synth.conditioning import constraints_of
@@ -174,7 +175,7 @@ def _synthesize(
         f"{table.num_rows} rows{sampled} × {len(schema.columns)} columns; "
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
-    source_counts = _source_counts(source, schema, plans, rows_estimate, rate)
+    source_counts = _source_counts(source, schema, config, plans, rows_estimate, rate)
     if source_counts is not None and source_counts.columns:
         say(f"category counts of {len(source_counts.columns)} columns computed by the warehouse")
 
@@ -248,6 +249,7 @@ def _synthesize(
 def _source_counts(
     source: SourceRows,
     schema: TableSchema,
+    config: SynthConfig,
     plans: list[ColumnPlan],
     rows_estimate: float,
     rate: float,
@@ -261,7 +263,12 @@ def _source_counts(
         spec.name for spec, plan in zip(schema.columns, plans, strict=True) if plan.categorical
     ]
     counted = value_counts(source.aggregates, names)
-    return SourceCounts(counted, rows_estimate, rate, source.aggregates)
+    ordered = tuple(
+        (spec, public_bounds(spec, config))
+        for spec, plan in zip(schema.columns, plans, strict=True)
+        if plan is ColumnPlan.NUMERIC
+    )
+    return SourceCounts(counted, rows_estimate, rate, source.aggregates, ordered)
 
 
 def _refined_count(

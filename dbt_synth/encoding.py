@@ -77,8 +77,9 @@ class NumericModel:
         leaf_bins = self.domain.bin_of_leaf
         mass = np.maximum(self.domain.mass, 1e-12)
         cumulative = np.cumsum(mass)
-        starts = np.searchsorted(leaf_bins, bins, side="left")
-        stops = np.searchsorted(leaf_bins, bins, side="right")
+        # Each bin's first leaf, and the last bin's end (`leaf_bins` ascends): a lookup per row.
+        bounds = np.searchsorted(leaf_bins, np.arange(self.domain.bin_count + 1), side="left")
+        starts, stops = bounds[bins], bounds[bins + 1]
         before = np.where(starts > 0, cumulative[np.maximum(starts - 1, 0)], 0.0)
         target = before + rng.random(len(bins)) * (cumulative[stops - 1] - before)
         leaves = np.clip(np.searchsorted(cumulative, target, side="left"), starts, stops - 1)
@@ -166,15 +167,19 @@ class CategoryModel:
         )
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pa.Array:
-        picks = np.full(len(codes), -1, dtype=np.int64)
+        # Rows index one Arrow array: the kept values, NULL, then the values drawn for `other`.
+        kept = len(self.domain.values)
+        picks = np.full(len(codes), kept, dtype=np.int64)
         modelled = codes < len(self._modelled)
         picks[modelled] = self._modelled[codes[modelled]]
-        lookup = np.array([*list(self.domain.values), None], dtype=object)
-        values = lookup[np.where(picks < 0, len(self.domain.values), picks)]
+        drawn: list[Any] = []
         other = codes == self._other_code if self._other_code is not None else None
         if other is not None and other.any():
-            values[other] = self._draw_other(int(other.sum()), rng)
-        return pa.array(list(values), type=_arrow_type(self.spec), from_pandas=False)
+            drawn = list(self._draw_other(int(other.sum()), rng))
+            picks[other] = kept + 1 + np.arange(len(drawn))
+        values = [*list(self.domain.values), None, *drawn]
+        lookup = pa.array(values, type=_arrow_type(self.spec), from_pandas=False)
+        return lookup.take(pa.array(picks))
 
     def _draw_other(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Values for `n` sampled `other` codes: kept values outside the modelled ones (or,

@@ -39,6 +39,7 @@ from dbt_synth.relational import (
     split_config,
     synthesize_child,
 )
+from dbt_synth.relational.cardinality import KeyCounter
 from dbt_synth.relational.manifest import discover_keys, manifest_location
 from dbt_synth.schema import TableSchema
 from dbt_synth.store.build import plan_build
@@ -199,6 +200,17 @@ class _Relatives:
         """The parents' twins only: what a resample draws keys from."""
         return {name: ParentData(warehouse.arrow(_twin_of(v))) for name, v in self.parents.items()}
 
+    def counter(self, warehouse: Warehouse, child: Any) -> KeyCounter:
+        """Children per parent counted by the warehouse: the child against each parent's
+        source when given (the real parents), else against its twin."""
+
+        def run(parent: str, query: str) -> Any:
+            value = self.parents[parent]
+            reference = value[1] if isinstance(value, tuple | list) else value
+            return warehouse.aggregate_tables({"child": child, "parent": reference}, query)
+
+        return KeyCounter(run, warehouse.dialect)
+
     def data(self, warehouse: Warehouse) -> dict[str, ParentData]:
         """The parents' twins and, where given, their sources (attributes a fit learns from)."""
         return {name: _parent(warehouse, value) for name, value in self.parents.items()}
@@ -213,7 +225,8 @@ def _child(
     model: str,
     progress: Callable[[str], None],
 ) -> ChildResult:
-    """Fit a child twin: its parents as Arrow, the child itself streamed."""
+    """Fit a child twin: its parents as Arrow, the child read through its Poisson sample and
+    its children per parent counted by the warehouse."""
     return synthesize_child(
         warehouse.source_rows(source),
         relatives.data(warehouse),
@@ -223,6 +236,7 @@ def _child(
         schema=schema,
         discovered=relatives.discovered,
         progress=progress,
+        counter=relatives.counter(warehouse, source),
     )
 
 

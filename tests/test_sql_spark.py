@@ -18,6 +18,7 @@ from tests.spark_env import SparkEnv, script
 from tests.test_sql_cardinality_postgres import write_project
 from tests.test_sql_tests import (
     DEMO,
+    STORE_OBSERVED,
     Build,
     _assert_bad_twins_caught,
     _real_duplicate_share,
@@ -40,7 +41,7 @@ def spark_build(spark: SparkEnv, tmp_path_factory) -> Build:
     loader.load_spark(loader.DEMO_TABLES)
     root = tmp_path_factory.mktemp("sql_spark")
     assert _dbt(str(DEMO), "deps", "--quiet").success
-    result = _dbt(str(DEMO), "build", "--target-path", str(root / "target"))
+    result = _dbt(str(DEMO), "build", *STORE_OBSERVED, "--target-path", str(root / "target"))
     return Build(result, "spark", root, count_rows=spark.count)
 
 

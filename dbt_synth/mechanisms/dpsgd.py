@@ -43,6 +43,9 @@ from dbt_synth.mechanisms.base import EncodedTable, FitInputs, Mechanism
 from dbt_synth.noise import NoiseSource
 
 _SAMPLE_CHUNK = 100_000
+# Rows sampled together inside a chunk: their activations (hidden units and direct logits) stay
+# within the CPU's cache, which made sampling several times faster than whole 100k-row chunks.
+_SAMPLE_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -326,27 +329,57 @@ class MadeNet:
 
         `with_marginals` also returns each column's mean conditional probabilities over the
         drawn prefixes: its 1-way marginal with far less variance than counting the draws.
+
+        The uniforms are drawn first, column by column ((d, n) in C order: the stream of `d`
+        calls of `rng.random(n)`), and rows are then sampled in blocks of `_SAMPLE_BLOCK`, whose
+        activations stay in the CPU cache; a row's codes depend on its own uniforms only, so the
+        block size changes no output.
         """
         d = len(self.cardinalities)
-        marginals = []
+        uniforms = rng.random((d, n))
         codes = np.zeros((n, d), dtype=np.int32)
-        hidden = self.hidden_bias.expand(n, -1).clone()
-        direct = torch.zeros(n, self.out_bias.shape[0])
-        for j in range(d):
-            start, stop = int(self.offsets[j]), int(self.offsets[j + 1])
-            logits = (
-                self.out_bias[start:stop]
-                + torch.relu(hidden) @ self.out[:, start:stop]
-                + direct[:, start:stop]
-            )
-            probs = torch.softmax(logits.double(), 1).numpy()
-            marginals.append(probs.mean(0))
-            cumulative = np.cumsum(probs, 1)
-            draws = rng.random(n) * cumulative[:, -1]
-            chosen = (cumulative < draws[:, None]).sum(1)
-            chosen = np.minimum(chosen, stop - start - 1)
-            codes[:, j] = chosen
-            flat = torch.from_numpy(chosen.astype(np.int64) + start)
-            hidden += self.embed[flat]
-            direct += self.direct[flat]
+        block = n if with_marginals else _SAMPLE_BLOCK
+        sums = [np.zeros(c) for c in self.cardinalities] if with_marginals else None
+        # Each column's output weights, and the direct weights from the columns before it, as
+        # contiguous matrices: a head's logits read only its own.
+        heads = [
+            (self.out[:, a:b].contiguous(), self.direct[:a, a:b].contiguous())
+            for a, b in self.spans
+        ]
+        for start in range(0, n, block):
+            rows = slice(start, min(start + block, n))
+            codes[rows] = self._sample_block(uniforms[:, rows], heads, sums)
+        marginals = [total / max(n, 1) for total in sums or []]
         return (codes, marginals) if with_marginals else codes
+
+    def _sample_block(
+        self,
+        uniforms: np.ndarray,
+        heads: list[tuple[torch.Tensor, torch.Tensor]],
+        sums: list[np.ndarray] | None,
+    ) -> np.ndarray:
+        """Codes of `uniforms.shape[1]` rows, one column of `uniforms` per row; `sums` (when
+        given) gains each column's conditional probabilities summed over the rows.
+
+        A code is drawn by inverting the cumulative of exp(logit − row max) (in float64) at
+        uniform × its total: the softmax without its division.
+        """
+        d, n = uniforms.shape
+        flat = torch.zeros((n, d), dtype=torch.long)
+        hidden = self.hidden_bias.expand(n, -1).clone()
+        for j, (out, direct) in enumerate(heads):
+            start, stop = self.spans[j]
+            logits = self.out_bias[start:stop] + torch.relu(hidden) @ out
+            # Direct connections, summed in column order from the codes already drawn.
+            logits += F.embedding_bag(flat[:, :j], direct, mode="sum") if j else 0.0
+            weights = logits.double()
+            weights = (weights - weights.amax(1, keepdim=True)).exp_()
+            if sums is not None:
+                sums[j] += (weights / weights.sum(1, keepdim=True)).sum(0).numpy()
+            cumulative = weights.cumsum_(1).numpy()
+            total = cumulative[:, -1]
+            chosen = (cumulative < (uniforms[j] * total)[:, None]).sum(1)
+            flat[:, j] = torch.from_numpy(np.minimum(chosen, stop - start - 1) + start)
+            if j + 1 < d:
+                hidden += self.embed[flat[:, j]]
+        return (flat - self.offsets[:-1]).numpy().astype(np.int32)

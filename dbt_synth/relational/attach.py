@@ -18,7 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dbt_synth.errors import SourceError
-from dbt_synth.relational.attributes import Matching, MatchingState, Signer, count_signatures
+from dbt_synth.relational.attributes import (
+    ChunkDraw,
+    Matching,
+    MatchingState,
+    Signer,
+    count_signatures,
+)
 from dbt_synth.relational.cardinality import Cardinality
 from dbt_synth.relational.joined import KeyState, attribute_field, state_field
 from dbt_synth.relational.keys import ForeignKey, KeyMode
@@ -59,6 +65,19 @@ class Survey:
 
     def rate(self, state: KeyState) -> float:
         return self.states.get(state.value, 0) / self.rows if self.rows else 0.0
+
+    def add(self, other: Survey) -> Survey:
+        """This survey with `other`'s counts (another chunk's) added in."""
+        self.rows += other.rows
+        self.nulls += other.nulls
+        for into, counts in (
+            (self.values, other.values),
+            (self.states, other.states),
+            (self.signatures, other.signatures),
+        ):
+            for value, count in counts.items():
+                into[value] = into.get(value, 0) + count
+        return self
 
 
 def survey(
@@ -143,7 +162,10 @@ class CategoryKeys:
     def start(self) -> None:
         return None
 
-    def columns(self, batch: pa.RecordBatch, _state: None, _rng) -> dict[str, pa.Array]:
+    def draw(self, _counted: Survey, _state: None, _rng) -> None:
+        return None
+
+    def columns(self, batch: pa.RecordBatch, _drawn: None, _rng) -> dict[str, pa.Array]:
         column = self.plan.key.columns[0]
         values = batch.column(column)
         found = pc.index_in(values, value_set=pa.array(list(self.mapping), type=values.type))
@@ -165,6 +187,14 @@ class _Pass:
 
 
 @dataclass(frozen=True)
+class ChunkKeys:
+    """What one chunk of an attributes-mode key takes from its pass (see `AttributeKeys.draw`)."""
+
+    matching: ChunkDraw
+    orphans_before: int
+
+
+@dataclass(frozen=True)
 class AttributeKeys:
     """An attributes-mode key: each row takes the key of the parent-twin row it is matched to."""
 
@@ -177,13 +207,23 @@ class AttributeKeys:
     def start(self) -> _Pass:
         return _Pass(self.matching.start())
 
-    def columns(self, batch: pa.RecordBatch, state: _Pass, rng) -> dict[str, pa.Array]:
+    def draw(self, counted: Survey, state: _Pass, rng: np.random.Generator) -> ChunkKeys:
+        """The chunk's share of the pass, from the chunk's own `survey` counts: drawn chunk by
+        chunk in order, wherever the chunk's rows are then generated."""
+        drawn = ChunkKeys(
+            self.matching.draw(counted.signatures, state.matching, rng), state.orphans
+        )
+        if not self.clean:
+            state.orphans += counted.states.get(KeyState.ORPHAN.value, 0)
+        return drawn
+
+    def columns(self, batch: pa.RecordBatch, drawn: ChunkKeys, rng) -> dict[str, pa.Array]:
         plan, n = self.plan, batch.num_rows
         states = batch.column(state_field(plan))
         rows = np.flatnonzero(_wanted(states, self.clean))
         signatures = self.signer.children(_attributes(batch, plan, rows), len(rows))
         indices = np.full(n, -1)
-        indices[rows] = self.matching.assign(signatures, state.matching, rng)
+        indices[rows] = self.matching.place(signatures, drawn.matching, rng)
         orphan = np.flatnonzero(_is(states, KeyState.ORPHAN))
         taking = pa.array(np.where(indices < 0, 0, indices))
         out = {}
@@ -191,9 +231,8 @@ class AttributeKeys:
             values = self.parent_keys[j].take(taking)
             values = pc.if_else(pa.array(indices < 0), pa.nulls(n, values.type), values)
             if not self.clean and len(orphan):
-                values = _with_orphans(values, orphan, self.parent_keys[j], j, state.orphans)
+                values = _with_orphans(values, orphan, self.parent_keys[j], j, drawn.orphans_before)
             out[column] = values
-        state.orphans += len(orphan) if not self.clean else 0
         return out
 
     def report(self, counted: Survey, cardinality: Cardinality) -> KeyReport:

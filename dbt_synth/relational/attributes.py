@@ -165,6 +165,43 @@ class Matching:
         self, signatures: np.ndarray, state: MatchingState, rng: np.random.Generator
     ) -> np.ndarray:
         """Parent-twin row index for each child row of one chunk, drawn from `state`."""
+        distinct, inverse = _distinct(signatures)
+        counts = dict(zip(distinct, np.bincount(inverse).tolist(), strict=False))
+        return self.place(signatures, self.draw(counts, state, rng), rng)
+
+    def draw(
+        self, counts: dict[tuple[int, ...], int], state: MatchingState, rng: np.random.Generator
+    ) -> ChunkDraw:
+        """One chunk's share of the quotas, from its signature `counts` alone.
+
+        Drawn in chunk order from `state` (on the driver, for Spark: see
+        `warehouse/spark_child.py`), so that the rows themselves can be placed anywhere."""
+        splits: dict[int, np.ndarray] = {}
+        members: dict[tuple[int, int], int] = {}
+        for row in sorted(counts):
+            k = self.index.get(row)
+            if k is None:
+                continue  # not seen when planning: left to the fallback
+            split = _draw(state.quotas[k], min(counts[row], int(state.quotas[k].sum())), rng)
+            state.quotas[k] -= split
+            splits[k] = split
+            for i in np.flatnonzero(split[:-1]).tolist():
+                at = (i, int(self.labels[k, i]))
+                members[at] = members.get(at, 0) + int(split[i])
+        hosts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        for (i, label), count in sorted(members.items()):
+            open_hosts = self.hosts[i][label]
+            take = min(count, int(state.received[i, open_hosts].sum()))
+            taken = _draw(state.received[i, open_hosts], take, rng)
+            state.received[i, open_hosts] -= taken
+            hosts[(i, label)] = (open_hosts[taken > 0], taken[taken > 0])
+        return ChunkDraw(splits, hosts)
+
+    def place(
+        self, signatures: np.ndarray, draw: ChunkDraw, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Parent-twin row index for each child row of the chunk `draw` was drawn for: each
+        row gets a depth and a parent of its label at that depth uniformly at random."""
         rows = len(signatures)
         depth_of = np.full(rows, self.quotas.shape[1] - 1)
         signature_of = np.full(rows, -1)
@@ -174,11 +211,10 @@ class Matching:
             groups = np.split(order, np.cumsum(np.bincount(inverse))[:-1])
             for row, members in zip(distinct, groups, strict=True):
                 k = self.index.get(row)
-                if k is None:
-                    continue  # not seen when planning: left to the fallback
+                if k is None or k not in draw.splits:
+                    continue
                 signature_of[members] = k
-                split = _draw(state.quotas[k], min(len(members), int(state.quotas[k].sum())), rng)
-                state.quotas[k] -= split
+                split = draw.splits[k]
                 fallback = np.full(len(members) - split.sum(), len(split) - 1)
                 spread = np.r_[np.repeat(np.arange(len(split)), split), fallback]
                 depth_of[members] = rng.permutation(spread)
@@ -187,16 +223,30 @@ class Matching:
             at = np.flatnonzero(depth_of == i)
             labels = self.labels[signature_of[at], i]
             for label in np.unique(labels):
-                members, hosts = at[labels == label], self.hosts[i][label]
-                take = min(len(members), int(state.received[i, hosts].sum()))
-                counts = _draw(state.received[i, hosts], take, rng)
-                state.received[i, hosts] -= counts
-                result[members[:take]] = rng.permutation(np.repeat(hosts, counts))
+                members = at[labels == label]
+                hosts, counts = draw.hosts.get((i, int(label)), _NO_HOSTS)
+                slots = rng.permutation(np.repeat(hosts, counts))
+                result[members[: len(slots)]] = slots
         left = np.flatnonzero(result < 0)
         if len(left):
             p = self.weights / self.weights.sum()
             result[left] = rng.choice(len(self.weights), size=len(left), p=p)
         return result
+
+
+@dataclass(frozen=True)
+class ChunkDraw:
+    """One chunk's share of a `Matching`: per signature (by index) its children per depth, and
+    per (depth, label) the parents that receive children there and how many each.
+
+    Counts only (at most one entry per parent that receives children in the chunk), so a
+    driver can draw every chunk's share in order and send it to where the chunk is generated."""
+
+    splits: dict[int, np.ndarray]
+    hosts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
+
+
+_NO_HOSTS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
 @dataclass

@@ -7,12 +7,14 @@ child row moves one parent to the next bin, so the histogram's L2 sensitivity is
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
 from dbt_synth.noise import NoiseSource
@@ -95,6 +97,14 @@ class Cardinality:
         return np.asarray([*self.edges[1:], self.edges[-1] * 2])
 
 
+def binned(counts: np.ndarray, parents: np.ndarray | None = None) -> np.ndarray:
+    """Parents per `count_edges` bin: `counts` children per parent, each count standing for
+    `parents` parents (one each when not given)."""
+    edges = count_edges()
+    bins = np.searchsorted(edges, counts, side="right") - 1
+    return np.bincount(bins, weights=parents, minlength=len(edges)).astype(np.int64)
+
+
 def release_cardinality(
     counts: np.ndarray,
     key: ForeignKey,
@@ -102,12 +112,22 @@ def release_cardinality(
     rho: float,
     noise: NoiseSource,
 ) -> Cardinality:
-    """DP histogram of `counts` (children per real parent, see `children_per_parent`).
+    """DP histogram of `counts` (children per real parent, see `children_per_parent`)."""
+    return release_histogram(binned(counts), key, accountant, rho, noise)
+
+
+def release_histogram(
+    hist: np.ndarray,
+    key: ForeignKey,
+    accountant: PrivacyAccountant,
+    rho: float,
+    noise: NoiseSource,
+) -> Cardinality:
+    """DP release of `hist`, the exact parents per `count_edges` bin (see `binned`).
 
     Parents themselves are public to the child's release only through their count, which the
     parent twin already released."""
     edges = count_edges()
-    hist = np.bincount(np.searchsorted(edges, counts, side="right") - 1, minlength=len(edges))
     sigma = gaussian_sigma(rho, math.sqrt(2.0))
     accountant.spend_gaussian(
         "cardinality",
@@ -118,6 +138,55 @@ def release_cardinality(
     )
     noisy = noise.counts(hist, sigma)
     return Cardinality(tuple(int(e) for e in edges), tuple(float(v) for v in noisy), sigma)
+
+
+@dataclass(frozen=True)
+class KeyCounter:
+    """Children per parent, counted by the engine that holds a child and its parents.
+
+    `run(parent, query)` runs aggregate SQL in `dialect` that reads the child as the table
+    `child` and the parent `parent` names (its source when the child learns from it, else its
+    twin) as `parent` (`Warehouse.aggregate_tables`); only the small result reaches the driver,
+    where it is noised. The exact counts are never written or logged."""
+
+    run: Callable[[str, str], pa.Table]
+    dialect: str
+
+    def histogram(self, key: ForeignKey, cap: int | None = None) -> np.ndarray:
+        """Parents per `count_edges` bin of their children through `key`, each parent's count
+        capped at `cap` (as `unit.cap_children` caps them) when given."""
+        result = self.run(key.parent, children_histogram_sql(key, self.dialect, cap))
+        counts = result.column(_CHILDREN).to_numpy(zero_copy_only=False).astype(np.int64)
+        parents = result.column(_PARENTS).to_numpy(zero_copy_only=False).astype(float)
+        return binned(counts, parents)
+
+
+# Result columns of the children-per-parent query, named so that no key column can clash.
+_CHILDREN = "__dbt_synth_children"
+_PARENTS = "__dbt_synth_parents"
+
+
+def children_histogram_sql(key: ForeignKey, dialect: str, cap: int | None = None) -> str:
+    """How many `parent` rows have each number of `child` rows through `key` (0 for childless
+    parents, through a left join from the parent; children with a NULL key column or no
+    parent are not counted), as `children_per_parent` counts them."""
+    keys = [f"__dbt_synth_k{i}" for i in range(len(key.columns))]
+    quoted = [exp.to_identifier(c, quoted=True).sql("duckdb") for c in key.columns]
+    parent = [exp.to_identifier(c, quoted=True).sql("duckdb") for c in key.parent_columns]
+    count = f"least(count(*), {int(cap)})" if cap is not None else "count(*)"
+    per_key = (
+        f"select {', '.join(f'{q} as {k}' for q, k in zip(quoted, keys, strict=True))}, "
+        f"{count} as __dbt_synth_n from child where "
+        + " and ".join(f"{q} is not null" for q in quoted)
+        + f" group by {', '.join(quoted)}"
+    )
+    on = " and ".join(f"p.{q} = c.{k}" for q, k in zip(parent, keys, strict=True))
+    sql = (
+        f"select n as {_CHILDREN}, count(*) as {_PARENTS} from (select "
+        f"coalesce(c.__dbt_synth_n, 0) as n from parent as p left join ({per_key}) as c on {on}"
+        ") as per_parent group by n"
+    )
+    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
 
 
 def children_per_parent(child: pa.Table, columns, parent: pa.Table, parent_columns) -> np.ndarray:

@@ -36,7 +36,9 @@ from dbt_synth.pipeline import ColumnReport, SynthResult, synthesize
 from dbt_synth.relational.attach import KeyReport
 from dbt_synth.relational.cardinality import (
     Cardinality,
-    release_cardinality,
+    KeyCounter,
+    binned,
+    release_histogram,
     streamed_children_per_parent,
 )
 from dbt_synth.relational.config import PrivacyUnit, RelationalConfig, split_config
@@ -72,14 +74,19 @@ class ChildFit:
 
 @dataclass(frozen=True)
 class ChildResult:
-    """A child twin, its pipeline result (ε composed over all parts) and per-FK reports;
-    `joined` (the fit of the joined rows) and `fit` are what the model store keeps."""
+    """A child twin and its pipeline result (ε composed over all parts); `joined` (the fit of
+    the joined rows) and `fit` are what the model store keeps."""
 
     result: SynthResult
-    keys: tuple[KeyReport, ...]
     privacy_unit: str
     joined: SynthResult | None = None
     fit: ChildFit | None = None
+
+    @property
+    def keys(self) -> tuple[KeyReport, ...]:
+        """How each foreign key was twinned. Plans the keys on the driver if the twin has not
+        been generated yet (a Spark twin plans them from counts taken on the executors)."""
+        return self.result.generator.reports
 
 
 def synthesize_child(
@@ -92,14 +99,16 @@ def synthesize_child(
     schema: TableSchema | None = None,
     discovered: tuple[ForeignKey, ...] = (),
     progress: Callable[[str], None] | None = None,
+    counter: KeyCounter | None = None,
 ) -> ChildResult:
     """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default).
 
-    `child` is an in-memory table or a `SourceRows` stream; it is read batch by batch (once for
-    the fit's sample, once for the children-per-parent counts), and the twin is generated in
-    chunks, so neither is ever held whole. `config` is the parsed single-table config with
-    `relational` the parsed relational one (as the dbt glue passes them), or a raw `synth` dict
-    holding both, parsed here once.
+    `child` is an in-memory table or a `SourceRows` stream; the fit reads its Poisson sample
+    (`SourceRows.sample`: taken by the engine where it can) and the twin is generated in chunks,
+    so neither is ever held whole. The children-per-parent counts come from `counter` (the
+    engine's own aggregate) when given, else from one more pass over `child`. `config` is the
+    parsed single-table config with `relational` the parsed relational one (as the dbt glue
+    passes them), or a raw `synth` dict holding both, parsed here once.
     """
     say = progress or (lambda _m: None)
     try:
@@ -111,7 +120,9 @@ def synthesize_child(
         child = SourceRows.of(child)
         schema = schema or schema_of_arrow(child.schema)
         check_keys(keys, model=model, child_columns=schema.names)
-        return _synthesize_child(child, parents, relational, config, keys, schema, model, say)
+        return _synthesize_child(
+            child, parents, relational, config, keys, schema, model, say, counter
+        )
     except SynthError as error:
         raise error.for_model(model) from None
 
@@ -125,6 +136,7 @@ def _synthesize_child(
     schema: TableSchema,
     model: str,
     say: Callable[[str], None],
+    counter: KeyCounter | None,
 ) -> ChildResult:
     # The fit's draws come from OS entropy; `seed` only drives attaching keys to sampled rows.
     noise = NoiseSource.for_fit()
@@ -146,8 +158,10 @@ def _synthesize_child(
     # derived from the fit's (itself from the DP row count, never the true one).
     card_delta = _CARDINALITY_DELTA_SHARE * fitted.delta
     accountant = PrivacyAccountant(max(card_epsilon, 1e-9), card_delta)
-    cardinalities = _cardinalities(child, attribute_plans, parents, accountant, noise)
-    generator, reports = child_generator(
+    cap = relational.max_children if relational.privacy_unit is PrivacyUnit.PARENT else None
+    counts = _Counts(child, parents, counter, plans[0].key if plans else None, cap)
+    cardinalities = _cardinalities(counts, attribute_plans, accountant, noise)
+    generator = child_generator(
         fitted.generator, schema.names, plans, parents, cardinalities, relational, rng
     )
     spends = tuple(accountant.spends) + fitted.spends
@@ -164,14 +178,14 @@ def _synthesize_child(
         rows_estimate=fitted.rows_estimate,
         sample_rate=fitted.sample_rate,
         spends=spends,
-        columns=_column_reports(fitted.columns, schema, reports),
+        columns=_column_reports(fitted.columns, schema, plans),
         fit_seconds=fitted.fit_seconds,
         privacy_unit=unit.described,
         seed_fixed=fitted.seed_fixed,
         noise_replayable=fitted.noise_replayable,
     )
     fit = ChildFit(plans, cardinalities, schema, result.columns, unit.described)
-    return ChildResult(result, reports, unit.described, fitted, fit)
+    return ChildResult(result, unit.described, fitted, fit)
 
 
 def resample_child(
@@ -188,7 +202,7 @@ def resample_child(
     with the stored DP histograms. Only the parents' twins are read, no source row of any
     table; the keys thus reference the current parent twins, refit or not."""
     rng = np.random.default_rng(sampling_seed(config.seed))
-    generator, reports = child_generator(
+    generator = child_generator(
         resampled.generator,
         fit.schema.names,
         fit.plans,
@@ -204,13 +218,36 @@ def resample_child(
         columns=fit.columns,
         privacy_unit=fit.privacy_unit,
     )
-    return ChildResult(result, reports, fit.privacy_unit)
+    return ChildResult(result, fit.privacy_unit)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Where children per parent are counted: by the engine (`counter`), or over `child`'s
+    stream. `cap` (privacy unit parent) caps the children of `capped`'s parents, as
+    `cap_children` did to `child`; the engine applies it in SQL, exactly."""
+
+    child: SourceRows
+    parents: dict[str, ParentData]
+    counter: KeyCounter | None
+    capped: ForeignKey | None
+    cap: int | None
+
+    def histogram(self, key: ForeignKey) -> np.ndarray:
+        if self.counter is not None and (self.cap is None or key == self.capped):
+            return self.counter.histogram(key, self.cap)
+        parent = self.parents[key.parent]
+        reference = parent.source if parent.source is not None else parent.twin
+        return binned(
+            streamed_children_per_parent(
+                self.child.stream(), key.columns, reference, key.parent_columns
+            )
+        )
 
 
 def _cardinalities(
-    child: SourceRows,
+    counts: _Counts,
     plans: list[KeyPlan],
-    parents: dict[str, ParentData],
     accountant: PrivacyAccountant,
     noise: NoiseSource,
 ) -> dict[ForeignKey, Cardinality]:
@@ -218,29 +255,25 @@ def _cardinalities(
     if not plans:
         return {}
     rho = accountant.remaining_rho() / len(plans)
-    released = {}
-    for plan in plans:
-        key, parent = plan.key, parents[plan.key.parent]
-        reference = parent.source if parent.source is not None else parent.twin
-        counts = streamed_children_per_parent(
-            child.stream(), key.columns, reference, key.parent_columns
-        )
-        released[key] = release_cardinality(counts, key, accountant, rho, noise)
-    return released
+    return {
+        plan.key: release_histogram(counts.histogram(plan.key), plan.key, accountant, rho, noise)
+        for plan in plans
+    }
 
 
 def _column_reports(
-    columns: tuple[ColumnReport, ...], schema: TableSchema, reports: tuple[KeyReport, ...]
+    columns: tuple[ColumnReport, ...], schema: TableSchema, plans: tuple[KeyPlan, ...]
 ) -> tuple[ColumnReport, ...]:
     """The fit's column reports, with each foreign-key column described by its key."""
     by_name = {c.name: c for c in columns}
     keyed: dict[str, str] = {}
-    for report in reports:
-        for column in report.key.columns:
+    for plan in plans:
+        on = plan.attributes if plan.mode is KeyMode.ATTRIBUTES else ()
+        for column in plan.key.columns:
             keyed.setdefault(
                 column,
-                f"foreign key → {report.parent} ({report.mode.value}"
-                + (f" on {', '.join(report.attributes)}" if report.attributes else "")
+                f"foreign key → {plan.key.parent} ({plan.mode.value}"
+                + (f" on {', '.join(on)}" if on else "")
                 + ")",
             )
     return tuple(

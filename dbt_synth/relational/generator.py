@@ -9,8 +9,9 @@ the parent twins' keys and per-signature counts are kept whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,13 +35,75 @@ from dbt_synth.relational.plan import KeyPlan, ParentData
 
 
 @dataclass(frozen=True)
+class Attacher:
+    """A child twin's foreign keys, planned: attaches them to chunks of the fitted twin.
+
+    Picklable and free of the fitted twin's rows, so that Spark's executors attach keys where
+    the chunks are generated (`warehouse/spark_child.py`)."""
+
+    names: tuple[str, ...]
+    keys: tuple[CategoryKeys | AttributeKeys, ...]
+
+    def start(self) -> list[Any]:
+        """Fresh per-key state for one pass (what the chunks drawn so far have taken)."""
+        return [keys.start() for keys in self.keys]
+
+    def draw(
+        self, counted: dict[ForeignKey, Survey], passes: list[Any], rng: np.random.Generator
+    ) -> list[Any]:
+        """One chunk's share of every key, from the chunk's `survey` counts (chunks in order)."""
+        return [
+            keys.draw(counted.get(keys.plan.key, Survey()), state, rng)
+            for keys, state in zip(self.keys, passes, strict=True)
+        ]
+
+    def attach(
+        self, batch: pa.RecordBatch, drawn: list[Any], rng: np.random.Generator
+    ) -> pa.RecordBatch:
+        """The chunk with its keys, in the child's column order (helper columns dropped)."""
+        out: dict[str, pa.Array] = {}
+        for keys, share in zip(self.keys, drawn, strict=True):
+            out.update(keys.columns(batch, share, rng))
+        arrays = [out[c] if c in out else batch.column(c) for c in self.names]
+        return pa.RecordBatch.from_arrays(arrays, names=list(self.names))
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Counts one chunk of the fitted twin for key planning (`survey`); picklable."""
+
+    plans: tuple[KeyPlan, ...]
+    signers: dict[ForeignKey, Signer]
+    clean: bool
+
+    def __call__(self, batches: Iterable[pa.RecordBatch]) -> dict[ForeignKey, Survey]:
+        return survey(iter(batches), self.plans, self.signers, self.clean)
+
+
+@dataclass(frozen=True)
+class PlannedKeys:
+    """Keys planned from the counts over the whole fitted twin, and their reports."""
+
+    attacher: Attacher
+    reports: tuple[KeyReport, ...]
+
+
+@dataclass(frozen=True)
 class ChildGenerator:
-    """The twin's rows in source column order, chunk by chunk; the same rows on every call."""
+    """The twin's rows in source column order, chunk by chunk; the same rows on every call.
+
+    Keys are planned on first use from one counting pass (`plan`): over `fitted.batches()` on
+    the driver, or over counts an engine took where it generates the chunks (Spark)."""
 
     names: tuple[str, ...]
     fitted: TwinGenerator
-    keys: tuple[CategoryKeys | AttributeKeys, ...]
+    plans: tuple[KeyPlan, ...]
+    parents: dict[str, ParentData] = field(repr=False)
+    cardinalities: dict[ForeignKey, Cardinality]
+    counter: Counter
+    plan_seed: int
     seed: int
+    _planned: dict[str, PlannedKeys] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def rows(self) -> int:
@@ -58,15 +121,26 @@ class ChildGenerator:
         """What the last pass's sampling under `constraints` drew and redrew."""
         return self.fitted.log
 
+    @property
+    def reports(self) -> tuple[KeyReport, ...]:
+        return self.plan().reports
+
+    def plan(self, counted: dict[ForeignKey, Survey] | None = None) -> PlannedKeys:
+        """The keys planned from `counted` (the whole twin's counts; counted here, on the
+        driver, when not given). Planned once: later calls return the first plan."""
+        if "keys" not in self._planned:
+            if counted is None:
+                counted = self.counter(self.fitted.batches())
+            self._planned["keys"] = _plan(self, counted)
+        return self._planned["keys"]
+
     def batches(self) -> Iterator[pa.RecordBatch]:
+        attacher = self.plan().attacher
         rng = np.random.default_rng(self.seed)
-        passes = [keys.start() for keys in self.keys]
+        passes = attacher.start()
         for batch in self.fitted.batches():
-            out: dict[str, pa.Array] = {}
-            for keys, state in zip(self.keys, passes, strict=True):
-                out.update(keys.columns(batch, state, rng))
-            arrays = [out[c] if c in out else batch.column(c) for c in self.names]
-            yield pa.RecordBatch.from_arrays(arrays, names=list(self.names))
+            drawn = attacher.draw(self.counter([batch]), passes, rng)
+            yield attacher.attach(batch, drawn, rng)
 
     def table(self) -> pa.Table:
         """The whole twin in memory (the Python API; dbt streams `batches` instead)."""
@@ -81,15 +155,23 @@ def child_generator(
     cardinalities: dict[ForeignKey, Cardinality],
     relational: RelationalConfig,
     rng: np.random.Generator,
-) -> tuple[ChildGenerator, tuple[KeyReport, ...]]:
-    """Plan every key of the child twin from one counting pass over `fitted`."""
-    clean = relational.orphans is OrphanPolicy.CLEAN
+) -> ChildGenerator:
+    """The child twin's generator; its keys are planned on first use (`ChildGenerator.plan`)."""
     signers = {
         p.key: Signer.of(parents[p.key.parent].twin, p.attributes)
         for p in plans
         if p.mode is KeyMode.ATTRIBUTES
     }
-    counted = survey(fitted.batches(), plans, signers, clean)
+    counted = tuple(p for p in plans if p.mode is not KeyMode.IMPLIED)
+    counter = Counter(counted, signers, relational.orphans is OrphanPolicy.CLEAN)
+    plan_seed, seed = (int(s) for s in rng.integers(2**63, size=2))
+    return ChildGenerator(names, fitted, plans, parents, cardinalities, counter, plan_seed, seed)
+
+
+def _plan(generator: ChildGenerator, counted: dict[ForeignKey, Survey]) -> PlannedKeys:
+    """Every key of the child twin, planned from the counts over the whole fitted twin."""
+    rng = np.random.default_rng(generator.plan_seed)
+    plans, parents, clean = generator.plans, generator.parents, generator.counter.clean
     made: dict[ForeignKey, CategoryKeys | AttributeKeys] = {}
     reports = []
     for plan in plans:
@@ -99,18 +181,19 @@ def child_generator(
             made[key] = CategoryKeys.of(plan, counted[key], keys, rng)
             reports.append(made[key].report(counted[key]))
         elif plan.mode is KeyMode.ATTRIBUTES:
-            signatures = signers[key].parents(parent, plan.attributes)
-            matching = Matching.plan(counted[key].signatures, signatures, cardinalities[key], rng)
+            signer = generator.counter.signers[key]
+            cardinality = generator.cardinalities[key]
+            signatures = signer.parents(parent, plan.attributes)
+            matching = Matching.plan(counted[key].signatures, signatures, cardinality, rng)
             parent_keys = tuple(parent.column(c).combine_chunks() for c in key.parent_columns)
-            made[key] = AttributeKeys(plan, signers[key], matching, parent_keys, clean)
-            reports.append(made[key].report(counted[key], cardinalities[key]))
+            made[key] = AttributeKeys(plan, signer, matching, parent_keys, clean)
+            reports.append(made[key].report(counted[key], cardinality))
     for plan in plans:
         if plan.mode is KeyMode.IMPLIED:
             wider = next(p for p in plans if set(plan.key.columns) <= set(p.key.columns))
             _check_implied(plan.key, wider, made[wider.key], parents, counted[wider.key])
             reports.append(KeyReport(plan.key, plan.mode, (), None, 0.0, 0.0, implied_by=wider.key))
-    seed = int(rng.integers(2**63))
-    return ChildGenerator(names, fitted, tuple(made.values()), seed), tuple(reports)
+    return PlannedKeys(Attacher(generator.names, tuple(made.values())), tuple(reports))
 
 
 def _check_implied(

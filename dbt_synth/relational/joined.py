@@ -7,8 +7,8 @@ columns depend on the parent (long flights on big planes).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -78,7 +78,21 @@ def joined(
                 yield from join(pa.Table.from_batches([batch])).combine_chunks().to_batches()
 
     schema_out = join(pa.Table.from_batches([], schema=child.schema)).schema
-    return SourceRows(child.rows, schema_out, stream), columns
+    return JoinedRows(child.rows, schema_out, stream, child=child, join=join), columns
+
+
+@dataclass(frozen=True)
+class JoinedRows(SourceRows):
+    """The joined rows, whose Poisson sample is the child's sample joined: the join is row by
+    row, so sampling first keeps the same rows, and an engine that samples inside itself
+    (Spark) sends the driver only the sampled child rows."""
+
+    child: SourceRows | None = field(default=None, repr=False)
+    join: Callable[[pa.Table], pa.Table] | None = field(default=None, repr=False)
+
+    def sample(self, rate: float, rng: np.random.Generator) -> pa.Table:
+        sampled = self.child.sample(rate, rng)
+        return self.join(sampled).cast(self.schema)
 
 
 @dataclass(frozen=True)

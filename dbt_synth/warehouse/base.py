@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
 from dbt_synth.errors import SynthError
 from dbt_synth.generation import TwinGenerator
@@ -84,6 +86,11 @@ class Warehouse(ABC):
         """
 
     @abstractmethod
+    def aggregate_tables(self, relations: Mapping[str, Any], query: str) -> pa.Table:
+        """As `aggregate`, for a `query` that reads several relations, each as the table its
+        name gives (a child as `child`, its parent as `parent`: children per parent)."""
+
+    @abstractmethod
     def filter(self, relation: Any, predicate: str) -> Any:
         """The relation's rows for which the SQL `predicate` (in `dialect`) is true, lazily."""
 
@@ -125,6 +132,15 @@ class Warehouse(ABC):
         only `columns` of them (all columns without it): the engine filters and projects, so
         that e.g. the model store loads the one stored fit it needs, not every twin's.
         """
+
+
+def bind_tables(query: str, views: Mapping[str, str], dialect: str) -> str:
+    """`query` (in `dialect`) with each unqualified table named in `views` read from its view."""
+    tree = sqlglot.parse_one(query, dialect=dialect)
+    for table in tree.find_all(exp.Table):
+        if table.name in views and not table.db:
+            table.set("this", exp.to_identifier(views[table.name]))
+    return tree.sql(dialect=dialect)
 
 
 _REGISTERED: list[type[Warehouse]] = []

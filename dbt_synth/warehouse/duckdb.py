@@ -21,7 +21,7 @@ from sqlglot import exp
 from dbt_synth.errors import SourceError
 from dbt_synth.schema import TableSchema, column_spec
 from dbt_synth.source_rows import BATCH_ROWS, SourceRows
-from dbt_synth.warehouse.base import OwnTable, Warehouse, register
+from dbt_synth.warehouse.base import OwnTable, Warehouse, bind_tables, register
 
 # Twins built in parallel dbt threads share one process: serialise DDL + insert on our tables.
 _LOCK = threading.Lock()
@@ -52,6 +52,16 @@ class DuckDBWarehouse(Warehouse):
 
     def aggregate(self, relation: Any, query: str) -> pa.Table:
         return relation.query("source", query).to_arrow_table()
+
+    def aggregate_tables(self, relations: Mapping[str, Any], query: str) -> pa.Table:
+        views = {name: f"__dbt_synth_{name}_{uuid.uuid4().hex}" for name in relations}
+        for name, relation in relations.items():
+            relation.create_view(views[name], replace=True)
+        try:
+            return self.session.query(bind_tables(query, views, self.dialect)).to_arrow_table()
+        finally:
+            for view in views.values():
+                self.session.execute(f"drop view if exists {_quote(view)}")
 
     def filter(self, relation: Any, predicate: str) -> Any:
         return relation.filter(predicate)

@@ -18,7 +18,8 @@ never install it. What crosses from Spark to the driver is small by construction
   function (pyspark broadcasts a large function's pickle), each task generates its chunks
   (`mapInArrow` over a range of chunk indices), and the twin is cast to the source's types in
   Spark. The driver never holds the twin. The executors need dbt_synth installed (on
-  Databricks: a cluster library).
+  Databricks: a cluster library). A child twin's keys are attached there too, from counts
+  the executors take (`dbt_synth.warehouse.spark_child`).
 - `append`/`read`: our tables (the ledger, the model store) are Spark tables.
 """
 
@@ -33,15 +34,15 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
 from dbt_synth.errors import SourceError
 from dbt_synth.generation import TwinGenerator
 from dbt_synth.pushdown import Aggregates
+from dbt_synth.relational.generator import ChildGenerator
 from dbt_synth.schema import TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
-from dbt_synth.warehouse.base import OwnTable, Warehouse, register
+from dbt_synth.warehouse.base import OwnTable, Warehouse, bind_tables, register
+from dbt_synth.warehouse.spark_child import child_frame
 
 # Twins built in parallel dbt threads share one session: serialise DDL + insert on our tables.
 _LOCK = threading.Lock()
@@ -131,14 +132,19 @@ class SparkWarehouse(Warehouse):
         return SparkSourceRows.of_frame(relation, self)
 
     def aggregate(self, relation: Any, query: str) -> pa.Table:
-        view = f"__dbt_synth_source_{uuid.uuid4().hex}"
-        relation.createOrReplaceTempView(view)
+        return self.aggregate_tables({"source": relation}, query)
+
+    def aggregate_tables(self, relations: Mapping[str, Any], query: str) -> pa.Table:
+        views = {name: f"__dbt_synth_{name}_{uuid.uuid4().hex}" for name in relations}
+        for name, relation in relations.items():
+            relation.createOrReplaceTempView(views[name])
         try:
-            result = self.fetch(self.session.sql(_rename_source(query, view)))
+            result = self.fetch(self.session.sql(bind_tables(query, views, self.dialect)))
             self.aggregated_rows += result.num_rows
             return result
         finally:
-            self.session.catalog.dropTempView(view)
+            for view in views.values():
+                self.session.catalog.dropTempView(view)
 
     def filter(self, relation: Any, predicate: str) -> Any:
         return relation.filter(predicate)
@@ -153,10 +159,15 @@ class SparkWarehouse(Warehouse):
 
     def materialise_twin(self, generator: TwinGenerator, schema: TableSchema, name: str) -> Any:
         """Generate on the executors, cast in Spark; persisted and counted here, so that a
-        failure in generation or cast surfaces before the ledger row is written. A twin
-        assembled on the driver (a child twin's, keys attached across all rows) is sent as is."""
+        failure in generation or cast surfaces before the ledger row is written. A child
+        twin's keys are attached on the executors too (`spark_child`); one drawn under rules
+        or a condition is assembled on the driver, where its constrained rows are drawn."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
+        if isinstance(generator, ChildGenerator) and generator.constraints is None:
+            twin = self._cast(child_frame(self, generator, CHUNK_ROWS), schema).persist()
+            twin.count()
+            return twin
         if not isinstance(generator, TwinGenerator):
             return super().materialise_twin(generator, schema, name)
 
@@ -165,6 +176,7 @@ class SparkWarehouse(Warehouse):
         chunks = max(1, math.ceil(generator.rows / CHUNK_ROWS))
 
         def generate(indices: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            _task_threads()
             for batch in indices:
                 for index in batch.column(0).to_pylist():
                     yield generator.chunk(index, chunk_rows=CHUNK_ROWS).cast(arrow_schema)
@@ -254,13 +266,15 @@ def _leaf_table(plan_text: str) -> str | None:
     return None
 
 
-def _rename_source(query: str, view: str) -> str:
-    """`query` with its table `source` read from `view` instead (Spark SQL)."""
-    tree = sqlglot.parse_one(query, dialect="spark")
-    for table in tree.find_all(exp.Table):
-        if table.name == "source" and not table.db:
-            table.set("this", exp.to_identifier(view))
-    return tree.sql(dialect="spark")
+def _task_threads() -> None:
+    """Torch threads of a generating task: the cores Spark gave it (`spark.task.cpus`, 1 by
+    default). Torch's own default, one thread per core of the machine in every Python worker,
+    oversubscribes an executor that already runs one task per core."""
+    import torch
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    torch.set_num_threads(max(1, context.cpus() if context is not None else 1))
 
 
 def _quote(identifier: str) -> str:

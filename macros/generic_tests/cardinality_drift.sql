@@ -51,6 +51,6 @@ result as (
           || ' (real value not shown)' as detail
     from shares
 )
-select column_name, metric, observed, threshold, detail from result
-where observed > threshold
+select column_name, metric, {{ dbt_synth.observed_or_null() }} as observed, threshold, detail
+from (select * from result where observed > threshold) as failing
 {% endmacro %}

@@ -132,7 +132,7 @@ ranked as (
     from results
     where observed > threshold
 )
-select column_name, metric, observed, threshold, detail, worst_rank
+select column_name, metric, {{ dbt_synth.observed_or_null() }} as observed, threshold, detail, worst_rank
 from ranked
 {%- if top %}
 where worst_rank <= {{ top }}

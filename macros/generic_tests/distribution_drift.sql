@@ -85,7 +85,6 @@ results as (
     from real_counts as r cross join twin_counts as t
 {%- endfor %}
 )
-select column_name, metric, observed, threshold, detail
-from results
-where observed > threshold
+select column_name, metric, {{ dbt_synth.observed_or_null() }} as observed, threshold, detail
+from (select * from results where observed > threshold) as failing
 {% endmacro %}

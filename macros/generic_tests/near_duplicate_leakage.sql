@@ -122,7 +122,11 @@ results as (
           || ' (Hamming k={{ k }}, holdout {{ holdout }})' as detail
     from summary
 )
-select column_name, metric, observed, threshold, detail
-from results
-where observed > threshold
+select column_name, metric, {{ dbt_synth.observed_or_null() }} as observed, threshold,
+    {%- if dbt_synth.observed_hidden() %}
+    'shares of twin rows closer to train and to holdout not stored (Hamming k={{ k }}, holdout {{ holdout }})'
+    {%- else %}
+    detail
+    {%- endif %} as detail
+from (select * from results where observed > threshold) as failing
 {% endmacro %}

@@ -42,10 +42,14 @@ judged as (
 select
     '{{ cols | map(attribute="name") | join(", ") }}' as column_name,
     'exact_copy_share' as metric,
-    observed,
+    {{ dbt_synth.observed_or_null() }} as observed,
     {{ max_share }} as threshold,
+    {%- if dbt_synth.observed_hidden() %}
+    'the count of twin rows equal to a real row is not stored'
+    {%- else %}
     cast(copies as {{ text }}) || ' of ' || cast(twin_rows as {{ text }})
       || ' twin rows equal a real row'
+    {%- endif %}
       {%- if over_real_duplicates %}
       || '; the bar is threshold plus the share of real rows equal to another real row (real value not shown)'
       {%- endif %} as detail

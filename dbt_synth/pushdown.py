@@ -13,6 +13,14 @@ The counts cover the whole source, not the sample the generator is fit on: the r
 at the source's scale (the same ρ buys a domain closer to the truth, and rare values that clear
 the threshold on the full table are kept) and then scaled by the sample rate, which is
 post-processing, so that the domain's counts match the rows the generator sees.
+
+The DP row count was already the engine's (`SourceRows.rows`: Spark's `count()`). What still
+reads the sample: text and role columns' values (formats, heads), and the mechanisms. The
+marginal mechanism reads rows only through its exact 1- and 2-way marginals of codes, which one
+grouping-sets query could count, but every column model's `encode` would first have to be
+written in SQL (numeric bins are public edges, categories a public list; a head+tail column's
+tail and a text column's formats are not a lookup), and DP-SGD needs the rows themselves; so
+the sample stays, and with it the driver's memory bound by `max_fit_rows`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -140,28 +140,13 @@ def dp_numeric_domain(
     accountant: PrivacyAccountant,
     rho: float,
     *,
-    max_bins: int,
-    nullable: bool,
     public_bounds: tuple[float, float] | None = None,
-    integer: bool = False,
-    learn_decimals: bool = False,
-    column: str | None = None,
-    noise: NoiseSource,
+    **options: Any,
 ) -> NumericDomain:
     """`numeric_domain` of axis `values` in memory; `states` holds the index into SPECIALS for
-    non-numeric rows and -1 for ordinary values."""
-    return numeric_domain(
-        SampledCounts(values, states, public_bounds),
-        accountant,
-        rho,
-        max_bins=max_bins,
-        nullable=nullable,
-        public_bounds=public_bounds,
-        integer=integer,
-        learn_decimals=learn_decimals,
-        column=column,
-        noise=noise,
-    )
+    non-numeric rows and -1 for ordinary values. `options` are `numeric_domain`'s."""
+    counted = SampledCounts(values, states, public_bounds)
+    return numeric_domain(counted, accountant, rho, public_bounds=public_bounds, **options)
 
 
 def numeric_domain(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
+    # Line by line and stamped with seconds since the start: a run killed at its cap (SIGKILL)
+    # loses a block-buffered tail, and the runner reads how far AIM got from the last lines.
+    sys.stdout = _Stamped(sys.stdout)
     np.random.seed(args.seed)
     try:
         import torch
@@ -86,6 +90,27 @@ def main() -> None:
     twin.to_parquet(args.out / "synthetic.parquet", index=False)
     stats = {"fit_s": fit_s, "sample_s": sample_s, "epsilon_spent": args.epsilon}
     (args.out / "stats.json").write_text(json.dumps(stats))
+
+
+class _Stamped:
+    """A stdout that prefixes each line with `[elapsed s]` and flushes it at once."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._started = time.perf_counter()
+        self._line_start = True
+
+    def write(self, text: str) -> int:
+        for part in text.splitlines(keepends=True):
+            if self._line_start:
+                self._stream.write(f"[{time.perf_counter() - self._started:7.1f} s] ")
+            self._stream.write(part)
+            self._line_start = part.endswith("\n")
+        self._stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 def _settings(args: argparse.Namespace) -> dict:

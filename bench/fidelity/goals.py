@@ -124,18 +124,29 @@ def goals(results: dict) -> list[Goal]:
             1.0,
             strict=True,
         )
-    for key, record in sorted(results.items()):
+    for _key, record in sorted(results.items()):
         if record["dataset"] == "loans" and record["arm"] == "aim-scorebins":
             out.append(
                 Goal(
-                    f"loans ε={record['epsilon']:g} AIM free bins ({key})",
+                    f"loans ε={record['epsilon']:g} AIM free bins, seed {record['seed']}",
                     record["status"] + (f": {record['note']}" if record["note"] else ""),
                     "run to a 30 min cap",
                     None,
-                    f"load {record['load_before'][0]:.1f}" if record.get("load_before") else "",
+                    _cap_run(record),
                 )
             )
     return out
+
+
+def _cap_run(record: dict) -> str:
+    """Load before/after and the CPU seconds a capped run got: on a shared machine the CPU it
+    was given, not the wall clock, says how much work a cap allowed."""
+    if not record.get("load_before"):
+        return ""
+    load = f"load {record['load_before'][0]:.1f}"
+    if record.get("load_after"):
+        load += f" → {record['load_after'][0]:.1f}"
+    return load + (f", {record['cpu_s']:.0f} CPU s" if record.get("cpu_s") else "")
 
 
 def _auc(out: list[Goal], name: str, runs: Runs, *, gap: float = 0.0, floor: float = 0.0) -> None:

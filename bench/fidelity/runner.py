@@ -233,7 +233,7 @@ def _run_arm(
         load_after=list(os.getloadavg()),
     )
     if timed_out:
-        progress = _progress(out / "log.txt")
+        progress = _progress(out / "log.txt", epsilon)
         note = f"did not finish in {cap / 60:.0f} min" + (f"; {progress}" if progress else "")
         record.update(status="dnf", note=note)
         return record
@@ -266,18 +266,65 @@ def _run_arm(
     return record
 
 
-def _progress(log: Path) -> str | None:
-    """How far a smartnoise run got: AIM's budget used, or DP-CTGAN's epochs and ε so far."""
-    lines = log.read_text(errors="replace").splitlines()
+def _progress(log: Path, epsilon: float) -> str | None:
+    """How far a smartnoise run got: AIM's rounds, marginals and budget, or DP-CTGAN's epochs.
+
+    AIM first measures every 1-way marginal ("Initial Sigma"), then prints one line per round
+    ("Selected (…) Size n Budget Used f", f the share of its zCDP ρ); lines carry the seconds
+    since the arm started (`arm_smartnoise._Stamped`).
+    """
+    raw = log.read_text(errors="replace").splitlines()
+    lines = [_unstamped(line) for line in raw]
     budget = [line for line in lines if "Budget Used" in line]
     if budget:
         used = float(budget[-1].rsplit("Budget Used", 1)[1])
-        return f"{len(budget)} AIM rounds, {used:.0%} of the budget used"
+        rho = cdp_rho(epsilon, DELTA)
+        at = _stamp(next(line for line in reversed(raw) if "Budget Used" in line))
+        pairs = sum(line.split(" Size ", 1)[0].count("'col") == 2 for line in budget)
+        return (
+            f"{len(budget)} AIM rounds after its 1-way measurements ({pairs} of them 2-way "
+            f"marginals), {used:.1%} of its ρ used = ε {cdp_epsilon(used * rho, DELTA):.3f} "
+            f"of {epsilon:g}" + (f"; last round at {at:.0f} s" if at is not None else "")
+        )
+    if any(line.startswith("Initial Sigma") for line in lines):
+        return "AIM measured the 1-way marginals and was still fitting its first model"
     epochs = [line for line in lines if line.startswith("epsilon is")]
     if epochs:
         reached = float(epochs[-1].split()[2].rstrip(","))
         return f"{len(epochs)} DP-CTGAN epochs, ε {reached:.2f} reached"
     return None
+
+
+def _unstamped(line: str) -> str:
+    return line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line
+
+
+def _stamp(line: str) -> float | None:
+    """The seconds a stamped line was written at (None for an unstamped one)."""
+    try:
+        return float(line[1:].split(" s]", 1)[0]) if line.startswith("[") else None
+    except ValueError:
+        return None
+
+
+def cdp_epsilon(rho: float, delta: float) -> float:
+    """ε of ρ-zCDP at δ (Canonne, Kamath, Steinke 2020, Prop. 7), as smartnoise converts."""
+    if rho <= 0:
+        return 0.0
+    alphas = np.geomspace(1.0001, 1e5, 20_000)
+    values = alphas * rho + (
+        np.log(1 / delta) + (alphas - 1) * np.log1p(-1 / alphas) - np.log(alphas)
+    ) / (alphas - 1)
+    return float(max(values.min(), 0.0))
+
+
+def cdp_rho(epsilon: float, delta: float) -> float:
+    """The ρ whose `cdp_epsilon` is `epsilon` (bisection): AIM's whole budget."""
+    low, high = 0.0, max(epsilon, 1.0)
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdp_epsilon(mid, delta) <= epsilon else (low, mid)
+    return low
 
 
 def _wait(process: subprocess.Popen, cap: float) -> tuple[int, int, float, bool]:

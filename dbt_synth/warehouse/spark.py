@@ -165,7 +165,8 @@ class SparkWarehouse(Warehouse):
         from pyspark.sql.pandas.types import from_arrow_schema
 
         if isinstance(generator, ChildGenerator) and generator.constraints is None:
-            twin = self._cast(child_frame(self, generator, CHUNK_ROWS), schema).persist()
+            generated = child_frame(self, generator, CHUNK_ROWS, _task_threads)
+            twin = self._cast(generated, schema).persist()
             twin.count()
             return twin
         if not isinstance(generator, TwinGenerator):

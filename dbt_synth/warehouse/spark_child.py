@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -40,14 +40,18 @@ from dbt_synth.relational.keys import ForeignKey
 _COUNTS = pa.schema([("chunk", pa.int64()), ("counts", pa.binary())])
 
 
-def child_frame(warehouse: Any, generator: ChildGenerator, chunk_rows: int) -> Any:
-    """The child twin as a Spark DataFrame generated on the executors (not yet cast)."""
+def child_frame(
+    warehouse: Any, generator: ChildGenerator, chunk_rows: int, prepare: Callable[[], None]
+) -> Any:
+    """The child twin as a Spark DataFrame generated on the executors (not yet cast);
+    `prepare` runs first in every task (the single twin's thread setting)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     fitted, counter = generator.fitted, generator.counter
     chunks = max(1, math.ceil(fitted.rows / chunk_rows))
 
     def count(indices: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        prepare()
         for batch in indices:
             for index in batch.column(0).to_pylist():
                 counted = pickle.dumps(counter([fitted.chunk(index, chunk_rows=chunk_rows)]))
@@ -68,6 +72,7 @@ def child_frame(warehouse: Any, generator: ChildGenerator, chunk_rows: int) -> A
     arrow_schema, seed = shape.schema, generator.seed
 
     def generate(indices: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        prepare()
         for batch in indices:
             for index in batch.column(0).to_pylist():
                 rows = fitted.chunk(index, chunk_rows=chunk_rows)

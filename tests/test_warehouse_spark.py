@@ -124,7 +124,7 @@ def test_category_counts_are_computed_in_spark_and_only_the_sample_reaches_the_d
 ):
     source = spark.session.table("wh_test.src").select("id", "small", "price", "city", "even")
     schema = warehouse.schema(source)
-    before = warehouse.fetched_rows
+    before, aggregated = warehouse.fetched_rows, warehouse.aggregated_rows
     said: list[str] = []
     result = synthesize(
         warehouse.source_rows(source),
@@ -132,12 +132,15 @@ def test_category_counts_are_computed_in_spark_and_only_the_sample_reaches_the_d
         config={"epsilon": 1.0, "max_fit_rows": 1000, "rows": 1000},
         progress=said.append,
     )
-    fetched = warehouse.fetched_rows - before
+    counts = warehouse.aggregated_rows - aggregated
+    fetched = warehouse.fetched_rows - before - counts
     rate = result.sample_rate
     assert rate == pytest.approx(0.01, rel=0.05)
-    # The Poisson sample (≈ 1,000 rows, sd ≈ 31) and the counts' groups (2 cities + 2 booleans)
-    # reached the driver; the other ~99,000 source rows did not.
+    # The Poisson sample (≈ 1,000 rows, sd ≈ 31) reached the driver, and the counts' groups
+    # (2 cities + 2 booleans, the numeric columns' tree cells); the other ~99,000 source rows
+    # did not.
     assert 800 < fetched < 1300
+    assert 4 < counts < 5000
     assert "category counts of 2 columns computed by the warehouse" in said
     # The domains were released on the whole table's counts (σ ≈ 20 before scaling, 0.2 after),
     # not on the sample's (whose binomial sd at this rate is ≈ 18).

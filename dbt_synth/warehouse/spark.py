@@ -11,8 +11,9 @@ never install it. What crosses from Spark to the driver is small by construction
   (`DataFrame.sample(withReplacement=False, fraction)` keeps each row by an independent
   Bernoulli draw) and only the sample reaches the driver, as Arrow.
 - `aggregate`: runs in Spark; only the (small) result reaches the driver. The source rows
-  carry it (`SourceRows.aggregates`), so the fit's category counts are computed over the whole
-  source in Spark (`dbt_synth.pushdown`) and noised on the driver.
+  carry it (`SourceRows.aggregates`), so the fit's category counts and numeric domains' tree
+  counts are computed over the whole source in Spark (`dbt_synth.pushdown`) and noised on the
+  driver.
 - `materialise_twin`: the fitted generator travels to the executors with the generating
   function (pyspark broadcasts a large function's pickle), each task generates its chunks
   (`mapInArrow` over a range of chunk indices), and the twin is cast to the source's types in
@@ -98,6 +99,8 @@ class SparkWarehouse(Warehouse):
         # Rows this warehouse has brought to the driver (samples, aggregate results, tables read
         # whole): what the driver's memory holds of the warehouse, at most.
         self.fetched_rows = 0
+        # Of those, the rows of aggregate results (counts, never source rows).
+        self.aggregated_rows = 0
 
     def fetch(self, frame: Any) -> pa.Table:
         """`frame`'s rows on the driver, as Arrow, counted in `fetched_rows`."""
@@ -136,7 +139,9 @@ class SparkWarehouse(Warehouse):
         for name, relation in relations.items():
             relation.createOrReplaceTempView(views[name])
         try:
-            return self.fetch(self.session.sql(bind_tables(query, views, self.dialect)))
+            result = self.fetch(self.session.sql(bind_tables(query, views, self.dialect)))
+            self.aggregated_rows += result.num_rows
+            return result
         finally:
             for view in views.values():
                 self.session.catalog.dropTempView(view)

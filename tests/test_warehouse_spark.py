@@ -119,6 +119,28 @@ def test_twin_is_generated_on_the_executors_and_cast_to_source_types(warehouse, 
     assert cities <= {"oslo", "rome", None}
 
 
+def test_a_twin_under_a_condition_and_a_rule_keeps_them_on_spark(warehouse, spark):
+    source = spark.session.table("wh_test.src").select("small", "city", "even")
+    schema = warehouse.schema(source)
+    result = synthesize(
+        warehouse.source_rows(source),
+        schema=schema,
+        config={
+            "epsilon": 1.0,
+            "seed": 3,
+            "rows": 20_000,
+            "condition": "small < 3",
+            "rules": [{"expression": "city = 'oslo' or not even"}],
+        },
+    )
+    twin = warehouse.materialise_twin(result.generator, schema, "src_twin_conditioned")
+    assert twin.count() == 20_000
+    # Unconstrained, about 4/7 of rows have small >= 3 and a third are (rome, even).
+    assert twin.where("small >= 3 or small is null").count() == 0
+    assert twin.where("city = 'rome' and even").count() == 0
+    assert result.generator.log.drawn > 20_000
+
+
 def test_category_counts_are_computed_in_spark_and_only_the_sample_reaches_the_driver(
     warehouse, spark
 ):

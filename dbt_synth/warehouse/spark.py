@@ -160,8 +160,9 @@ class SparkWarehouse(Warehouse):
     def materialise_twin(self, generator: TwinGenerator, schema: TableSchema, name: str) -> Any:
         """Generate on the executors, cast in Spark; persisted and counted here, so that a
         failure in generation or cast surfaces before the ledger row is written. A child
-        twin's keys are attached on the executors too (`spark_child`); one drawn under rules
-        or a condition is assembled on the driver, where its constrained rows are drawn."""
+        twin's keys are attached on the executors too (`spark_child`). A twin drawn under rules,
+        a condition or a rebalance is assembled on the driver, where its constrained rows are
+        drawn."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
         if isinstance(generator, ChildGenerator) and generator.constraints is None:
@@ -169,7 +170,9 @@ class SparkWarehouse(Warehouse):
             twin = self._cast(generated, schema).persist()
             twin.count()
             return twin
-        if not isinstance(generator, TwinGenerator):
+        if not isinstance(generator, TwinGenerator) or generator.constraints is not None:
+            # Rules, a condition or a rebalance are drawn by one sequential sampler (its redraws
+            # and quotas span chunks, and its log feeds the build's report): on the driver.
             return super().materialise_twin(generator, schema, name)
 
         probe = generator.chunk(0, chunk_rows=1)

@@ -65,24 +65,25 @@ _NUMBERS = (ColumnKind.INTEGER, ColumnKind.FLOAT, ColumnKind.DECIMAL)
 # special state (index into SPECIALS) and the decimal places (`domains.numeric.decimal_places`,
 # the same tolerance) of each row. -0.0 is keyed as 0.0 (in memory, one cell below it).
 _KEYED = """
-SELECT s, d, CAST(CASE WHEN f < 0 THEN 2147483647 - t ELSE 2147483648 + t END AS BIGINT) AS k FROM (
-  SELECT s, d, f, CASE
+SELECT s, d, CAST(CASE WHEN f < 0 THEN 2147483647 - t ELSE 2147483648 + t END AS BIGINT) AS k, w
+FROM (
+  SELECT s, d, f, w, CASE
     WHEN a = 0 THEN 0
     WHEN a < 2.2250738585072014e-308 THEN FLOOR(a * POWER(2, 1000) * POWER(2, 42))
     ELSE (e + 1023) * 1048576 + FLOOR((a / POWER(2, e) - 1) * 1048576) END AS t
   FROM (
-    SELECT s, d, f, a, e0 - CASE WHEN a < POWER(2, e0) THEN 1 ELSE 0 END
+    SELECT s, d, f, w, a, e0 - CASE WHEN a < POWER(2, e0) THEN 1 ELSE 0 END
       + CASE WHEN a >= POWER(2, e0 + 1) THEN 1 ELSE 0 END AS e
     FROM (
-      SELECT s, d, f, ABS(f) AS a, CASE WHEN f <> 0 THEN FLOOR(LOG(2, ABS(f))) END AS e0
+      SELECT s, d, f, w, ABS(f) AS a, CASE WHEN f <> 0 THEN FLOOR(LOG(2, ABS(f))) END AS e0
       FROM (
         SELECT s, CASE WHEN s IS NULL THEN __places END AS d,
-          CASE WHEN s IS NULL THEN __clipped END AS f
+          CASE WHEN s IS NULL THEN __clipped END AS f, w
         FROM (
           SELECT CASE WHEN v IS NULL THEN 0 WHEN ISNAN(v) THEN 1
             WHEN v > 1.7976931348623157e308 THEN 2 WHEN v < -1.7976931348623157e308 THEN 3
-            END AS s, v
-          FROM (SELECT __axis AS v FROM source) AS axis
+            END AS s, v, w
+          FROM (SELECT __axis AS v, COUNT(*) AS w FROM source GROUP BY __axis) AS axis
         ) AS states
       ) AS finite
     ) AS logs
@@ -122,7 +123,7 @@ def ordered_counts(
             exp.Tuple(expressions=[exp.column("c"), exp.column(part)]) for part in ("s", "d", "k")
         ]
     )
-    query = exp.select("c", "s", "d", "k", exp.alias_(exp.Count(this=exp.Star()), "n"))
+    query = exp.select("c", "s", "d", "k", _rows())
     table = aggregates.run(query.from_(_tagged(engine, few)).group_by(sets).sql(aggregates.dialect))
     column = table.column("c").to_numpy(zero_copy_only=False)
     for c, name in enumerate(few):
@@ -133,7 +134,7 @@ def ordered_counts(
 def _tagged(engine: dict[str, EngineCounts], names: list[str]) -> exp.Subquery:
     """Every named column's keyed rows, tagged with its position `c`, stacked (UNION ALL)."""
     parts = [
-        exp.select(exp.alias_(_int(c), "c"), "s", "d", "k").from_(
+        exp.select(exp.alias_(_int(c), "c"), "s", "d", "k", "w").from_(
             engine[name].keyed().subquery(f"keyed_{c}")
         )
         for c, name in enumerate(names)
@@ -219,11 +220,13 @@ class EngineCounts:
     @cached_property
     def _first(self) -> pa.Table:
         """States, decimal places and first-level cells, in one grouping-sets query."""
-        inner = exp.select("s", "d", _prefix(_FIRST_SHIFT)).from_(self.keyed().subquery("keyed"))
+        inner = exp.select("s", "d", _prefix(_FIRST_SHIFT), "w").from_(
+            self.keyed().subquery("keyed")
+        )
         sets = exp.GroupingSets(
             expressions=[exp.Tuple(expressions=[exp.column(c)]) for c in ("s", "d", "p")]
         )
-        query = exp.select("s", "d", "p", exp.alias_(exp.Count(this=exp.Star()), "n"))
+        query = exp.select("s", "d", "p", _rows())
         return self.aggregates.run(
             query.from_(inner.subquery("cells")).group_by(sets).sql(self.aggregates.dialect)
         )
@@ -238,7 +241,7 @@ class EngineCounts:
         """Counts of `cells`' rows: filtered on their parents with one IN list (an OR of
         ranges would copy the key expression into every branch once Spark inlines it), or,
         past _MAX_PARENTS, on their span, the cells not asked for dropped on the driver."""
-        inner = exp.select(_prefix(shift)).from_(self.keyed().subquery("keyed"))
+        inner = exp.select(_prefix(shift), "w").from_(self.keyed().subquery("keyed"))
         rank, parents = _parents(np.unique(cells))
         if len(parents) <= _MAX_PARENTS:
             parent = exp.BitwiseRightShift(this=exp.column("k"), expression=_int(shift + rank))
@@ -251,7 +254,7 @@ class EngineCounts:
                     high=_int(((int(cells.max()) + 1) << shift) - 1),
                 )
             )
-        query = exp.select("p", exp.alias_(exp.Count(this=exp.Star()), "n"))
+        query = exp.select("p", _rows())
         return query.from_(inner.subquery("cells")).group_by("p").sql(self.aggregates.dialect)
 
     def keyed(self) -> exp.Select:
@@ -305,6 +308,11 @@ def _parents(cells: np.ndarray) -> tuple[int, np.ndarray]:
         if len(blocks) << rank == len(cells):
             return rank, blocks
     return 0, cells
+
+
+def _rows() -> exp.Expression:
+    """`SUM(w) AS n`: the rows of a group, each axis value standing for its `w` rows."""
+    return exp.alias_(exp.Sum(this=exp.column("w")), "n")
 
 
 def _prefix(shift: int) -> exp.Expression:

@@ -4,32 +4,25 @@ The script starts a standalone master, a worker and a Spark Connect server on 12
 JVMs, executors in a fourth), builds the demo twin with its tests and the child project (a parent
 twin and a child twin whose keys are drawn from it, with its relationships test) through
 SPARK_REMOTE, and stops the services by their pids. It runs in its own processes, next to the
-local Spark of tests/spark_env.py, with its own warehouse and free ports.
+local Spark of tests/spark_env.py, with its own warehouse and free ports; tests/conftest.py
+starts it when the session begins, and this test waits for its result.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.dbt_projects import REPO_ROOT
-from tests.spark_env import require_spark
+from tests.spark_env import ClusterRun, require_spark
 
 pytestmark = pytest.mark.cluster
 
-SCRIPT = REPO_ROOT / "scripts" / "spark_cluster.sh"
 
-
-def test_cluster_builds_the_demo_twin_and_a_child_twin_through_spark_connect():
+def test_cluster_builds_the_demo_twin_and_a_child_twin_through_spark_connect(
+    spark_cluster: ClusterRun | None,
+):
     require_spark()
-    env = {**os.environ, "PYTHON": sys.executable}
-    env.pop("SPARK_REMOTE", None)
-    run = subprocess.run(
-        [str(SCRIPT)], env=env, capture_output=True, text=True, timeout=1800, check=False
-    )
+    assert spark_cluster is not None  # started by tests/conftest.py when this test is selected
+    run = spark_cluster.outcome(timeout=1800)
     output = run.stdout + run.stderr
     # The script's own lines (where its logs are, how long each stage took): shown with -s.
     print(

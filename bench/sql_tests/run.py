@@ -6,13 +6,20 @@ times, each copy gets integer jitter in [-3, 3] on dep_delay, arr_delay and air_
 deterministic hash of row, copy and a salt), and N rows are kept by hash order. The "real" table
 and the "twin" use different salts, so they are two perturbed resamples of the same real data.
 
-The tests run through dbt (`dbt test`, dbt-duckdb in-process or dbt-postgres), as a user would:
+The tests run through dbt (`dbt test`, dbt-duckdb in-process, dbt-postgres, or dbt-spark
+`method: session` in-process on a local Spark), as a user would:
 `distribution_drift` (15 columns), `correlation_drift` (105 pairs: 45 Pearson, 60 binned 2-way
 tables), `near_duplicate_leakage` (8 quasi-identifiers, k=1, holdout 0.2). dbt threads = 1 so
-the tests run one after another, each with all the warehouse's threads (DuckDB: `--threads`).
+the tests run one after another, each with all the warehouse's threads (DuckDB: `--threads`;
+Spark: `local[--threads]`).
+
+On Spark the tables go from the DuckDB file to parquet tables in Spark's catalog, loaded in the
+same process and the same SparkSession that dbt-spark then uses (integration_tests/scripts/
+spark_session.py, the tests' local Spark; warehouse and Derby metastore under bench/out).
 
     python bench/sql_tests/run.py --rows 1000000 --threads 2
     python bench/sql_tests/run.py --rows 1000000 --target postgres
+    python bench/sql_tests/run.py --rows 1000000 --target spark --spark-memory 6g
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -71,7 +79,9 @@ def build_tables(path: Path, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def write_project(root: Path, rows: int, target: str, threads: int, database: Path) -> None:
+def write_project(
+    root: Path, rows: int, target: str, threads: int, database: Path, spark: dict[str, str]
+) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "dbt_project.yml").write_text(
         'name: sql_tests_bench\nversion: "1.0.0"\nconfig-version: 2\nprofile: sql_tests_bench\n'
@@ -104,6 +114,13 @@ def write_project(root: Path, rows: int, target: str, threads: int, database: Pa
                   dbname: "{pg["dbname"]}"
                   schema: bench_sql_tests
                   threads: 1
+                spark:
+                  type: spark
+                  method: session
+                  host: localhost
+                  schema: bench_sql_tests
+                  threads: 1
+                  server_side_parameters: {json.dumps(spark)}
             """
         )
     )
@@ -135,6 +152,42 @@ def write_project(root: Path, rows: int, target: str, threads: int, database: Pa
             """
         )
     )
+
+
+def _spark_settings(threads: int, memory: str) -> dict[str, str]:
+    """The tests' local Spark settings (spark_session.py), with local[threads] and more heap:
+    the driver is the executor in local mode, and Spark's default 1g spills at 10M rows."""
+    os.environ.setdefault("DBT_SYNTH_SPARK_DIR", str(OUT / "spark_local"))
+    os.environ.setdefault("DBT_SYNTH_SPARK_MASTER", f"local[{threads}]")
+    sys.path.insert(0, str(REPO_ROOT / "integration_tests" / "scripts"))
+    from spark_session import local_settings
+
+    # Spark's own partitioning for real volume (AQE coalesces), not the tests' 4 partitions.
+    settings = {k: v for k, v in local_settings().items() if k != "spark.sql.shuffle.partitions"}
+    return {**settings, "spark.driver.memory": memory}
+
+
+def load_spark(database: Path, settings: dict[str, str]) -> float:
+    """Copy real and twin from the DuckDB file into Spark parquet tables bench_sql_tests.*."""
+    from pyspark.sql import SparkSession
+
+    started = time.perf_counter()
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    session.sql("create database if not exists bench_sql_tests")
+    with duckdb.connect(str(database)) as duck:
+        for table in ("real", "twin"):
+            parquet = OUT / f"{table}.parquet"
+            duck.execute(f"copy {table} to '{parquet}' (format parquet)")
+            frame = session.read.parquet(str(parquet))
+            # DuckDB's TIMESTAMP is Spark's TIMESTAMP_NTZ; the twin tests compare TIMESTAMPs.
+            frame = frame.withColumn("time_hour", frame["time_hour"].cast("timestamp"))
+            frame.write.mode("overwrite").format("parquet").saveAsTable(f"bench_sql_tests.{table}")
+            parquet.unlink()
+    return time.perf_counter() - started
 
 
 def load_postgres(database: Path) -> float:
@@ -173,16 +226,20 @@ def load_postgres(database: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
-    parser.add_argument("--target", choices=["duckdb", "postgres"], default="duckdb")
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads / local[N]")
+    parser.add_argument("--target", choices=["duckdb", "postgres", "spark"], default="duckdb")
+    parser.add_argument("--spark-memory", default="4g", help="Spark driver (= executor) heap")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     database = OUT / f"flights_{args.rows}.duckdb"
     prepare = build_tables(database, args.rows) if not database.exists() else 0.0
     if args.target == "postgres":
         prepare += load_postgres(database)
+    spark = _spark_settings(args.threads, args.spark_memory) if args.target == "spark" else {}
+    if spark:
+        prepare += load_spark(database, spark)
     root = OUT / f"project_{args.target}"
-    write_project(root, args.rows, args.target, args.threads, database)
+    write_project(root, args.rows, args.target, args.threads, database, spark)
     flags = ["--project-dir", str(root), "--profiles-dir", str(root)]
     assert dbtRunner().invoke(["deps", "--quiet", *flags]).success
     assert dbtRunner().invoke(["parse", "--quiet", *flags]).success
@@ -190,16 +247,19 @@ def main() -> None:
     started = time.perf_counter()
     result = dbtRunner().invoke(["test", *flags])
     wall = time.perf_counter() - started
-    nodes = {r.node.test_metadata.name: round(r.execution_time, 2) for r in result.result.results}
+    # The generic tests only (the package's on-run-end hook is a result too).
+    tests = [r for r in result.result.results if getattr(r.node, "test_metadata", None)]
+    nodes = {r.node.test_metadata.name: round(r.execution_time, 2) for r in tests}
     report = {
         "target": args.target,
         "rows_real": args.rows,
         "rows_twin": args.rows,
         "duckdb_threads": args.threads if args.target == "duckdb" else None,
+        "spark_settings": spark or None,
         "tests_seconds": nodes,
         "tests_total_seconds": round(sum(nodes.values()), 2),
         "dbt_test_wall_seconds": round(wall, 2),
-        "statuses": {r.node.test_metadata.name: str(r.status) for r in result.result.results},
+        "statuses": {r.node.test_metadata.name: str(r.status) for r in tests},
         "prepare_seconds": round(prepare, 1),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],

@@ -45,8 +45,9 @@ def local_settings() -> dict[str, str]:
         "spark.master": os.environ.get("DBT_SYNTH_SPARK_MASTER", "local[2]"),
         "spark.sql.warehouse.dir": str(root / "warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={root}",
-        # Small test tables: a handful of shuffle partitions, not Spark's 200.
-        "spark.sql.shuffle.partitions": "4",
+        # Small test tables: one shuffle partition per core of local[2], not Spark's 200 (the
+        # SQL tests run dozens of shuffles over 28k rows; each task costs more than its rows).
+        "spark.sql.shuffle.partitions": "2",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         # dbt-spark's session connection sets this too; a session started first must agree.

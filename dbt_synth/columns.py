@@ -18,7 +18,7 @@ from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
 from dbt_synth.axis import axis_bound, is_integral, to_axis, type_range
 from dbt_synth.config import SynthConfig
 from dbt_synth.domains.categories import TEXT_COVERAGE, dp_category_domain
-from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, dp_numeric_domain, widened
+from dbt_synth.domains.numeric import LEVEL_RHO_SHARES, SampledCounts, numeric_domain, widened
 from dbt_synth.domains.release import DomainRelease, ValueCounts
 from dbt_synth.domains.text import TextDomain, dp_text_domain
 from dbt_synth.encoding import (
@@ -92,7 +92,7 @@ class ColumnContext:
     noise: NoiseSource
     # roles: σ of the generator's measurements, for the budget-aware category cap (tails.py).
     limit_sigma: float = 0.0
-    # Category counts the engine computed over the whole source (pushdown.py), if it did.
+    # Counts the engine computes over the whole source (pushdown.py), if it does.
     source_counts: SourceCounts | None = None
     # roles: the weight of a semantic-role column's domain ρ (tails.head_weight).
     head_weight: float = HEAD_WEIGHT
@@ -192,15 +192,22 @@ def column_model(
     return CategoryModel(spec, domain, sigma, public=public is not None, limit=limit)
 
 
+def public_bounds(spec: ColumnSpec, config: SynthConfig) -> tuple[float, float] | None:
+    """The column's declared min/max on its axis, if any."""
+    settings = config.column(spec.name)
+    if settings.min is None:
+        return None
+    return axis_bound(settings.min, spec), axis_bound(settings.max, spec)
+
+
 def _numeric(array: pa.ChunkedArray, spec: ColumnSpec, context: ColumnContext) -> NumericModel:
-    settings = context.config.column(spec.name)
-    values, states = to_axis(array, spec)
-    bounds = None
-    if settings.min is not None:
-        bounds = (axis_bound(settings.min, spec), axis_bound(settings.max, spec))
-    domain = dp_numeric_domain(
-        values,
-        states,
+    bounds = public_bounds(spec, context.config)
+    # Counted over the whole source by the engine (released at its scale, then scaled to the
+    # sample's, as category counts are), or over the sample in memory.
+    pushed = context.source_counts.ordered(spec, bounds) if context.source_counts else None
+    counted = pushed or SampledCounts(*to_axis(array, spec), bounds)
+    domain = numeric_domain(
+        counted,
         context.accountant,
         context.rho,
         max_bins=context.config.max_bins,
@@ -211,10 +218,11 @@ def _numeric(array: pa.ChunkedArray, spec: ColumnSpec, context: ColumnContext) -
         column=spec.name,
         noise=context.noise,
     )
+    scale = context.source_counts.rate if pushed else 1.0
     public = bounds or type_range(spec)
     source = "the declared bounds" if bounds else "the type's range"
-    domain = widened(domain, *public, context.rows_estimate, source=source)
-    sigma = gaussian_sigma(context.rho * (1.0 if bounds else LEVEL_RHO_SHARES[1]))
+    domain = widened(domain.scaled(scale), *public, context.rows_estimate, source=source)
+    sigma = gaussian_sigma(context.rho * (1.0 if bounds else LEVEL_RHO_SHARES[1])) * scale
     return NumericModel(spec, domain, sigma)
 
 

@@ -23,6 +23,7 @@ from dbt_synth.columns import (
     column_model,
     fallback,
     plan_column,
+    public_bounds,
     treatment,
 )
 from dbt_synth.conditioning import constraints_of
@@ -174,8 +175,8 @@ def _synthesize(
         f"{table.num_rows} rows{sampled} × {len(schema.columns)} columns; "
         f"ε target {config.epsilon}, δ {delta:.2e}"
     )
-    source_counts = _source_counts(source, schema, plans, rows_estimate, rate)
-    if source_counts is not None:
+    source_counts = _source_counts(source, schema, config, plans, rows_estimate, rate)
+    if source_counts is not None and source_counts.columns:
         say(f"category counts of {len(source_counts.columns)} columns computed by the warehouse")
 
     context = ColumnContext(
@@ -248,18 +249,26 @@ def _synthesize(
 def _source_counts(
     source: SourceRows,
     schema: TableSchema,
+    config: SynthConfig,
     plans: list[ColumnPlan],
     rows_estimate: float,
     rate: float,
 ) -> SourceCounts | None:
-    """The category columns' exact counts over the whole source, when its warehouse computes
-    aggregates (pushdown.py): only the counts reach the driver, which noises them."""
+    """The category columns' exact counts over the whole source, and the ordered columns' on
+    demand, when its warehouse computes aggregates (pushdown.py): only the counts reach the
+    driver, which noises them."""
+    if source.aggregates is None:
+        return None
     names = [
         spec.name for spec, plan in zip(schema.columns, plans, strict=True) if plan.categorical
     ]
-    if source.aggregates is None or not names:
-        return None
-    return SourceCounts(value_counts(source.aggregates, names), rows_estimate, rate)
+    counted = value_counts(source.aggregates, names)
+    ordered = tuple(
+        (spec, public_bounds(spec, config))
+        for spec, plan in zip(schema.columns, plans, strict=True)
+        if plan is ColumnPlan.NUMERIC
+    )
+    return SourceCounts(counted, rows_estimate, rate, source.aggregates, ordered)
 
 
 def _refined_count(

@@ -6,22 +6,37 @@ that only `(value, count)` pairs reach the driver, never rows. The pipeline adds
 them there (`domains.categories.dp_category_domain`), exactly as to counts taken on the Poisson
 sample; the exact counts are never written or logged.
 
+An ordered column's domain (`domains.numeric.numeric_domain`) is released the same way from
+the counts of its tree over the source (`pushdown_tree`).
+
 The counts cover the whole source, not the sample the generator is fit on: the release is made
 at the source's scale (the same ρ buys a domain closer to the truth, and rare values that clear
 the threshold on the full table are kept) and then scaled by the sample rate, which is
 post-processing, so that the domain's counts match the rows the generator sees.
+
+The DP row count was already the engine's (`SourceRows.rows`: Spark's `count()`). What still
+reads the sample: text and role columns' values (formats, heads), and the mechanisms. The
+marginal mechanism reads rows only through its exact 1- and 2-way marginals of codes, which one
+grouping-sets query could count, but every column model's `encode` would first have to be
+written in SQL (numeric bins are public edges, categories a public list; a head+tail column's
+tail and a text column's formats are not a lookup), and DP-SGD needs the rows themselves; so
+the sample stays, and with it the driver's memory bound by `max_fit_rows`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
+from dbt_synth.domains.numeric import OrderedCounts
 from dbt_synth.domains.release import ValueCounts
+from dbt_synth.pushdown_tree import Bounds, EngineCounts, axis_sql, ordered_counts
+from dbt_synth.schema import ColumnSpec
 
 # Result columns of the grouping-sets query, named so that no source column can clash.
 _COUNT = "__dbt_synth_count"
@@ -48,9 +63,28 @@ class SourceCounts:
     columns: dict[str, ValueCounts]
     rows_estimate: float  # the DP row count of the whole source
     rate: float  # the Poisson sample's rate: full-source releases are scaled by it
+    aggregates: Aggregates | None = field(default=None, repr=False)
+    # The ordered columns known to be counted, with their public bounds: asked for together.
+    ordered_columns: tuple[tuple[ColumnSpec, Bounds], ...] = ()
 
     def of(self, name: str) -> ValueCounts | None:
         return self.columns.get(name)
+
+    def ordered(self, spec: ColumnSpec, bounds: Bounds) -> OrderedCounts | None:
+        """The ordered column's counts over the whole source (clipped to public `bounds`), if
+        the engine can put it on its axis; None means: count it on the sample."""
+        if self.aggregates is None:
+            return None
+        if (spec, bounds) in self.ordered_columns and spec.name in self._ordered:
+            return self._ordered[spec.name]
+        axis = axis_sql(spec, self.aggregates.dialect)
+        return None if axis is None else EngineCounts(self.aggregates, axis, bounds)
+
+    @cached_property
+    def _ordered(self) -> dict[str, OrderedCounts]:
+        if self.aggregates is None:
+            return {}
+        return ordered_counts(self.aggregates, self.ordered_columns)
 
 
 def value_counts(aggregates: Aggregates, names: Sequence[str]) -> dict[str, ValueCounts]:

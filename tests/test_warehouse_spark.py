@@ -119,12 +119,34 @@ def test_twin_is_generated_on_the_executors_and_cast_to_source_types(warehouse, 
     assert cities <= {"oslo", "rome", None}
 
 
+def test_a_twin_under_a_condition_and_a_rule_keeps_them_on_spark(warehouse, spark):
+    source = spark.session.table("wh_test.src").select("small", "city", "even")
+    schema = warehouse.schema(source)
+    result = synthesize(
+        warehouse.source_rows(source),
+        schema=schema,
+        config={
+            "epsilon": 1.0,
+            "seed": 3,
+            "rows": 20_000,
+            "condition": "small < 3",
+            "rules": [{"expression": "city = 'oslo' or not even"}],
+        },
+    )
+    twin = warehouse.materialise_twin(result.generator, schema, "src_twin_conditioned")
+    assert twin.count() == 20_000
+    # Unconstrained, about 4/7 of rows have small >= 3 and a third are (rome, even).
+    assert twin.where("small >= 3 or small is null").count() == 0
+    assert twin.where("city = 'rome' and even").count() == 0
+    assert result.generator.log.drawn > 20_000
+
+
 def test_category_counts_are_computed_in_spark_and_only_the_sample_reaches_the_driver(
     warehouse, spark
 ):
     source = spark.session.table("wh_test.src").select("id", "small", "price", "city", "even")
     schema = warehouse.schema(source)
-    before = warehouse.fetched_rows
+    before, aggregated = warehouse.fetched_rows, warehouse.aggregated_rows
     said: list[str] = []
     result = synthesize(
         warehouse.source_rows(source),
@@ -132,12 +154,15 @@ def test_category_counts_are_computed_in_spark_and_only_the_sample_reaches_the_d
         config={"epsilon": 1.0, "max_fit_rows": 1000, "rows": 1000},
         progress=said.append,
     )
-    fetched = warehouse.fetched_rows - before
+    counts = warehouse.aggregated_rows - aggregated
+    fetched = warehouse.fetched_rows - before - counts
     rate = result.sample_rate
     assert rate == pytest.approx(0.01, rel=0.05)
-    # The Poisson sample (≈ 1,000 rows, sd ≈ 31) and the counts' groups (2 cities + 2 booleans)
-    # reached the driver; the other ~99,000 source rows did not.
+    # The Poisson sample (≈ 1,000 rows, sd ≈ 31) reached the driver, and the counts' groups
+    # (2 cities + 2 booleans, the numeric columns' tree cells); the other ~99,000 source rows
+    # did not.
     assert 800 < fetched < 1300
+    assert 4 < counts < 5000
     assert "category counts of 2 columns computed by the warehouse" in said
     # The domains were released on the whole table's counts (σ ≈ 20 before scaling, 0.2 after),
     # not on the sample's (whose binomial sd at this rate is ≈ 18).

@@ -13,12 +13,15 @@ uniform grid, whose per-cell noise would swamp a small table) keeps skewed colum
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol
 
 import numpy as np
 
 from dbt_synth.accounting import PrivacyAccountant, gaussian_sigma
-from dbt_synth.domains.tree import KEY_BITS, LEVELS, grow_tree
+from dbt_synth.domains.tree import KEY_BITS, LEVELS, PrefixCounts, grow_tree, key_counts
 from dbt_synth.noise import NoiseSource
 
 # Each level is its own Gaussian release (every row adds 1 to one node per level). The first
@@ -79,10 +82,75 @@ class NumericDomain:
         bins = np.bincount(self.bin_of_leaf, weights=self.mass, minlength=self.bin_count)
         return np.r_[self.special_counts, bins]
 
+    def scaled(self, factor: float) -> NumericDomain:
+        """The same domain with its noisy counts times `factor` (post-processing): a release
+        made on the whole source, brought to the scale of a sample of it."""
+        if factor == 1.0:
+            return self
+        return dataclasses.replace(
+            self, special_counts=self.special_counts * factor, mass=self.mass * factor
+        )
+
+
+class OrderedCounts(Protocol):
+    """The exact counts an ordered column's domain is released from, on its float axis
+    (`dbt_synth.axis`): taken on the sample in memory (`SampledCounts`) or over the whole source
+    by its engine (`dbt_synth.pushdown`). They leave `numeric_domain` only noised."""
+
+    def specials(self) -> np.ndarray:
+        """Rows in each of SPECIALS (NULL, NaN, +inf, -inf)."""
+        ...
+
+    def decimal_places(self) -> np.ndarray:
+        """Finite values by the fewest decimals that write them (`decimal_places`), 0..7."""
+        ...
+
+    def prefixes(self, cells: np.ndarray, shift: int) -> np.ndarray:
+        """Finite values (clipped to public bounds) by their tree key's prefix: `PrefixCounts`."""
+        ...
+
+
+@dataclass(frozen=True)
+class SampledCounts:
+    """`OrderedCounts` of axis `values` and their `states` in memory (`axis.to_axis`)."""
+
+    values: np.ndarray
+    states: np.ndarray
+    bounds: tuple[float, float] | None = None
+
+    def specials(self) -> np.ndarray:
+        special = self.states[self.states >= 0]
+        return np.bincount(special, minlength=len(SPECIALS)).astype(float)
+
+    def decimal_places(self) -> np.ndarray:
+        places = decimal_places(self.values[self.states < 0])
+        return np.bincount(places, minlength=MAX_DECIMALS + 2).astype(float)
+
+    def prefixes(self, cells: np.ndarray, shift: int) -> np.ndarray:
+        return self._keys(cells, shift)
+
+    @cached_property
+    def _keys(self) -> PrefixCounts:
+        return key_counts(self.values[self.states < 0], self.bounds)
+
 
 def dp_numeric_domain(
     values: np.ndarray,
     states: np.ndarray,
+    accountant: PrivacyAccountant,
+    rho: float,
+    *,
+    public_bounds: tuple[float, float] | None = None,
+    **options: Any,
+) -> NumericDomain:
+    """`numeric_domain` of axis `values` in memory; `states` holds the index into SPECIALS for
+    non-numeric rows and -1 for ordinary values. `options` are `numeric_domain`'s."""
+    counted = SampledCounts(values, states, public_bounds)
+    return numeric_domain(counted, accountant, rho, public_bounds=public_bounds, **options)
+
+
+def numeric_domain(
+    counted: OrderedCounts,
     accountant: PrivacyAccountant,
     rho: float,
     *,
@@ -96,16 +164,15 @@ def dp_numeric_domain(
 ) -> NumericDomain:
     """Spend `rho` to learn the range, quantile bins and fine density of one ordered column.
 
-    `states` holds the index into SPECIALS for non-numeric rows and -1 for ordinary values.
     With `learn_decimals` (DOUBLE columns) a fifth of `rho` buys the number of decimal places the
     values are written with, so that a twin of prices shows cents rather than 17 digits.
+    `counted` must be clipped to the same `public_bounds`.
     """
-    finite = values[states < 0]
     decimals = None
     if learn_decimals:
-        decimals = _dp_decimals(finite, accountant, rho * _DECIMALS_SHARE, column, noise)
+        decimals = _dp_decimals(counted, accountant, rho * _DECIMALS_SHARE, column, noise)
         rho *= 1 - _DECIMALS_SHARE
-    special_true = np.bincount(states[states >= 0], minlength=len(SPECIALS)).astype(float)
+    special_true = counted.specials()
     sigmas = [gaussian_sigma(rho * share) for share in LEVEL_RHO_SHARES]
     where = "" if public_bounds is None else " inside public bounds"
     for level, level_sigma in enumerate(sigmas):
@@ -118,7 +185,7 @@ def dp_numeric_domain(
     # Decimals, once released, say where values can be (post-processing): a column written
     # with d places has nothing in a cell that holds no multiple of 10^-d.
     grid = 0 if integer else decimals
-    low, high, mass = grow_tree(finite, sigmas, noise, grid=grid, bounds=public_bounds)
+    low, high, mass = grow_tree(counted.prefixes, sigmas, noise, grid=grid, bounds=public_bounds)
     # Special states are counted with the first level (each row is in one of them).
     sigma = sigmas[0]
     noisy_special = noise.counts(special_true, sigma)
@@ -168,7 +235,7 @@ def decimal_places(values: np.ndarray) -> np.ndarray:
 
 
 def _dp_decimals(
-    finite: np.ndarray,
+    counted: OrderedCounts,
     accountant: PrivacyAccountant,
     rho: float,
     column: str | None,
@@ -182,8 +249,7 @@ def _dp_decimals(
     """
     sigma = gaussian_sigma(rho)
     accountant.spend_gaussian("domain", sigma, column=column, detail="decimal places histogram")
-    counts = np.bincount(decimal_places(finite), minlength=MAX_DECIMALS + 2).astype(float)
-    noisy = noise.counts(counts, sigma)
+    noisy = noise.counts(counted.decimal_places(), sigma)
     total = float(noisy.sum())
     if 2.0 * sigma * np.sqrt(len(noisy)) > 0.2 * total:
         return None

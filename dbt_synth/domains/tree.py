@@ -9,6 +9,7 @@ when the node's noisy count clears a threshold, which is post-processing of the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,25 @@ RUN_SIGMAS = 3.0
 SINGLE_SIGMAS = 2.0
 
 
+PrefixCounts = Callable[[np.ndarray, int], np.ndarray]
+"""`count(cells, shift)`: the exact number of rows whose `KEY_BITS`-bit key, shifted right by
+`shift`, is each of `cells`. Taken on the sample in memory (`key_counts`) or by the engine
+that holds the source (`dbt_synth.pushdown`); only the tree's noisy counts are released."""
+
+
+def key_counts(finite: np.ndarray, bounds: tuple[float, float] | None = None) -> PrefixCounts:
+    """Prefix counts of finite values in memory (clipped to public `bounds`, if any)."""
+    if bounds is not None:
+        finite = np.clip(finite, float(bounds[0]), float(bounds[1]))
+    keys = (to_keys(finite) >> np.uint64(64 - KEY_BITS)).astype(np.int64)
+
+    def count(cells: np.ndarray, shift: int) -> np.ndarray:
+        prefixes, counts = np.unique(keys >> shift, return_counts=True)
+        return lookup_counts(prefixes, counts, cells)
+
+    return count
+
+
 def to_keys(values: np.ndarray) -> np.ndarray:
     """Order-preserving unsigned 64-bit keys of finite or infinite doubles."""
     bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
@@ -54,7 +74,7 @@ def from_keys(keys: np.ndarray) -> np.ndarray:
 
 
 def grow_tree(
-    finite: np.ndarray,
+    finite: np.ndarray | PrefixCounts,
     sigmas: list[float],
     noise: NoiseSource,
     *,
@@ -69,14 +89,14 @@ def grow_tree(
     hold (infinities and NaN; with `grid` decimals, cells with no value written with that
     many decimals) are known to be
     empty: they are never kept and never joined into a run; so are cells outside public
-    `bounds`, which clip the values and the leaves.
+    `bounds`, which clip the values and the leaves. `finite` is the values, or their prefix
+    counts (`PrefixCounts`, already clipped to `bounds`).
     """
+    count = finite if callable(finite) else key_counts(finite, bounds)
     possible = _possible_first_level(integer=grid == 0)
     if bounds is not None:
         lo, hi = float(bounds[0]), float(bounds[1])
-        finite = np.clip(finite, lo, hi)
         possible = possible & _first_level_within(lo, hi)
-    keys = (to_keys(finite) >> np.uint64(64 - KEY_BITS)).astype(np.int64)
     # The root (prefix 0 above level 0) has no count of its own: that would be a ninth release.
     frontier: dict[int, float | None] = {0: None}
     # [first key, last key + 1), mass, and whether it holds a parent's unresolved rest
@@ -85,8 +105,7 @@ def grow_tree(
         shift = KEY_BITS - sum(LEVEL_BITS[: level + 1])
         parents = np.fromiter(frontier, dtype=np.int64)
         children = (parents[:, None] << bits) + np.arange(1 << bits)
-        prefixes, counts = np.unique(keys >> shift, return_counts=True)
-        true = _lookup(prefixes, counts, children.ravel()).reshape(children.shape)
+        true = count(children.ravel(), shift).reshape(children.shape)
         sigma = sigmas[level]
         noisy = noise.counts(true, sigma)
         next_frontier: dict[int, float | None] = {}
@@ -317,7 +336,7 @@ def _first_level_within(low: float, high: float) -> np.ndarray:
         return (from_keys(first_key) <= high) & (from_keys(last_key) >= low)
 
 
-def _lookup(prefixes: np.ndarray, counts: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+def lookup_counts(prefixes: np.ndarray, counts: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Counts of `wanted` prefixes (0 where absent) from a sorted unique table."""
     position = np.searchsorted(prefixes, wanted)
     position = np.clip(position, 0, max(len(prefixes) - 1, 0))

@@ -11,8 +11,9 @@ never install it. What crosses from Spark to the driver is small by construction
   (`DataFrame.sample(withReplacement=False, fraction)` keeps each row by an independent
   Bernoulli draw) and only the sample reaches the driver, as Arrow.
 - `aggregate`: runs in Spark; only the (small) result reaches the driver. The source rows
-  carry it (`SourceRows.aggregates`), so the fit's category counts are computed over the whole
-  source in Spark (`dbt_synth.pushdown`) and noised on the driver.
+  carry it (`SourceRows.aggregates`), so the fit's category counts and numeric domains' tree
+  counts are computed over the whole source in Spark (`dbt_synth.pushdown`) and noised on the
+  driver.
 - `materialise_twin`: the fitted generator travels to the executors with the generating
   function (pyspark broadcasts a large function's pickle), each task generates its chunks
   (`mapInArrow` over a range of chunk indices), and the twin is cast to the source's types in
@@ -98,6 +99,8 @@ class SparkWarehouse(Warehouse):
         # Rows this warehouse has brought to the driver (samples, aggregate results, tables read
         # whole): what the driver's memory holds of the warehouse, at most.
         self.fetched_rows = 0
+        # Of those, the rows of aggregate results (counts, never source rows).
+        self.aggregated_rows = 0
 
     def fetch(self, frame: Any) -> pa.Table:
         """`frame`'s rows on the driver, as Arrow, counted in `fetched_rows`."""
@@ -136,7 +139,9 @@ class SparkWarehouse(Warehouse):
         for name, relation in relations.items():
             relation.createOrReplaceTempView(views[name])
         try:
-            return self.fetch(self.session.sql(bind_tables(query, views, self.dialect)))
+            result = self.fetch(self.session.sql(bind_tables(query, views, self.dialect)))
+            self.aggregated_rows += result.num_rows
+            return result
         finally:
             for view in views.values():
                 self.session.catalog.dropTempView(view)
@@ -155,8 +160,9 @@ class SparkWarehouse(Warehouse):
     def materialise_twin(self, generator: TwinGenerator, schema: TableSchema, name: str) -> Any:
         """Generate on the executors, cast in Spark; persisted and counted here, so that a
         failure in generation or cast surfaces before the ledger row is written. A child
-        twin's keys are attached on the executors too (`spark_child`); one drawn under rules
-        or a condition is assembled on the driver, where its constrained rows are drawn."""
+        twin's keys are attached on the executors too (`spark_child`). A twin drawn under rules,
+        a condition or a rebalance is assembled on the driver, where its constrained rows are
+        drawn."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
         if isinstance(generator, ChildGenerator) and generator.constraints is None:
@@ -164,7 +170,9 @@ class SparkWarehouse(Warehouse):
             twin = self._cast(generated, schema).persist()
             twin.count()
             return twin
-        if not isinstance(generator, TwinGenerator):
+        if not isinstance(generator, TwinGenerator) or generator.constraints is not None:
+            # Rules, a condition or a rebalance are drawn by one sequential sampler (its redraws
+            # and quotas span chunks, and its log feeds the build's report): on the driver.
             return super().materialise_twin(generator, schema, name)
 
         probe = generator.chunk(0, chunk_rows=1)

@@ -1,0 +1,42 @@
+"""Numeric domains counted by Spark (dbt_synth/pushdown.py) on the JVM of tests/spark_env.py:
+the same release as on the sample when the sample is the whole table, and only counts beside
+the sample reach the driver."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbt_synth import synthesize
+from dbt_synth.domains.tree import LEVEL_BITS
+from dbt_synth.noise import replayable_noise
+from dbt_synth.schema import ColumnKind
+from dbt_synth.warehouse import create
+from dbt_synth.warehouse.spark import SparkWarehouse
+from tests.pushdown_cases import ordered_source, same_numeric_domains
+
+pytestmark = pytest.mark.spark
+
+
+def test_spark_counts_release_the_sample_paths_numeric_domains_at_rate_one(spark):
+    warehouse = create(spark.session)
+    assert isinstance(warehouse, SparkWarehouse)
+    frame = spark.session.createDataFrame(ordered_source(rows=3000)).selectExpr(
+        "*", "cast(at as timestamp_ntz) as at_ntz"
+    )
+    schema = warehouse.schema(frame)
+    kinds = {spec.name: spec.kind for spec in schema.columns}
+    assert kinds["at"] is ColumnKind.TIMESTAMPTZ and kinds["at_ntz"] is ColumnKind.TIMESTAMP
+    config = {"epsilon": 4.0, "rows": 200, "mechanism": "marginal", "max_fit_rows": 10_000}
+    fetched, aggregated = warehouse.fetched_rows, warehouse.aggregated_rows
+    with replayable_noise(7):
+        engine = synthesize(warehouse.source_rows(frame), schema=schema, config=config)
+    counts = warehouse.aggregated_rows - aggregated
+    sampled = warehouse.fetched_rows - fetched - counts
+    with replayable_noise(7):
+        memory = synthesize(warehouse.arrow(frame), schema=schema, config=config)
+    assert engine.sample_rate == memory.sample_rate == 1.0
+    same_numeric_domains(engine, memory)
+    # The sample (here the table) and the counts came to the driver; the counts are tree cells
+    # the previous level kept (at most 16 per kept node), never more than the columns' trees.
+    assert sampled == 3000
+    assert 6 * len(LEVEL_BITS) < counts < 6 * 3000

@@ -28,11 +28,14 @@ from dbt_synth.noise import NoiseSource
 # level says where the values live at all, so it gets the largest share of the column's ρ; deeper
 # levels only refine regions that are heavy enough to need it.
 LEVEL_RHO_SHARES = (0.4, 0.2, 0.15, 0.1, 0.08, 0.07)
-# NULL, NaN and ±inf are known to be possible (no privacy at stake in naming them); 3σ only keeps
-# a column with no NULLs from getting a few noisy ones.
-SPECIAL_SIGMAS = 3.0
-
+# NULL, NaN and ±inf are known to be possible (no privacy at stake in naming them); a state is
+# kept when its noisy count clears this many σ. 3σ keeps a column with no NULLs from getting a
+# few noisy ones. NaN and ±inf get 5σ: a false one (P ≈ 0.13 % per state at 3σ, so about one fit
+# in 80 on a table of three numeric columns) puts inf or NaN into a twin of a column that never
+# held one, which turns every sum over it into inf downstream; a real one rarer than 5σ is
+# modelled as the middle bin.
 SPECIALS = ("null", "nan", "+inf", "-inf")
+SPECIAL_SIGMAS = (3.0, 5.0, 5.0, 5.0)  # per SPECIALS
 MAX_DECIMALS = 6
 _DECIMALS_SHARE = 0.2
 # Bins need this many σ of estimated mass: enough that a bin is not noise, low enough to keep
@@ -189,7 +192,7 @@ def numeric_domain(
     # Special states are counted with the first level (each row is in one of them).
     sigma = sigmas[0]
     noisy_special = noise.counts(special_true, sigma)
-    keep = noisy_special >= SPECIAL_SIGMAS * sigma
+    keep = noisy_special >= np.asarray(SPECIAL_SIGMAS) * sigma
     if not nullable:
         keep[SPECIALS.index("null")] = False
     specials = tuple(s for s, k in zip(SPECIALS, keep, strict=True) if k)

@@ -188,9 +188,10 @@ class SparkWarehouse(Warehouse):
         from pyspark.sql.pandas.types import from_arrow_schema
 
         if isinstance(generator, ChildGenerator) and generator.constraints is None:
-            generated = child_frame(self, generator, CHUNK_ROWS, _task_threads)
+            generated, staged = child_frame(self, generator, CHUNK_ROWS, _task_threads)
             twin = self._cast(generated, schema).persist()
             twin.count()
+            staged.unpersist()
             return twin
         if not isinstance(generator, TwinGenerator) or generator.constraints is not None:
             # Rules, a condition or a rebalance are drawn by one sequential sampler (its redraws

@@ -72,7 +72,8 @@ def child_twin(
     literal `dbt.ref(parent)` is what makes dbt build the parent twin first (one call per
     statement: dbt's Python-model parser does not see calls nested in tuples); the parent's
     source is read only for the attributes the child learns its dependency on (DP, within the
-    child's ε). Foreign keys come from the `relationships` tests on this model (the manifest)
+    child's ε), joined with the child in the warehouse: only the fit's sample of the joined rows
+    reaches Python. Foreign keys come from the `relationships` tests on this model (the manifest)
     plus `synth.foreign_keys`.
     """
     return build(dbt, session, source, config, parents=parents)

@@ -13,6 +13,7 @@ fitted first, outside the timings.
 and gives each flight the tail number of a random copy: P = 300 is a 996,600-row parent.
 
     python bench/spark_child/run.py [--copies 3] [--parent-copies 1] [--max-fit-rows 100000]
+        [--max-children K]  # privacy_unit: parent, at most K flights per plane
 
 To compare code versions, run it with each version's `dbt_synth` checked out (it needs nothing
 newer than `_Relatives.counter` or `_Relatives.tables`). Prints one JSON line: wall seconds (fit,
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--parent-copies", type=int, default=1)
     parser.add_argument("--max-fit-rows", type=int, default=100_000)
+    parser.add_argument("--max-children", type=int, default=0, help="privacy_unit parent, capped")
     parser.add_argument("--out", type=Path, default=REPO / "bench/out/spark_child")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +60,7 @@ def main() -> None:
     tables = args.out / f"x{args.copies}_p{args.parent_copies}"
     if not (tables / "done").exists():
         _tables(tables, args.copies, args.parent_copies)
-    figures = _arm(tables, args.max_fit_rows, args.out)
+    figures = _arm(tables, args.max_fit_rows, args.max_children, args.out)
     figures.update(
         started=started,
         load_1min_at_start=round(load, 1),
@@ -106,7 +108,7 @@ def _tables(folder: Path, copies: int, parent_copies: int) -> None:
     (folder / "done").touch()
 
 
-def _arm(folder: Path, max_fit_rows: int, out: Path) -> dict:
+def _arm(folder: Path, max_fit_rows: int, max_children: int, out: Path) -> dict:
     import dbt_synth
     from dbt_synth.relational import synthesize_child
     from dbt_synth.relational.config import split_config
@@ -124,6 +126,8 @@ def _arm(folder: Path, max_fit_rows: int, out: Path) -> dict:
     warehouse = create(session)
     schema = warehouse.schema(flights)
     config = {**CONFIG, "max_fit_rows": max_fit_rows}
+    if max_children:
+        config.update(privacy_unit="parent", max_children=max_children)
     relational, _ = split_config(config, model="flights_twin")
     parents = {
         "planes_twin": (read["planes_twin"], read["planes"]),
@@ -156,6 +160,7 @@ def _arm(folder: Path, max_fit_rows: int, out: Path) -> dict:
         "dbt_synth": str(Path(dbt_synth.__file__).parent.parent),
         "source_rows": flights.count(),
         "parent_rows": read["planes"].count(),
+        "max_children": max_children or None,
         "sample_rate": round(built.result.sample_rate, 4),
         "fit_s": round(fit, 1),
         "generation_s": round(generation, 1),

@@ -102,7 +102,7 @@ def test_sampling_given_allowed_codes_draws_the_exact_conditional():
     allowed = np.array([1, 3])
     codes = model.sample(n, np.random.default_rng(2), given=(1, allowed))
     assert set(np.unique(codes[:, 1])) <= {1, 3}
-    conditional = model.probabilities()[:, allowed].sum(axis=(1, 2))
+    conditional = model.probabilities()[:, allowed].sum(axis=(1, 2, 3))
     counts = np.bincount(codes[:, 0], minlength=CARDS[0])
     assert np.abs(counts - n * conditional / conditional.sum()).max() <= 2
     with pytest.raises(ValueError, match="no mass"):

@@ -37,6 +37,11 @@ RUN_SIGMAS = 3.0
 # holds ~3σ at a wide table's budget); longer runs keep RUN_SIGMAS, as a lower bar let noise-only
 # runs far from the data through often enough to move a timestamp twin's range by years.
 SINGLE_SIGMAS = 2.0
+# A run that reaches its parent's edge loses its leading (trailing) cells when they look empty
+# (`_empty_edge`) and their noisy sum stays within EDGE_SIGMAS·σ·√k of zero. The guard keeps
+# thin real tails: without it CPS wages lost theirs (2-way TVD 0.0171 → 0.0173 on 5 replayed
+# fits; 0.0170 with it), while 1.5σ still lets 93 % of empty prefixes go.
+EDGE_SIGMAS = 1.5
 
 
 PrefixCounts = Callable[[np.ndarray, int], np.ndarray]
@@ -216,7 +221,13 @@ def _split(
                 # only on its right, so that a piece's empty far end is what gets left over.
                 # (Residual runs have no ruled-out siblings: those were stepped over above.)
                 lean_right = i == 0 and j < len(noisy)
-                for a, b in _segments(noisy[i:j], sigma, from_right=lean_right):
+                # A run that reaches the parent's edge may start (or end) with empty cells:
+                # the data begins inside this node. Kept in the run's first piece they would
+                # be decoded as data, years of signup dates before the first real one.
+                first = i + _empty_edge(noisy[i:j], sigma) if i == 0 else i
+                stop = j - _empty_edge(noisy[first:j][::-1], sigma) if j == len(noisy) else j
+                for a, b in _segments(noisy[first:stop], sigma, from_right=lean_right):
+                    a, b = a + first - i, b + first - i
                     mass = float(noisy[i + a : i + b].sum())
                     parts.append(_Part(i + a, i + b, mass, expand=False))
         i = j
@@ -267,6 +278,20 @@ def _within_kept_span(
             share = (inside[1] - inside[0]) / (end - first)
             clipped.append((*inside, mass * share, residual))
     return clipped
+
+
+def _empty_edge(noisy: np.ndarray, sigma: float) -> int:
+    """How many cells at the start of a run look empty: the change point k of the best fit of
+    "zero for k cells, then a constant" to the noisy counts (least squares: k maximises
+    (S - S_k)² / (m - k)), kept only when the k cells' noisy sum is within EDGE_SIGMAS·σ·√k
+    of zero. Post-processing of released counts. Pure noise before data of ≥ 3σ a cell is
+    found almost exactly; a thin real tail is cut only when it passes for noise, its rows then
+    going to the cells kept."""
+    sums = np.r_[0.0, np.cumsum(noisy)]
+    rest = sums[-1] - sums[:-1]
+    fit = np.where(rest > 0, rest**2 / (len(noisy) - np.arange(len(noisy))), -np.inf)
+    k = int(np.argmax(fit))
+    return k if sums[k] <= EDGE_SIGMAS * sigma * np.sqrt(k) else 0
 
 
 def _segments(noisy: np.ndarray, sigma: float, *, from_right: bool) -> list[tuple[int, int]]:

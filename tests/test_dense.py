@@ -73,6 +73,11 @@ def test_a_fit_is_deterministic_and_more_steps_fit_better():
     )
 
 
+def test_a_wide_table_s_cell_count_does_not_overflow():
+    assert DenseModel.cells((100,) * 300) == 100**300
+    assert DenseModel.cells((100,) * 300) > MarginalMechanism().dense_cells
+
+
 def test_unsorted_cliques_are_refused():
     model = DenseModel(CARDS)
     with pytest.raises(ValueError, match="increasing order"):

@@ -17,9 +17,11 @@ seed gives the same model.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from dbt_synth.mechanisms.mixture import Measurement, _systematic_round, merge_measurements
+from dbt_synth.mechanisms.mixture import Measurement, merge_measurements, systematic_round
 
 Clique = tuple[int, ...]
 
@@ -30,13 +32,14 @@ class DenseModel:
     def __init__(self, cardinalities: tuple[int, ...]) -> None:
         self.cardinalities = tuple(int(c) for c in cardinalities)
         self.offsets = np.r_[0, np.cumsum(self.cardinalities)].astype(int)
-        cells = float(np.prod(self.cardinalities, dtype=float))
+        cells = float(self.cells(self.cardinalities))
         self.log_probs = np.full(self.cardinalities, -np.log(cells))
 
     @staticmethod
     def cells(cardinalities: tuple[int, ...]) -> int:
-        """How many cells (floats) the model of these columns holds."""
-        return int(np.prod(cardinalities, dtype=float))
+        """How many cells (floats) the model of these columns holds (exact: Python integers, so a
+        wide table's product cannot overflow)."""
+        return math.prod(int(c) for c in cardinalities)
 
     def initialise(self, one_way: dict[int, np.ndarray]) -> None:
         """Start from the product of the measured 1-way distributions (uniform elsewhere)."""
@@ -143,7 +146,7 @@ class DenseModel:
         mass = flat.sum()
         if not mass > 0:
             raise ValueError("the model puts no mass on the given codes")
-        counts = _systematic_round(n * flat[None, :] / mass, np.array([n]), rng)[0]
+        counts = systematic_round(n * flat[None, :] / mass, np.array([n]), rng)[0]
         cells = np.repeat(np.arange(len(flat)), counts)
         codes = np.column_stack(np.unravel_index(cells, self.cardinalities)).astype(np.int32)
         return codes[rng.permutation(n)]

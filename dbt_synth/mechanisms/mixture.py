@@ -130,14 +130,12 @@ class MixtureModel:
         probs = probs.numpy()
         if given is not None:
             weights, probs = _restricted(weights, probs, *given)
-        sizes = _systematic_round(n * weights[None, :] / weights.sum(), np.array([n]), rng)[0]
+        sizes = systematic_round(n * weights[None, :] / weights.sum(), np.array([n]), rng)[0]
         component = np.repeat(np.arange(len(weights)), sizes)
         codes = np.empty((n, len(self.cardinalities)), dtype=np.int32)
         for column, cardinality in enumerate(self.cardinalities):
             p = probs[column, :, :cardinality]
-            counts = _systematic_round(
-                sizes[:, None] * p / p.sum(axis=1, keepdims=True), sizes, rng
-            )
+            counts = systematic_round(sizes[:, None] * p / p.sum(axis=1, keepdims=True), sizes, rng)
             values = np.repeat(np.tile(np.arange(cardinality), len(sizes)), counts.ravel())
             codes[:, column] = values[np.lexsort((rng.random(n), component))]
         return codes[rng.permutation(n)]
@@ -160,7 +158,7 @@ def _restricted(
     return weights, probs
 
 
-def _systematic_round(expected: np.ndarray, totals: np.ndarray, rng: np.random.Generator):
+def systematic_round(expected: np.ndarray, totals: np.ndarray, rng: np.random.Generator):
     """Integer counts per row of `expected` (rows summing to `totals`), each cell the floor or
     ceiling of its expected count with the expectation kept, every row summing to its total."""
     cumulative = np.cumsum(expected, axis=1)

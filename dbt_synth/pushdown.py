@@ -105,8 +105,7 @@ def value_counts(aggregates: Aggregates, names: Sequence[str]) -> dict[str, Valu
         null = [j for j, v in enumerate(values) if v is None]
         nulls = int(counts[null].sum()) if null else 0
         kept = [j for j, v in enumerate(values) if v is not None]
-        kept.sort(key=lambda j: (-counts[j], str(values[j])))
-        out[name] = ValueCounts([values[j] for j in kept], counts[kept], nulls)
+        out[name] = ValueCounts.ordered([values[j] for j in kept], counts[kept], nulls)
     return out
 
 

@@ -211,6 +211,7 @@ def _synthesize(
             # Every modelled column's domain and codes are the engine's: the mechanism fits on
             # the counts of every row (pushdown_marginals.py), at the source's scale.
             assert source_counts is not None and source_counts.aggregates is not None
+            say(f"counting the 1- and 2-way marginals of {len(columns)} columns in the warehouse")
             encoded = EncodedTable(
                 codes=None,
                 cardinalities=tuple(m.cardinality for _, m in columns),

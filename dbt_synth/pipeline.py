@@ -154,7 +154,8 @@ def _synthesize(
     rate = min(1.0, config.max_fit_rows / rows_estimate) if config.max_fit_rows else 1.0
     # Drawn when a column first needs values the engine did not count (pushdown.py).
     sampled = f" (a Poisson sample, rate {rate:.3g})" if rate < 1 else ""
-    sample = LazySample(source, rate, noise.generator, lambda n: say(f"{n} rows read{sampled}"))
+    # The message names no count: at rate 1 the sample's size is the exact row count.
+    sample = LazySample(source, rate, noise.generator, lambda: say(f"source rows read{sampled}"))
     # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
     fit_estimate = rate * rows_estimate
 

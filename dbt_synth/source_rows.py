@@ -76,7 +76,7 @@ class LazySample:
         source: SourceRows,
         rate: float,
         rng: np.random.Generator,
-        drawn: Callable[[int], None],
+        drawn: Callable[[], None],
     ) -> None:
         self._source, self._rate, self._rng, self._drawn = source, rate, rng, drawn
         self._table: pa.Table | None = None
@@ -84,7 +84,7 @@ class LazySample:
     def column(self, name: str) -> pa.ChunkedArray:
         if self._table is None:
             self._table = self._source.sample(self._rate, self._rng)
-            self._drawn(self._table.num_rows)
+            self._drawn()
         return self._table.column(name)
 
     def values(self, name: str) -> Callable[[], pa.ChunkedArray]:

@@ -67,7 +67,7 @@ def test_a_pushed_fit_is_the_driver_fit_when_the_sample_is_the_table():
         driver = synthesize(source, config=CONFIG)
     assert engine.sample_rate == driver.sample_rate == 1.0
     assert "1- and 2-way counts of 7 columns computed by the warehouse" in said
-    assert not any(" rows read" in line for line in said)
+    assert not any("source rows read" in line for line in said)
     assert sum("GROUPING SETS" in q.upper() for q in queries) == 3  # categories, numerics, pairs
     assert [(s.part, s.detail, s.rdp.tolist()) for s in engine.spends] == [
         (s.part, s.detail, s.rdp.tolist()) for s in driver.spends
@@ -91,7 +91,7 @@ def test_the_whole_source_is_counted_instead_of_a_sample_and_no_amplification_is
     result = synthesize(pushed, config=config, progress=said.append)
     # The generator saw every row: its share is 1, the sample was never drawn.
     assert result.sample_rate == 1.0
-    assert not any(" rows read" in line for line in said)
+    assert not any("source rows read" in line for line in said)
     # Every spend is a plain Gaussian or exponential release: none claims a sampling rate.
     assert all(s.sample_rate is None for s in result.spends)
     shares = result.table.column("city").to_pandas().value_counts(normalize=True)
@@ -114,7 +114,7 @@ def test_a_column_without_sql_codes_keeps_the_sample_road():
     config = {**CONFIG, "columns": {"who": {"role": "first_name"}}}
     result = synthesize(pushed, config=config, progress=said.append)
     assert "marginals counted on the sample: column who's codes have no SQL form" in said
-    assert any(line.startswith(f"{rows} rows read") for line in said)
+    assert "source rows read" in said
     assert result.table.num_rows == 300
     said.clear()
     text = base.append_column("note", notes)
@@ -123,5 +123,5 @@ def test_a_column_without_sql_codes_keeps_the_sample_road():
         pushed, config={**CONFIG, "columns": {"note": {"role": "text"}}}, progress=said.append
     )
     assert "1- and 2-way counts of 2 columns computed by the warehouse" in said
-    assert any(line.startswith(f"{rows} rows read") for line in said)
+    assert "source rows read" in said
     assert result.table.num_rows == 300

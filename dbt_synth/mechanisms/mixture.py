@@ -183,27 +183,12 @@ class _Batch:
 
 
 def _batches(measurements: list[Measurement], cards: tuple[int, ...], total: float) -> list[_Batch]:
-    """Combine repeated measurements of a clique, then stack cliques by padded shape.
-
-    Repeats are merged by inverse-variance weighting (cell by cell, NaN = unmeasured). A cell's
-    weight is its summed inverse noise variance on the probability scale, normalised so the loss
-    stays O(1) whatever the budget. Widths are padded to 4, 16 or 64 to keep batches few.
-    """
-    merged: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-    for m in measurements:
-        precision = np.where(np.isfinite(m.counts), (total / m.sigma) ** 2, 0.0)
-        value = np.nan_to_num(m.counts / total, nan=0.0) * precision
-        if m.clique in merged:
-            value_sum, precision_sum = merged[m.clique]
-            merged[m.clique] = (value_sum + value, precision_sum + precision)
-        else:
-            merged[m.clique] = (value, precision)
-    scale = sum(float(p.sum()) for _, p in merged.values()) or 1.0
+    """The merged measurements (`merge_measurements`) stacked by padded shape: widths are padded
+    to 4, 16 or 64 to keep batches few."""
     groups: dict[tuple[int, ...], list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]] = {}
-    for clique, (value_sum, precision) in merged.items():
-        target = np.divide(value_sum, precision, out=np.zeros_like(value_sum), where=precision > 0)
+    for clique, (target, weight) in merge_measurements(measurements, total).items():
         shape = tuple(min(_bucket(cards[c]), max(cards)) for c in clique)
-        groups.setdefault(shape, []).append((clique, target, precision / scale))
+        groups.setdefault(shape, []).append((clique, target, weight))
     batches = []
     for shape, items in groups.items():
         target = np.zeros((len(items), *shape))
@@ -225,6 +210,32 @@ def _batches(measurements: list[Measurement], cards: tuple[int, ...], total: flo
             )
         )
     return batches
+
+
+def merge_measurements(
+    measurements: list[Measurement], total: float
+) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
+    """Per clique, the target probabilities and each cell's weight in the squared loss.
+
+    Repeats of a clique are merged by inverse-variance weighting (cell by cell, NaN =
+    unmeasured). A cell's weight is its summed inverse noise variance on the probability scale,
+    normalised so the loss stays O(1) whatever the budget.
+    """
+    merged: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    for m in measurements:
+        precision = np.where(np.isfinite(m.counts), (total / m.sigma) ** 2, 0.0)
+        value = np.nan_to_num(m.counts / total, nan=0.0) * precision
+        if m.clique in merged:
+            value_sum, precision_sum = merged[m.clique]
+            merged[m.clique] = (value_sum + value, precision_sum + precision)
+        else:
+            merged[m.clique] = (value, precision)
+    scale = sum(float(p.sum()) for _, p in merged.values()) or 1.0
+    out = {}
+    for clique, (value_sum, precision) in merged.items():
+        target = np.divide(value_sum, precision, out=np.zeros_like(value_sum), where=precision > 0)
+        out[clique] = (target, precision / scale)
+    return out
 
 
 def _bucket(cardinality: int) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dbt_synth.mechanisms.base import FitInputs, Mechanism, one_torch_thread
+from dbt_synth.mechanisms.base import CodeCounts, FitInputs, Mechanism, one_torch_thread
 from dbt_synth.mechanisms.dense import DenseModel
 from dbt_synth.mechanisms.mixture import Measurement, MixtureModel
 
@@ -30,6 +30,7 @@ class MarginalMechanism(Mechanism):
     """AIM-style adaptive measurements of the all-pairs workload, fitted by a mixture model."""
 
     name = "marginal"
+    fits_from_counts = True
 
     components: int = 256
     rounds_per_column: int = 16
@@ -69,7 +70,7 @@ class MarginalMechanism(Mechanism):
         sigma = math.sqrt(rounds / (2 * _MEASURE_SHARE * rho))
         epsilon0 = math.sqrt(8 * (1 - _MEASURE_SHARE) * rho / rounds)
 
-        truth = _TrueMarginals(data.codes, cards)
+        truth = _TrueMarginals(data.marginal_counts())
         measurements: list[Measurement] = []
         for column, prior in enumerate(data.priors):
             if prior is not None:
@@ -144,22 +145,18 @@ class MarginalMechanism(Mechanism):
 
 
 class _TrueMarginals:
-    """Exact 1- and 2-way counts of the encoded data: read only by the DP releases above."""
+    """Exact 1- and 2-way counts of the encoded data (counted from the sample's codes, or by
+    the engine over the whole source): read only by the DP releases above."""
 
-    def __init__(self, codes: np.ndarray, cards: tuple[int, ...]) -> None:
+    def __init__(self, counts: CodeCounts) -> None:
+        cards = counts.cardinalities
         self.cards = cards
         self.offsets = np.r_[0, np.cumsum(cards)].astype(int)
-        flat = codes.astype(np.int64) + self.offsets[:-1]
         size = int(self.offsets[-1])
-        self.singles = np.bincount(flat.ravel(), minlength=size).astype(float)
+        self.singles = np.concatenate([np.zeros(0), *counts.singles]).astype(float)
         self.pairs = np.zeros((size, size))
-        for a in range(len(cards)):
-            for b in range(a + 1, len(cards)):
-                joint = np.bincount(
-                    (codes[:, a].astype(np.int64) * cards[b] + codes[:, b]),
-                    minlength=cards[a] * cards[b],
-                ).reshape(cards[a], cards[b])
-                self.pairs[self._block(a, b)] = joint
+        for (a, b), joint in counts.pairs.items():
+            self.pairs[self._block(a, b)] = joint
 
     def _block(self, a: int, b: int) -> tuple[slice, slice]:
         o = self.offsets

@@ -104,6 +104,23 @@ table_tvd as (
     group by pair_key
 ),
 {%- endif %}
+{%- if corr_pairs %}
+{#- One row per numeric pair, both sides' correlations picked by the pair's index out of one
+    cross join of the two one-row aggregates (not one union branch per pair: Spark prunes each
+    branch's columns and then aggregated both tables once per pair, 90 scans for 45 pairs). #}
+corr_pairs as (
+    select n.column_name,
+           case n.i {% for _ in corr_pairs %}when {{ loop.index }} then r.p{{ loop.index }} {% endfor %}end as p_real,
+           case n.i {% for _ in corr_pairs %}when {{ loop.index }} then t.p{{ loop.index }} {% endfor %}end as p_twin
+    from real_corr as r
+    cross join twin_corr as t
+    cross join (
+        {%- for a, b in corr_pairs %}
+        select {{ loop.index }} as i, '{{ a.name }}, {{ b.name }}' as column_name{{ ' union all' if not loop.last }}
+        {%- endfor %}
+    ) as n
+),
+{%- endif %}
 results as (
     select
         cast(null as {{ text }}) as column_name,
@@ -112,15 +129,15 @@ results as (
         cast(null as {{ num }}) as threshold,
         cast(null as {{ text }}) as detail
     where 1 = 0
-{%- for a, b in corr_pairs %}
+{%- if corr_pairs %}
     union all
-    select '{{ a.name }}, {{ b.name }}', '{{ method }}_diff',
-           abs(coalesce(r.p{{ loop.index }}, 0) - coalesce(t.p{{ loop.index }}, 0)), {{ max_corr_diff }},
+    select column_name, '{{ method }}_diff',
+           abs(coalesce(p_real, 0) - coalesce(p_twin, 0)), {{ max_corr_diff }},
            {#- The real correlation is an exact aggregate: only the twin's is shown. #}
-           'twin ' || coalesce({{ dbt_synth.rounded_text("t.p" ~ loop.index, 4) }}, 'NULL')
+           'twin ' || coalesce({{ dbt_synth.rounded_text("p_twin", 4) }}, 'NULL')
              || ' (real value not shown)'
-    from real_corr as r cross join twin_corr as t
-{%- endfor %}
+    from corr_pairs
+{%- endif %}
 {%- if table_pairs %}
     union all
     select n.column_name, 'tvd_2way', v.observed, {{ max_tvd }}, 'binned 2-way table ({{ bins }} bins)'

@@ -10,6 +10,16 @@
     {col: {tvd|ks|null_rate: 0.2}}. -#}
 {%- set cols = dbt_synth.column_kinds(compare_model, columns, exclude) -%}
 {%- set num = dbt_synth.type_double() -%}
+{#- Per column: its metric, that metric's threshold and the NULL-rate threshold. -#}
+{%- set limits = [] -%}
+{%- for c in cols -%}
+  {%- set metric = 'ks' if c.kind in ('numeric', 'temporal') else 'tvd' -%}
+  {%- set override = thresholds.get(c.name, {}) -%}
+  {%- set override = override if override is mapping else {metric: override} -%}
+  {%- do limits.append({'metric': metric,
+                        'threshold': override.get(metric, max_ks if metric == 'ks' else max_tvd),
+                        'null_rate': override.get('null_rate', max_null_diff)}) -%}
+{%- endfor -%}
 with
 real_counts as (
     select count(*) as n{% for c in cols %}, count({{ c.quoted }}) as c{{ loop.index }}{% endfor %}
@@ -56,6 +66,23 @@ metric_{{ i }} as (
 ),
 {%- endif %}
 {%- endfor %}
+{%- if cols %}
+{#- One row per column, both sides' NULL rates picked by the column's index out of one cross
+    join of the two one-row counts (not one union branch per column: Spark prunes each branch's
+    columns and then counted both tables once per column). #}
+null_rates as (
+    select n.column_name, n.threshold,
+           case n.i {% for c in cols %}when {{ loop.index }} then cast(r.n - r.c{{ loop.index }} as {{ num }}) / nullif(r.n, 0) {% endfor %}end as rate_real,
+           case n.i {% for c in cols %}when {{ loop.index }} then cast(t.n - t.c{{ loop.index }} as {{ num }}) / nullif(t.n, 0) {% endfor %}end as rate_twin
+    from real_counts as r
+    cross join twin_counts as t
+    cross join (
+        {%- for c in cols %}
+        select {{ loop.index }} as i, '{{ c.name }}' as column_name, {{ limits[loop.index0].null_rate }} as threshold{{ ' union all' if not loop.last }}
+        {%- endfor %}
+    ) as n
+),
+{%- endif %}
 results as (
     select
         cast(null as {{ dbt.type_string() }}) as column_name,
@@ -65,25 +92,18 @@ results as (
         cast(null as {{ dbt.type_string() }}) as detail
     where 1 = 0
 {%- for c in cols %}
-{%- set i = loop.index %}
-{%- set metric = 'ks' if c.kind in ('numeric', 'temporal') else 'tvd' %}
-{%- set override = thresholds.get(c.name, {}) %}
-{%- set override = override if override is mapping else {metric: override} %}
     union all
-    select '{{ c.name }}', '{{ metric }}', observed,
-           {{ override.get(metric, max_ks if metric == 'ks' else max_tvd) }},
+    select '{{ c.name }}', '{{ limits[loop.index0].metric }}', observed, {{ limits[loop.index0].threshold }},
            '{{ c.kind }} values, NULLs left out'
-    from metric_{{ i }}
-    union all
-    select '{{ c.name }}', 'null_rate',
-           abs(cast(r.n - r.c{{ i }} as {{ num }}) / nullif(r.n, 0)
-               - cast(t.n - t.c{{ i }} as {{ num }}) / nullif(t.n, 0)),
-           {{ override.get('null_rate', max_null_diff) }},
-           {#- The real NULL rate is an exact aggregate: only the twin's is shown. #}
-           'NULL rate twin ' || {{ dbt_synth.rounded_text('cast(t.n - t.c' ~ i ~ ' as ' ~ num ~ ') / nullif(t.n, 0)', 4) }}
-             || ' (real value not shown)'
-    from real_counts as r cross join twin_counts as t
+    from metric_{{ loop.index }}
 {%- endfor %}
+{%- if cols %}
+    union all
+    select column_name, 'null_rate', abs(rate_real - rate_twin), threshold,
+           {#- The real NULL rate is an exact aggregate: only the twin's is shown. #}
+           'NULL rate twin ' || {{ dbt_synth.rounded_text('rate_twin', 4) }} || ' (real value not shown)'
+    from null_rates
+{%- endif %}
 )
 select column_name, metric, {{ dbt_synth.observed_or_null() }} as observed, threshold, detail
 from (select * from results where observed > threshold) as failing

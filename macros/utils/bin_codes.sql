@@ -78,49 +78,40 @@ bin_cut_{{ i }} as (
 
 {% macro quantile_edges(relation, quoted, bins, name) %}
 {#- A CTE `name` of the distinct upper ends of `bins` quantile bins of column `quoted`, with
-    `r` their rank from 0 and `m` how many there are (followed by a comma). -#}
-  {{ return(adapter.dispatch('quantile_edges', 'dbt_synth')(relation, quoted, bins, name)) }}
-{% endmacro %}
-
-{% macro default__quantile_edges(relation, quoted, bins, name) %}
-{#- Exact: the largest value of each ntile bin. -#}
+    `r` their rank from 0 and `m` how many there are (followed by a comma). The uppers come
+    from quantile_uppers, the one part that differs by warehouse. -#}
 {%- set sql %}
 {{ name }} as (
     select upper, row_number() over (order by upper) - 1 as r, count(*) over () as m
     from (
-        select distinct max(v) as upper
-        from (
-            select {{ quoted }} as v, ntile({{ bins }}) over (order by {{ quoted }}) as b
-            from {{ relation }} where {{ quoted }} is not null
-        ) as tiled
-        group by b
+        select distinct upper
+        from ({{ adapter.dispatch('quantile_uppers', 'dbt_synth')(relation, quoted, bins) }}) as quantiles
     ) as uppers
 ),
 {%- endset %}
 {{ return(sql) }}
 {% endmacro %}
 
-{% macro spark__quantile_edges(relation, quoted, bins, name) %}
+{% macro default__quantile_uppers(relation, quoted, bins) %}
+{#- Exact: the largest value of each ntile bin (a query of one column, `upper`). -#}
+        select max(v) as upper
+        from (
+            select {{ quoted }} as v, ntile({{ bins }}) over (order by {{ quoted }}) as b
+            from {{ relation }} where {{ quoted }} is not null
+        ) as tiled
+        group by b
+{%- endmacro %}
+
+{% macro spark__quantile_uppers(relation, quoted, bins) %}
 {#- Spark runs a window without PARTITION BY in one task: the exact ntile sorted all rows on
     one core (a 10M-row correlation_drift took 1,002 s against DuckDB's 133 s). The quantiles
     1/bins .. 1 by `percentile_approx` (rank error at most rows/10,000) are a distributed
     aggregate; the codes use the same cuts for the real table and the twin. -#}
 {%- set fractions = [] %}
 {%- for k in range(1, bins + 1) %}{% do fractions.append((k / bins) | string) %}{% endfor %}
-{%- set sql %}
-{{ name }} as (
-    select upper, row_number() over (order by upper) - 1 as r, count(*) over () as m
-    from (
-        select distinct upper
+        select explode(q) as upper
         from (
-            select explode(q) as upper
-            from (
-                select percentile_approx({{ quoted }}, array({{ fractions | join(', ') }}), 10000) as q
-                from {{ relation }} where {{ quoted }} is not null
-            ) as quantiles
-        ) as exploded
-    ) as uppers
-),
-{%- endset %}
-{{ return(sql) }}
-{% endmacro %}
+            select percentile_approx({{ quoted }}, array({{ fractions | join(', ') }}), 10000) as q
+            from {{ relation }} where {{ quoted }} is not null
+        ) as approximated
+{%- endmacro %}

@@ -21,3 +21,10 @@
 {% macro duckdb__hash_fraction(text_expression) %}
   (cast('0x' || substr(md5({{ text_expression }}), 1, 8) as ubigint) / 4294967296.0)
 {% endmacro %}
+
+{% macro spark__hash_fraction(text_expression) %}
+{#- md5 once: the default's eight digit terms each call md5 over the row text, and Spark repeats
+    that work in a filter (24 md5 per real row in near_duplicate_leakage's train and holdout
+    filters). conv reads the 8 hex digits; k / 2^32 is exact in a double, as in Python. -#}
+  (cast(conv(substr(md5({{ text_expression }}), 1, 8), 16, 10) as bigint) / cast(4294967296 as double))
+{% endmacro %}

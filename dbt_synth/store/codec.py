@@ -153,6 +153,7 @@ _OBJECTS: dict[str, tuple[type, _Stored]] = {
                     "clip",
                     "learning_rate",
                     "anchor_share",
+                    "ema",
                     "plan",
                     "_net",
                 }

@@ -294,6 +294,25 @@ def test_common_categories_are_kept_with_noisy_counts():
     assert accountant.spends[0].delta == 1e-6
 
 
+def test_tied_noisy_counts_are_released_in_the_values_text_order():
+    # The counts come in count order (ValueCounts.ordered), so a tie in the discrete noisy
+    # counts broken by input position would release which value was the more common.
+    ties = 0
+    for seed in range(300):
+        domain = dp_category_domain(
+            ValueCounts(["b", "a"], np.array([1001.0, 1000.0]), 0),
+            DomainRelease(
+                PrivacyAccountant(1.0, 1e-5), 0.01, NoiseSource.replayed(seed), 1e-6, 2001
+            ),
+            nullable=False,
+        )
+        assert set(domain.values) == {"a", "b"}
+        if domain.counts[0] == domain.counts[1]:
+            ties += 1
+            assert domain.values == ("a", "b")
+    assert ties >= 5
+
+
 def test_rare_categories_never_survive():
     counts = {"common": 20000, "rare": 25, "singleton": 1}
     accountant = PrivacyAccountant(1.0, 1e-5)

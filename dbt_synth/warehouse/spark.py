@@ -155,8 +155,10 @@ class SparkWarehouse(Warehouse):
 
     def capped(self, relation: Any, columns: Sequence[str], cap: int, seed: int) -> Any:
         """Rows ranked within their key by `rand(seed)`, drawn in a projection over the
-        relation's own partitions before the window's shuffle: the same draws, hence the same
-        rows, on every read."""
+        relation's own partitions before the window's shuffle, and kept by a local checkpoint
+        (in the executors' storage, released when the frame is garbage-collected after the
+        build): the window runs once, and every read (count, sample, counts) sees the same
+        rows."""
         from pyspark.sql import Window, functions
 
         draw, rank = "__dbt_synth_draw", "__dbt_synth_rank"
@@ -166,6 +168,7 @@ class SparkWarehouse(Warehouse):
             .withColumn(rank, functions.row_number().over(window))
             .filter(functions.col(rank) <= int(cap))
             .drop(rank, draw)
+            .localCheckpoint()
         )
 
     def filter(self, relation: Any, predicate: str) -> Any:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -138,8 +140,13 @@ def plan_column(spec: ColumnSpec, config: SynthConfig) -> ColumnPlan:
     return ColumnPlan.NUMERIC
 
 
+# A column's sampled values, or a call that reads them (`source_rows.LazySample.values`): the
+# sample is drawn only if some column's model needs values the engine did not count.
+Values = pa.ChunkedArray | Callable[[], pa.ChunkedArray]
+
+
 def column_model(
-    array: pa.ChunkedArray, spec: ColumnSpec, plan: ColumnPlan, context: ColumnContext
+    array: Values, spec: ColumnSpec, plan: ColumnPlan, context: ColumnContext
 ) -> ColumnModel:
     """The column's model, its DP domain released on `context.accountant`."""
     settings = context.config.column(spec.name)
@@ -153,9 +160,9 @@ def column_model(
         return GeneratedModel(spec, tail_for(settings.role, settings.format, context.config.locale))
     if plan is ColumnPlan.NUMERIC:
         return _numeric(array, spec, context)
-    sampled = _distinct(array)
+    sampled = cache(lambda: _distinct(_read(array)))
     if plan in (ColumnPlan.TEXT, ColumnPlan.TEXT_KEY):
-        text = _text(sampled, spec, context, spec.nullable and plan is ColumnPlan.TEXT)
+        text = _text(sampled(), spec, context, spec.nullable and plan is ColumnPlan.TEXT)
         if plan is ColumnPlan.TEXT_KEY:
             return StringKeyModel(spec, pattern=None, domain=text, form=settings.id_form)
         return TextModel(spec, text)
@@ -169,7 +176,7 @@ def column_model(
     # Counted over the whole source by the engine (released at its scale, then scaled to the
     # sample's), or over the sample in memory.
     pushed = context.source_counts.of(spec.name) if context.source_counts else None
-    counted = pushed or sampled
+    counted = pushed or sampled()
     rows_estimate = context.source_counts.rows_estimate if pushed else context.rows_estimate
     release = context.release(spec.name, rows_estimate)
     domain = dp_category_domain(counted, release, nullable=spec.nullable, public_values=public)
@@ -185,7 +192,7 @@ def column_model(
         # Nothing common enough to name: an ordered type falls back to its numeric domain.
         return _numeric(array, spec, context)
     if unnamed or (plan is ColumnPlan.STRING and domain.coverage < TEXT_COVERAGE):
-        text = _text(sampled, spec, context, spec.nullable)
+        text = _text(sampled(), spec, context, spec.nullable)
         if unnamed or not domain.values:
             return TextModel(spec, text)
         return head_tail(spec, domain, sigma, TextTail(text), context.rows_estimate, limit)
@@ -200,12 +207,12 @@ def public_bounds(spec: ColumnSpec, config: SynthConfig) -> tuple[float, float] 
     return axis_bound(settings.min, spec), axis_bound(settings.max, spec)
 
 
-def _numeric(array: pa.ChunkedArray, spec: ColumnSpec, context: ColumnContext) -> NumericModel:
+def _numeric(array: Values, spec: ColumnSpec, context: ColumnContext) -> NumericModel:
     bounds = public_bounds(spec, context.config)
     # Counted over the whole source by the engine (released at its scale, then scaled to the
     # sample's, as category counts are), or over the sample in memory.
     pushed = context.source_counts.ordered(spec, bounds) if context.source_counts else None
-    counted = pushed or SampledCounts(*to_axis(array, spec), bounds)
+    counted = pushed or SampledCounts(*to_axis(_read(array), spec), bounds)
     domain = numeric_domain(
         counted,
         context.accountant,
@@ -236,12 +243,16 @@ def _text(
     )
 
 
+def _read(array: Values) -> pa.ChunkedArray:
+    return array() if callable(array) else array
+
+
 def _distinct(array: pa.ChunkedArray) -> ValueCounts:
     """Distinct non-NULL values with their counts, and the NULL count (inputs to DP releases)."""
     counted = pc.value_counts(array.drop_null())
     values = counted.field("values").to_pylist()
     counts = counted.field("counts").to_numpy(zero_copy_only=False).astype(float)
-    return ValueCounts(values, counts, array.null_count)
+    return ValueCounts.ordered(values, counts, array.null_count)
 
 
 def fallback(plan: ColumnPlan, model: ColumnModel) -> str | None:

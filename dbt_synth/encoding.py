@@ -48,17 +48,26 @@ class NumericModel:
         self._special_code = {SPECIALS.index(s): i for i, s in enumerate(domain.specials)}
         self._inner_edges = domain.bin_edges[1:-1] if domain.bin_count else np.zeros(0)
 
+    @property
+    def inner_edges(self) -> np.ndarray:
+        """The edges between bins: a value's bin is how many of them are ≤ it."""
+        return self._inner_edges
+
+    def state_codes(self) -> dict[int, int]:
+        """The code of each special state (index into SPECIALS): its own when kept; a state
+        that was not kept (too rare to reveal) is modelled as the middle bin (0 without bins)."""
+        bins = self.domain.bin_count
+        unkept = len(self.domain.specials) + bins // 2 if bins else 0
+        return {state: self._special_code.get(state, unkept) for state in range(len(SPECIALS))}
+
     def encode(self, array: pa.Array | pa.ChunkedArray) -> np.ndarray:
         values, states = to_axis(array, self.spec)
         specials = len(self.domain.specials)
         codes = specials + np.searchsorted(self._inner_edges, values, side="right")
         if self.domain.bin_count == 0:
             codes[:] = 0
-        for state, code in self._special_code.items():
+        for state, code in self.state_codes().items():
             codes[states == state] = code
-        # A special state that was not kept (too rare to reveal) is modelled as the middle bin.
-        unkept = (states >= 0) & ~np.isin(states, list(self._special_code))
-        codes[unkept] = specials + self.domain.bin_count // 2 if self.domain.bin_count else 0
         return codes.astype(np.int32)
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pa.Array:
@@ -155,11 +164,16 @@ class CategoryModel:
         # A capped public column's `other` is a sum of noisy counts: no longer one measurement.
         self.prior = PriorCounts(counts, sigma) if not len(self._tail) else None
 
-    def encode(self, array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    def code_map(self) -> tuple[dict[Any, int], int, int]:
+        """What `encode` looks a value up in: the modelled values' codes, NULL's code, and the
+        code of every other value (`other`, or 0 where a public list has no `other`)."""
         fallback = self._other_code if self._other_code is not None else 0
         null_code = self._null_code if self._null_code is not None else fallback
+        return self._index, null_code, fallback
+
+    def encode(self, array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        index, null_code, fallback = self.code_map()
         values = array.to_pylist()
-        index = self._index
         return np.fromiter(
             (null_code if v is None else index.get(v, fallback) for v in values),
             dtype=np.int32,

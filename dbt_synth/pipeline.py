@@ -28,7 +28,7 @@ from dbt_synth.columns import (
 )
 from dbt_synth.conditioning import constraints_of
 from dbt_synth.config import SynthConfig, parse_config
-from dbt_synth.encoding import ColumnModel, KeyModel
+from dbt_synth.encoding import ColumnModel, KeyModel, PriorCounts
 from dbt_synth.errors import SourceError, SynthError
 from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.keys import StringKeyModel
@@ -36,8 +36,9 @@ from dbt_synth.mechanisms import build_mechanism
 from dbt_synth.mechanisms.base import EncodedTable, Progress
 from dbt_synth.noise import NoiseSource, sampling_seed
 from dbt_synth.pushdown import SourceCounts, value_counts
+from dbt_synth.pushdown_marginals import marginal_counts, pushed_codes
 from dbt_synth.schema import TableSchema, schema_of_arrow
-from dbt_synth.source_rows import SourceRows
+from dbt_synth.source_rows import LazySample, SourceRows
 from dbt_synth.tails import domain_share, domain_weight, generator_sigma, head_weight
 
 # Share of the zCDP budget spent on the DP row count (its noise is tiny next to n anyway).
@@ -151,7 +152,10 @@ def _synthesize(
     rows_estimate = max(noisy_rows, 1.0)
     # The rate comes from the DP count, so choosing it is post-processing.
     rate = min(1.0, config.max_fit_rows / rows_estimate) if config.max_fit_rows else 1.0
-    table = source.sample(rate, noise.generator)
+    # Drawn when a column first needs values the engine did not count (pushdown.py).
+    sampled = f" (a Poisson sample, rate {rate:.3g})" if rate < 1 else ""
+    # The message names no count: at rate 1 the sample's size is the exact row count.
+    sample = LazySample(source, rate, noise.generator, lambda: say(f"source rows read{sampled}"))
     # What domains and the mechanism see: the sample, whose DP size estimate is rate · n̂.
     fit_estimate = rate * rows_estimate
 
@@ -170,11 +174,7 @@ def _synthesize(
     limit_sigma = generator_sigma(
         (1 - share) * accountant.remaining_rho(extra_delta=reserve), modelled_plans
     )
-    sampled = f" (a Poisson sample of {source.rows})" if rate < 1 else ""
-    say(
-        f"{table.num_rows} rows{sampled} × {len(schema.columns)} columns; "
-        f"ε target {config.epsilon}, δ {delta:.2e}"
-    )
+    say(f"{len(schema.columns)} columns; ε target {config.epsilon}, δ {delta:.2e}")
     source_counts = _source_counts(source, schema, config, plans, rows_estimate, rate)
     if source_counts is not None and source_counts.columns:
         say(f"category counts of {len(source_counts.columns)} columns computed by the warehouse")
@@ -191,7 +191,7 @@ def _synthesize(
         head,
     )
     models: list[ColumnModel] = [
-        column_model(table.column(spec.name), spec, plan, context.weighted(plan))
+        column_model(sample.values(spec.name), spec, plan, context.weighted(plan))
         for spec, plan in zip(schema.columns, plans, strict=True)
     ]
     treatments = []
@@ -203,17 +203,35 @@ def _synthesize(
 
     modelled = [i for i, m in enumerate(models) if m.modelled]
     mechanism = None
+    fit_rate = rate
     if modelled:
-        encoded = EncodedTable(
-            codes=np.column_stack(
-                [models[i].encode(table.column(schema.columns[i].name)) for i in modelled]
-            ),
-            cardinalities=tuple(models[i].cardinality for i in modelled),
-            names=tuple(schema.columns[i].name for i in modelled),
-            priors=tuple(models[i].prior for i in modelled),
-        )
-        del table
         mechanism = build_mechanism(config.mechanism, len(modelled))
+        columns = [(schema.columns[i], models[i]) for i in modelled]
+        codes = pushed_codes(source_counts, columns, config) if mechanism.fits_from_counts else ""
+        if isinstance(codes, list):
+            # Every modelled column's domain and codes are the engine's: the mechanism fits on
+            # the counts of every row (pushdown_marginals.py), at the source's scale.
+            assert source_counts is not None and source_counts.aggregates is not None
+            say(f"counting the 1- and 2-way marginals of {len(columns)} columns in the warehouse")
+            encoded = EncodedTable(
+                codes=None,
+                cardinalities=tuple(m.cardinality for _, m in columns),
+                names=tuple(spec.name for spec, _ in columns),
+                priors=tuple(_unscaled(m.prior, rate) for _, m in columns),
+                counts=marginal_counts(source_counts.aggregates, codes),
+            )
+            say(f"1- and 2-way counts of {len(columns)} columns computed by the warehouse")
+            fit_rate, fit_estimate = 1.0, rows_estimate
+        else:
+            if codes:
+                say(f"marginals counted on the sample: {codes}")
+            encoded = EncodedTable(
+                codes=np.column_stack([m.encode(sample.column(spec.name)) for spec, m in columns]),
+                cardinalities=tuple(m.cardinality for _, m in columns),
+                names=tuple(spec.name for spec, _ in columns),
+                priors=tuple(m.prior for _, m in columns),
+            )
+        sample.release()
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
         mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, noise=noise, progress=say)
     generator = TwinGenerator(
@@ -234,7 +252,7 @@ def _synthesize(
         delta=delta,
         target_epsilon=config.epsilon,
         rows_estimate=rows_estimate,
-        sample_rate=rate,
+        sample_rate=fit_rate,
         seed_fixed=config.seed is not None,
         noise_replayable=noise.replayable,
         spends=tuple(accountant.spends),
@@ -269,6 +287,14 @@ def _source_counts(
         if plan is ColumnPlan.NUMERIC
     )
     return SourceCounts(counted, rows_estimate, rate, source.aggregates, ordered)
+
+
+def _unscaled(prior: PriorCounts | None, rate: float) -> PriorCounts | None:
+    """A prior released over the whole source and scaled to the sample (`domain.scaled`),
+    back at the source's scale (post-processing)."""
+    if prior is None or rate == 1.0:
+        return prior
+    return PriorCounts(prior.counts / rate, prior.sigma / rate)
 
 
 def _refined_count(

@@ -14,13 +14,17 @@ at the source's scale (the same ρ buys a domain closer to the truth, and rare v
 the threshold on the full table are kept) and then scaled by the sample rate, which is
 post-processing, so that the domain's counts match the rows the generator sees.
 
-The DP row count was already the engine's (`SourceRows.rows`: Spark's `count()`). What still
-reads the sample: text and role columns' values (formats, heads), and the mechanisms. The
-marginal mechanism reads rows only through its exact 1- and 2-way marginals of codes, which one
-grouping-sets query could count, but every column model's `encode` would first have to be
-written in SQL (numeric bins are public edges, categories a public list; a head+tail column's
-tail and a text column's formats are not a lookup), and DP-SGD needs the rows themselves; so
-the sample stays, and with it the driver's memory bound by `max_fit_rows`.
+The DP row count was already the engine's (`SourceRows.rows`: Spark's `count()`). The marginal
+mechanism's exact 1- and 2-way code counts are the engine's too (`pushdown_marginals`) when
+every modelled column's domain was counted here and its encoding has a SQL form (numeric,
+date and timestamp bins with their special states; string, boolean and integer categories with
+NULL and `other`): the mechanism is then fit over every row, at the source's scale (the DP row
+count n̂ as its total, the 1-way priors brought back from the sample's scale), and reports a
+`sample_rate` of 1. A column without such a form (a role head learned from the sample, a TIME
+column) keeps the whole table on the sample road. No release claims amplification by sampling,
+on either road (`source_rows`), so counting every row changes no accounting. What still reads
+the sample, drawn only if some column needs it (`source_rows.LazySample`): text formats, role
+heads, and DP-SGD, which needs the rows themselves.
 """
 
 from __future__ import annotations
@@ -105,8 +109,7 @@ def value_counts(aggregates: Aggregates, names: Sequence[str]) -> dict[str, Valu
         null = [j for j, v in enumerate(values) if v is None]
         nulls = int(counts[null].sum()) if null else 0
         kept = [j for j, v in enumerate(values) if v is not None]
-        kept.sort(key=lambda j: (-counts[j], str(values[j])))
-        out[name] = ValueCounts([values[j] for j in kept], counts[kept], nulls)
+        out[name] = ValueCounts.ordered([values[j] for j in kept], counts[kept], nulls)
     return out
 
 

@@ -60,3 +60,37 @@ class SourceRows:
                 batch = batch.filter(pa.array(rng.random(batch.num_rows) < rate))
             kept.append(batch)
         return pa.Table.from_batches(kept, schema=self.schema)
+
+
+class LazySample:
+    """The Poisson sample of a source, drawn the first time a column's values are read.
+
+    A fit whose domains and marginals the engine counts over the whole source
+    (`dbt_synth.pushdown`, `dbt_synth.pushdown_marginals`) reads no column here, and no row
+    reaches the driver; a text column, or a table whose marginals are counted on the driver,
+    draws it once. Whether it is drawn depends on the columns' plans and DP releases only.
+    """
+
+    def __init__(
+        self,
+        source: SourceRows,
+        rate: float,
+        rng: np.random.Generator,
+        drawn: Callable[[], None],
+    ) -> None:
+        self._source, self._rate, self._rng, self._drawn = source, rate, rng, drawn
+        self._table: pa.Table | None = None
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        if self._table is None:
+            self._table = self._source.sample(self._rate, self._rng)
+            self._drawn()
+        return self._table.column(name)
+
+    def values(self, name: str) -> Callable[[], pa.ChunkedArray]:
+        """The column's sampled values, read when called."""
+        return lambda: self.column(name)
+
+    def release(self) -> None:
+        """Let the sample go (the fit no longer reads it)."""
+        self._table = None

@@ -39,8 +39,9 @@ from dbt_synth.relational import (
     split_config,
     synthesize_child,
 )
-from dbt_synth.relational.cardinality import KeyCounter
+from dbt_synth.relational.engine import ChildTables
 from dbt_synth.relational.manifest import discover_keys, manifest_location
+from dbt_synth.relational.plan import HeldSource
 from dbt_synth.schema import TableSchema
 from dbt_synth.store.build import plan_build
 from dbt_synth.store.table import source_lock
@@ -71,7 +72,8 @@ def child_twin(
     literal `dbt.ref(parent)` is what makes dbt build the parent twin first (one call per
     statement: dbt's Python-model parser does not see calls nested in tuples); the parent's
     source is read only for the attributes the child learns its dependency on (DP, within the
-    child's ε). Foreign keys come from the `relationships` tests on this model (the manifest)
+    child's ε), joined with the child in the warehouse: only the fit's sample of the joined rows
+    reaches Python. Foreign keys come from the `relationships` tests on this model (the manifest)
     plus `synth.foreign_keys`.
     """
     return build(dbt, session, source, config, parents=parents)
@@ -200,16 +202,14 @@ class _Relatives:
         """The parents' twins only: what a resample draws keys from."""
         return {name: ParentData(warehouse.arrow(_twin_of(v))) for name, v in self.parents.items()}
 
-    def counter(self, warehouse: Warehouse, child: Any) -> KeyCounter:
-        """Children per parent counted by the warehouse: the child against each parent's
-        source when given (the real parents), else against its twin."""
-
-        def run(parent: str, query: str) -> Any:
-            value = self.parents[parent]
-            reference = value[1] if isinstance(value, tuple | list) else value
-            return warehouse.aggregate_tables({"child": child, "parent": reference}, query)
-
-        return KeyCounter(run, warehouse.dialect)
+    def tables(self, warehouse: Warehouse, child: Any) -> ChildTables:
+        """The child and its parents as the warehouse holds them: children per parent are
+        counted against each parent's source when given (the real parents), else its twin."""
+        references = {
+            name: value[1] if isinstance(value, tuple | list) else value
+            for name, value in self.parents.items()
+        }
+        return ChildTables(warehouse, child, references)
 
     def data(self, warehouse: Warehouse) -> dict[str, ParentData]:
         """The parents' twins and, where given, their sources (attributes a fit learns from)."""
@@ -225,8 +225,9 @@ def _child(
     model: str,
     progress: Callable[[str], None],
 ) -> ChildResult:
-    """Fit a child twin: its parents as Arrow, the child read through its Poisson sample and
-    its children per parent counted by the warehouse."""
+    """Fit a child twin: its parents' twins as Arrow, their sources left in the warehouse; the
+    child capped, joined with them and counted by the warehouse, and read through the joined
+    rows' Poisson sample (`relational/engine.py`)."""
     return synthesize_child(
         warehouse.source_rows(source),
         relatives.data(warehouse),
@@ -236,7 +237,7 @@ def _child(
         schema=schema,
         discovered=relatives.discovered,
         progress=progress,
-        counter=relatives.counter(warehouse, source),
+        tables=relatives.tables(warehouse, source),
     )
 
 
@@ -247,7 +248,7 @@ def _twin_of(value: Any) -> Any:
 def _parent(warehouse: Warehouse, value: Any) -> ParentData:
     if isinstance(value, tuple | list):
         parent_twin, parent_source = value
-        return ParentData(warehouse.arrow(parent_twin), warehouse.arrow(parent_source))
+        return ParentData(warehouse.arrow(parent_twin), HeldSource.of(warehouse, parent_source))
     return ParentData(warehouse.arrow(value))
 
 

@@ -173,6 +173,31 @@ def test_batches_are_poisson_sampled_and_the_noise_spends_exactly_the_budget(cod
     assert len(messages) == 8 and messages[-1].endswith("ε so far 1.000")
 
 
+def test_a_small_table_gets_20_steps_an_epoch_and_keeps_the_average_of_its_iterates(codes):
+    data = EncodedTable(
+        codes=codes.numpy()[:2000].astype(np.int32),
+        cardinalities=tuple(int(c) + 1 for c in codes.max(0).values),
+        names=("wage", "experience", *CATEGORIES),
+        priors=(None,) * codes.shape[1],
+    )
+    moved = {}
+    for ema in (0.0, 0.95):
+        mechanism = DPSGDMechanism(hidden=16, epochs=2, ema=ema)
+        mechanism.fit(
+            data,
+            PrivacyAccountant(1.0, 1e-5),
+            rows_estimate=2000.0,
+            noise=NoiseSource.replayed(3),
+            progress=lambda _: None,
+        )
+        # 2048 rows would be the whole table: the rate is capped at 1/20 instead.
+        assert mechanism.plan.sample_rate == pytest.approx(0.05) and mechanism.plan.steps == 40
+        moved[ema] = float(mechanism._net.out.norm())
+    # The same noisy steps (replayed) from the same small start, averaged: the kept weights
+    # wander less.
+    assert 0 < moved[0.95] < 0.9 * moved[0.0]
+
+
 @pytest.mark.parametrize(
     ("noise", "rate", "steps"), [(0.8, 0.25, 40), (2.8, 0.05, 160), (20, 0.01, 999)]
 )
@@ -236,8 +261,9 @@ def test_a_dpsgd_twin_built_by_dbt_records_its_sgd_parameters_and_its_report_ren
     )[0]
     training = next(s for s in json.loads(spends) if s["part"] == "training")
     assert mechanism == "dpsgd" and 0.999 <= epsilon <= 1.0 + 1e-6
-    assert training["sample_rate"] == pytest.approx(0.25)  # 2048 of ~4000 rows, capped at 1/4
-    assert training["steps"] == 40 and training["noise_multiplier"] > 1
+    # 2048 of ~4000 rows, capped at 1/20: 10 epochs are 200 steps.
+    assert training["sample_rate"] == pytest.approx(0.05)
+    assert training["steps"] == 200 and training["noise_multiplier"] > 1
     assert "ε so far 1.000" in capsys.readouterr().out  # per-epoch progress in dbt's log
     (rows,) = project.query("select count(*) from main.cps1988_twin")[0]
     assert rows == pytest.approx(4000, rel=0.02)

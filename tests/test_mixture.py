@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dbt_synth.mechanisms.mixture import MixtureModel, _systematic_round
+from dbt_synth.mechanisms.mixture import MixtureModel, systematic_round
 
 
 def _model(components: int, seed: int) -> MixtureModel:
@@ -45,7 +45,7 @@ def test_systematic_rounding_keeps_totals_and_expectations():
     rng = np.random.default_rng(2)
     expected = np.array([[0.25, 0.25, 0.5], [1.6, 0.2, 0.2]])
     totals = np.array([1, 2])
-    draws = np.stack([_systematic_round(expected, totals, rng) for _ in range(4000)])
+    draws = np.stack([systematic_round(expected, totals, rng) for _ in range(4000)])
     assert (draws.sum(axis=2) == totals).all()
     assert (draws >= np.floor(expected)).all() and (draws <= np.ceil(expected)).all()
     assert np.allclose(draws.mean(axis=0), expected, atol=0.03)

@@ -87,7 +87,9 @@ def test_the_fit_releases_category_domains_on_the_whole_source_scaled_to_the_sam
         aggregates=Aggregates(lambda q: relation.query("source", q).to_arrow_table(), "duckdb"),
     )
     said: list[str] = []
-    config = {"epsilon": 1.0, "max_fit_rows": 1000, "rows": 500}
+    # DP-SGD reads rows: the sample road (the marginal mechanism fits on the engine's counts
+    # of every row instead: tests/test_pushdown_marginals.py).
+    config = {"epsilon": 1.0, "max_fit_rows": 1000, "rows": 500, "mechanism": "dpsgd"}
     result = synthesize(pushed, config=config, progress=said.append)
     assert "category counts of 2 columns computed by the warehouse" in said
     rate = result.sample_rate
@@ -163,6 +165,8 @@ def test_a_pushed_numeric_domain_is_the_sample_path_domain_when_the_sample_is_th
     with replayable_noise(7):
         memory = synthesize(source, config=config)
     assert engine.sample_rate == memory.sample_rate == 1.0
+    # The last query counted the marginal mechanism's pairs (test_pushdown_marginals.py).
+    assert "__dbt_synth_code_" in queries.pop()
     # The engine counted all five columns: how many keys each has, then all their keys, or
     # each column's first level and a query per deeper level.
     if max_keys:
@@ -191,6 +195,8 @@ def test_the_numeric_queries_hold_no_value_of_the_table():
     result = synthesize(pushed, config={"epsilon": 2.0, "rows": 50, "mechanism": "marginal"})
     models = [m for m in result.generator.models if isinstance(m, NumericModel)]
     assert len(models) == 2 and all(m.domain.bin_count for m in models)
+    # The marginals' query names the released bin edges (DP output, as the twin's domain is).
+    assert "__dbt_synth_code_" in queries.pop()
     assert len(queries) == 2
     numbers = {float(n) for q in queries for n in re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", q)}
     for value in [*planted, 4_242_424, 7_777_777, 5_151_515]:

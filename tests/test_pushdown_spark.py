@@ -9,10 +9,16 @@ import pytest
 from dbt_synth import synthesize
 from dbt_synth.domains.tree import LEVEL_BITS
 from dbt_synth.noise import replayable_noise
+from dbt_synth.pushdown import Aggregates
 from dbt_synth.schema import ColumnKind
 from dbt_synth.warehouse import create
 from dbt_synth.warehouse.spark import SparkWarehouse
-from tests.pushdown_cases import ordered_source, same_numeric_domains
+from tests.pushdown_cases import (
+    coded_source,
+    ordered_source,
+    same_code_counts,
+    same_numeric_domains,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -36,7 +42,37 @@ def test_spark_counts_release_the_sample_paths_numeric_domains_at_rate_one(spark
         memory = synthesize(warehouse.arrow(frame), schema=schema, config=config)
     assert engine.sample_rate == memory.sample_rate == 1.0
     same_numeric_domains(engine, memory)
-    # The sample (here the table) and the counts came to the driver; the counts are tree cells
-    # the previous level kept (at most 16 per kept node), never more than the columns' trees.
-    assert sampled == 3000
-    assert 6 * len(LEVEL_BITS) < counts < 6 * 3000
+    # Only counts came to the driver (the marginal mechanism's too, so no sample was drawn):
+    # tree cells the previous level kept (at most 16 per kept node) and the 15 pairs' cells.
+    assert sampled == 0
+    cards = [c.codes for c in engine.columns]
+    pair_cells = sum(a * b for i, a in enumerate(cards) for b in cards[i + 1 :])
+    assert 6 * len(LEVEL_BITS) < counts < 6 * 3000 + pair_cells
+
+
+def test_spark_counts_the_marginals_as_the_driver_and_fetches_no_sample(spark):
+    """The codes in Spark SQL (awkward strings, NaN and ±inf kept and not, `other`, booleans,
+    dates, timestamps) count as `encode` does; at rate 1 under replayed noise the fit is the
+    driver's, and no source row reaches the driver, only counts."""
+    warehouse = create(spark.session)
+    source = coded_source(rows=3000)
+    frame = spark.session.createDataFrame(source)
+    schema = warehouse.schema(frame)
+    config = {"epsilon": 4.0, "rows": 300, "mechanism": "marginal", "seed": 3}
+    fetched, aggregated = warehouse.fetched_rows, warehouse.aggregated_rows
+    said: list[str] = []
+    with replayable_noise(11):
+        engine = synthesize(
+            warehouse.source_rows(frame), schema=schema, config=config, progress=said.append
+        )
+    counts = warehouse.aggregated_rows - aggregated
+    assert warehouse.fetched_rows - fetched == counts  # no sample: every row fetched is a count
+    assert "1- and 2-way counts of 7 columns computed by the warehouse" in said
+    table = warehouse.arrow(frame)
+    with replayable_noise(11):
+        driver = synthesize(table, schema=schema, config=config)
+    assert engine.sample_rate == driver.sample_rate == 1.0
+    assert [s.rdp.tolist() for s in engine.spends] == [s.rdp.tolist() for s in driver.spends]
+    assert engine.table.to_pandas().equals(driver.table.to_pandas())
+    aggregates = Aggregates(lambda q: warehouse.aggregate(frame, q), warehouse.dialect)
+    assert same_code_counts(driver, table, aggregates) == 7

@@ -151,7 +151,9 @@ def test_category_counts_are_computed_in_spark_and_only_the_sample_reaches_the_d
     result = synthesize(
         warehouse.source_rows(source),
         schema=schema,
-        config={"epsilon": 1.0, "max_fit_rows": 1000, "rows": 1000},
+        # DP-SGD reads rows: the sample road (the marginal mechanism's counts are Spark's, and
+        # no sample is drawn: tests/test_pushdown_spark.py).
+        config={"epsilon": 1.0, "max_fit_rows": 1000, "rows": 1000, "mechanism": "dpsgd"},
         progress=said.append,
     )
     counts = warehouse.aggregated_rows - aggregated

@@ -1,6 +1,7 @@
 """Where the default's 2-way error comes from: the estimator, or the numeric codes themselves.
 
     python -m bench.fidelity.diagnose [--epsilon 1] [--seeds 0 1 2] [--set '{"max_bins": 10}']
+    python -m bench.fidelity.diagnose --scorebins [--epsilon 3] [--seeds 0 1 2]
 
 Fits the product default (`mechanism: auto`, DP domains, nothing declared) on the CPS 1988 train
 split in-process, with the fit's noise replayed from each seed (`replayable_noise`: comparable
@@ -14,7 +15,11 @@ separate the error's sources, each scored on the same 10 real-data quantile bins
   1-way distribution, independent of the other columns inside a bin. Its error is what the bins'
   coarseness costs by itself.
 
-`code 2-way` is the fitted mixture's own pair marginals against the real rows' codes.
+`code 2-way` is the fitted estimator's own pair marginals against the real rows' codes.
+
+`--scorebins` fits the free-bins arm's input instead (`ours-marginal-scorebins`: the train table
+cut at the scorer's bins, every column a declared category) and scores the twin on the bins, as
+the runner does; only the twin's 1-way and 2-way TVD and `code 2-way` are printed there.
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ import pandas as pd
 import pyarrow as pa
 
 from bench.fidelity.data import Dataset, prepare
-from bench.fidelity.metrics import discretize, tvd, utility_auc
+from bench.fidelity.metrics import discretize, fidelity, tvd, utility_auc
 from bench.fidelity.runner import OUT
+from bench.fidelity.scorebins import prepare_binned
 from dbt_synth import synthesize
-from dbt_synth.mechanisms.mixture import MixtureModel
 from dbt_synth.noise import replayable_noise
 
 
@@ -40,6 +45,7 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--set", default="{}", help="extra synth config, as JSON")
+    parser.add_argument("--scorebins", action="store_true", help="the free-bins arm's input")
     args = parser.parse_args()
     data_dir = OUT / "data" / "cps1988"
     dataset = prepare("cps1988", data_dir)
@@ -47,8 +53,13 @@ def main() -> None:
     holdout = pd.read_parquet(data_dir / "holdout.parquet")
     categorical = set(dataset.categorical)
     rows = []
+    if args.scorebins:
+        binned, _ = prepare_binned(dataset, train, holdout, data_dir.with_name("diag-bins"))
     for seed in args.seeds:
-        row = _diagnose(train, holdout, dataset, categorical, args.epsilon, seed, args.set)
+        if args.scorebins:
+            row = _diagnose_binned(binned, args.epsilon, seed, args.set)
+        else:
+            row = _diagnose(train, holdout, dataset, categorical, args.epsilon, seed, args.set)
         print(json.dumps(row), flush=True)
         rows.append(row)
     means = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0] if k != "seed"}
@@ -110,6 +121,29 @@ def _diagnose(
     return out
 
 
+def _diagnose_binned(binned: pd.DataFrame, epsilon: float, seed: int, extra: str) -> dict:
+    """The free-bins arm in-process: every column a declared category (`--domains public`)."""
+    columns = {
+        name: {"categories": sorted(binned[name].dropna().unique().tolist(), key=str)}
+        for name in binned.columns
+    }
+    config = {"epsilon": epsilon, "delta": 1e-5, "rows": len(binned), "seed": seed}
+    config.update(mechanism="marginal", columns=columns, verbose=False)
+    with replayable_noise(seed):
+        result = synthesize(binned, config={**config, **json.loads(extra)})
+    scores = fidelity(binned, result.table.to_pandas(), set(binned.columns))
+    generator = result.generator
+    codes = [
+        model.encode(pa.array(binned[name]))
+        for name, model in zip(generator.names, generator.models, strict=True)
+        if model.modelled
+    ]
+    out = {"seed": seed, "twin 1-way": round(scores.tvd_1way, 4)}
+    out["twin 2-way"] = round(scores.tvd_2way, 4)
+    out["code 2-way"] = round(_code_tvd(generator.mechanism._model, np.column_stack(codes)), 4)
+    return out
+
+
 def _pair_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, categorical: set[str]) -> dict:
     """2-way TVD of every column pair, on the scorer's cells (metrics.fidelity, pair by pair)."""
     cells = {
@@ -126,8 +160,8 @@ def _pair_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, categorical: set[str
     return out
 
 
-def _code_tvd(model: MixtureModel, codes: np.ndarray) -> float:
-    """Mean 2-way TVD of the mixture's pair marginals against the real rows' codes."""
+def _code_tvd(model, codes: np.ndarray) -> float:
+    """Mean 2-way TVD of the estimator's pair marginals against the real rows' codes."""
     cards = model.cardinalities
     errors = []
     for a, b in combinations(range(len(cards)), 2):

@@ -7,6 +7,12 @@ domain release), rows fetched to the driver and, of those, rows of aggregate res
 from a checkout to measure that checkout's dbt_synth (e.g. before and after a change):
 
     python bench/spark/fit_counts.py [--copies 30] [--max-fit-rows 100000] [--mechanism auto]
+        [--columns month,day,...] [--pairs-first]
+
+`--columns` fits a twin of those columns only (≤ 10 modelled: `auto` picks the marginal
+mechanism, whose counts Spark computes where every column's codes have a SQL form:
+`dbt_synth.pushdown_marginals`); `--pairs-first` expands every row into the pairs' grouping
+sets instead of grouping the distinct rows of codes first (to compare the two).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ def main() -> None:
     parser.add_argument("--max-fit-rows", type=int, default=100_000)
     parser.add_argument("--mechanism", default="auto")
     parser.add_argument("--out", type=Path, default=REPO / "bench/out/spark")
+    parser.add_argument("--columns", default=None)
+    parser.add_argument("--pairs-first", action="store_true")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     source = args.out / f"flights_x{args.copies}.parquet"
@@ -49,6 +57,12 @@ def main() -> None:
     started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     session = local_session()
     relation = session.read.parquet(str(source))
+    if args.columns:
+        relation = relation.select(*args.columns.split(","))
+    if args.pairs_first:
+        import dbt_synth.pushdown_marginals as marginals
+
+        marginals._GROUP_FIRST = False
     warehouse = create(session)
     schema = warehouse.schema(relation)
     said: list[tuple[float, str]] = []
@@ -82,6 +96,8 @@ def main() -> None:
                 "sample_rate": round(result.sample_rate, 4),
                 "fit_s": round(fit, 1),
                 "until_mechanism_s": round(releases, 1),
+                "columns": len(schema.columns),
+                "progress": [(round(t, 1), m) for t, m in said if not m.startswith("round ")],
                 "fetched_rows": warehouse.fetched_rows,
                 "aggregate_rows": getattr(warehouse, "aggregated_rows", None),
                 "numeric_bins": {

@@ -99,9 +99,12 @@ def dp_category_domain(
         threshold = threshold_for(sigma, threshold_delta)
         noisy = noise.counts(np.asarray(counts, dtype=float), sigma)
         keep = noisy >= threshold
-        order = np.argsort(-noisy[keep], kind="stable")
-        kept_values = tuple(values[i] for i in np.flatnonzero(keep)[order])
-        kept_counts = noisy[keep][order]
+        # By noisy count, ties by the value's text: the input order is the exact counts' (or
+        # the rows'), which the released list must not carry.
+        kept = np.flatnonzero(keep)
+        order = sorted(range(len(kept)), key=lambda k: (-noisy[kept[k]], str(values[kept[k]])))
+        kept_values = tuple(values[kept[k]] for k in order)
+        kept_counts = noisy[kept][order]
     noisy_null = float(noise.counts(null_count, sigma))
     has_null = nullable and noisy_null >= threshold
     non_null = rows_estimate - max(noisy_null, 0.0)

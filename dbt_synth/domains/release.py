@@ -25,6 +25,14 @@ class ValueCounts:
     counts: np.ndarray
     nulls: int
 
+    @classmethod
+    def ordered(cls, values: list[Any], counts: np.ndarray, nulls: int) -> ValueCounts:
+        """In one fixed order (count descending, then the value's text) whoever counted them
+        and however the rows were ordered: a replayed noise stream then noises the same value
+        the same way, in memory and in the engine (`dbt_synth.pushdown.value_counts`)."""
+        order = sorted(range(len(values)), key=lambda j: (-counts[j], str(values[j])))
+        return cls([values[j] for j in order], np.asarray(counts, dtype=float)[order], nulls)
+
 
 @dataclass(frozen=True)
 class DomainRelease:

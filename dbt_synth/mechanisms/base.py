@@ -19,20 +19,68 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class CodeCounts:
+    """Exact 1- and 2-way counts of encoded columns: `singles[j]` per code of column j,
+    `pairs[(a, b)]` (a < b) shaped (cardinality of a, cardinality of b).
+
+    Counted on the driver from codes (`of_codes`), or by the engine over the whole source
+    (`dbt_synth.pushdown_marginals`): inputs to DP releases only, never written or logged.
+    """
+
+    cardinalities: tuple[int, ...]
+    singles: tuple[np.ndarray, ...]
+    pairs: dict[tuple[int, int], np.ndarray]
+
+    @classmethod
+    def of_codes(cls, codes: np.ndarray, cardinalities: tuple[int, ...]) -> CodeCounts:
+        cards = cardinalities
+        singles = tuple(
+            np.bincount(codes[:, j], minlength=cards[j]).astype(float) for j in range(len(cards))
+        )
+        pairs = {
+            (a, b): np.bincount(
+                codes[:, a].astype(np.int64) * cards[b] + codes[:, b], minlength=cards[a] * cards[b]
+            )
+            .reshape(cards[a], cards[b])
+            .astype(float)
+            for a in range(len(cards))
+            for b in range(a + 1, len(cards))
+        }
+        return cls(cardinalities, singles, pairs)
+
+    @property
+    def rows(self) -> int:
+        return int(self.singles[0].sum()) if self.singles else 0
+
+
+@dataclass(frozen=True)
 class EncodedTable:
-    """The modelled columns as integer codes, one column of `codes` per source column.
+    """The modelled columns as integer codes, one column of `codes` per source column; or,
+    where the engine counted them (`counts`, and `codes` None), only their exact 1- and 2-way
+    counts over the whole source, for a mechanism that fits from those (`fits_from_counts`).
 
     `priors` are noisy 1-way counts already paid for while learning domains (or None).
     """
 
-    codes: np.ndarray
+    codes: np.ndarray | None
     cardinalities: tuple[int, ...]
     names: tuple[str, ...]
     priors: tuple[PriorCounts | None, ...]
+    counts: CodeCounts | None = None
 
     @property
     def rows(self) -> int:
+        if self.codes is None:
+            return self.counts.rows if self.counts is not None else 0
         return int(self.codes.shape[0])
+
+    def marginal_counts(self) -> CodeCounts:
+        """The exact 1- and 2-way counts: the engine's, or counted from the codes."""
+        if self.counts is not None:
+            return self.counts
+        if self.codes is None:
+            raise ValueError("an EncodedTable needs codes or counts")
+        return CodeCounts.of_codes(self.codes, self.cardinalities)
 
 
 @dataclass(frozen=True)
@@ -58,6 +106,9 @@ class Mechanism(ABC):
     """
 
     name: ClassVar[str]
+    #: Whether `fit` reads its data only through `EncodedTable.marginal_counts`, so that an
+    #: engine may count them over the whole source instead of the driver encoding a sample.
+    fits_from_counts: ClassVar[bool] = False
 
     def fit(
         self,

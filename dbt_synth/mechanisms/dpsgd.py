@@ -9,7 +9,9 @@ gradients clipped to L2 norm `clip`, Gaussian noise of `noise_multiplier · clip
 and opacus' subsampled-Gaussian RDP accounting. The noise multiplier is calibrated so that the
 whole run spends exactly what the accountant has left after the domains. The batch size, epochs
 and clip are fixed settings and the sample rate is derived from the DP row count, so nothing about
-the schedule depends on the private data.
+the schedule depends on the private data. The rate is capped at 1/20: a small table gets many
+small noisy steps rather than a few large ones (the accountant then allows a much lower noise
+multiplier), and the net kept is a running average of the iterates (post-processing).
 
 Per-row clipping is done without ever materialising per-row gradients ("ghost clipping"): for the
 net's layers the squared norm of a row's gradient has a closed form in the row's activations and
@@ -68,10 +70,13 @@ class DPSGDMechanism(Mechanism):
     hidden: int = 128
     epochs: float = 10.0
     batch_size: int = 2048
-    max_sample_rate: float = 0.25
+    # At least 20 steps an epoch, so a small table still gets 200 (issue 15, bench/RESULTS.md).
+    max_sample_rate: float = 0.05
     clip: float = 1.0
-    learning_rate: float = 0.01
+    learning_rate: float = 0.03
     anchor_share: float = 0.1
+    # The net kept is an exponential moving average of the iterates (post-processing).
+    ema: float = 0.95
     plan: TrainingPlan | None = field(default=None, init=False)
     # Realised Poisson batch sizes, for tests and reports.
     batch_sizes: list[int] = field(default_factory=list, init=False, repr=False)
@@ -107,6 +112,7 @@ class DPSGDMechanism(Mechanism):
             num_samples=data.rows, sample_rate=sample_rate, generator=generator, steps=steps
         )
         optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        average = [p.clone() for p in net.parameters()] if self.ema else None
         steps_per_epoch = max(round(1 / sample_rate), 1)
         loss_sum, rows_seen = 0.0, 0
         for step, batch in enumerate(sampler, start=1):
@@ -120,6 +126,9 @@ class DPSGDMechanism(Mechanism):
                 # Noise on a masked weight would be discarded anyway: drop it before Adam.
                 parameter.grad = noisy * mask / plan.expected_batch
             optimiser.step()
+            if average is not None:
+                for mean, parameter in zip(average, net.parameters(), strict=True):
+                    mean.lerp_(parameter, 1.0 - self.ema)
             loss_sum += loss
             rows_seen += len(batch)
             self.batch_sizes.append(len(batch))
@@ -132,6 +141,9 @@ class DPSGDMechanism(Mechanism):
                     f"ε so far {spent:.3f}"
                 )
                 loss_sum, rows_seen = 0.0, 0
+        if average is not None:
+            for parameter, mean in zip(net.parameters(), average, strict=True):
+                parameter.copy_(mean)
         with torch.no_grad():
             net.calibrate_to_priors(anchors, noise.generator)
 

@@ -130,14 +130,12 @@ class MixtureModel:
         probs = probs.numpy()
         if given is not None:
             weights, probs = _restricted(weights, probs, *given)
-        sizes = _systematic_round(n * weights[None, :] / weights.sum(), np.array([n]), rng)[0]
+        sizes = systematic_round(n * weights[None, :] / weights.sum(), np.array([n]), rng)[0]
         component = np.repeat(np.arange(len(weights)), sizes)
         codes = np.empty((n, len(self.cardinalities)), dtype=np.int32)
         for column, cardinality in enumerate(self.cardinalities):
             p = probs[column, :, :cardinality]
-            counts = _systematic_round(
-                sizes[:, None] * p / p.sum(axis=1, keepdims=True), sizes, rng
-            )
+            counts = systematic_round(sizes[:, None] * p / p.sum(axis=1, keepdims=True), sizes, rng)
             values = np.repeat(np.tile(np.arange(cardinality), len(sizes)), counts.ravel())
             codes[:, column] = values[np.lexsort((rng.random(n), component))]
         return codes[rng.permutation(n)]
@@ -160,7 +158,7 @@ def _restricted(
     return weights, probs
 
 
-def _systematic_round(expected: np.ndarray, totals: np.ndarray, rng: np.random.Generator):
+def systematic_round(expected: np.ndarray, totals: np.ndarray, rng: np.random.Generator):
     """Integer counts per row of `expected` (rows summing to `totals`), each cell the floor or
     ceiling of its expected count with the expectation kept, every row summing to its total."""
     cumulative = np.cumsum(expected, axis=1)
@@ -183,27 +181,12 @@ class _Batch:
 
 
 def _batches(measurements: list[Measurement], cards: tuple[int, ...], total: float) -> list[_Batch]:
-    """Combine repeated measurements of a clique, then stack cliques by padded shape.
-
-    Repeats are merged by inverse-variance weighting (cell by cell, NaN = unmeasured). A cell's
-    weight is its summed inverse noise variance on the probability scale, normalised so the loss
-    stays O(1) whatever the budget. Widths are padded to 4, 16 or 64 to keep batches few.
-    """
-    merged: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-    for m in measurements:
-        precision = np.where(np.isfinite(m.counts), (total / m.sigma) ** 2, 0.0)
-        value = np.nan_to_num(m.counts / total, nan=0.0) * precision
-        if m.clique in merged:
-            value_sum, precision_sum = merged[m.clique]
-            merged[m.clique] = (value_sum + value, precision_sum + precision)
-        else:
-            merged[m.clique] = (value, precision)
-    scale = sum(float(p.sum()) for _, p in merged.values()) or 1.0
+    """The merged measurements (`merge_measurements`) stacked by padded shape: widths are padded
+    to 4, 16 or 64 to keep batches few."""
     groups: dict[tuple[int, ...], list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]] = {}
-    for clique, (value_sum, precision) in merged.items():
-        target = np.divide(value_sum, precision, out=np.zeros_like(value_sum), where=precision > 0)
+    for clique, (target, weight) in merge_measurements(measurements, total).items():
         shape = tuple(min(_bucket(cards[c]), max(cards)) for c in clique)
-        groups.setdefault(shape, []).append((clique, target, precision / scale))
+        groups.setdefault(shape, []).append((clique, target, weight))
     batches = []
     for shape, items in groups.items():
         target = np.zeros((len(items), *shape))
@@ -225,6 +208,32 @@ def _batches(measurements: list[Measurement], cards: tuple[int, ...], total: flo
             )
         )
     return batches
+
+
+def merge_measurements(
+    measurements: list[Measurement], total: float
+) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
+    """Per clique, the target probabilities and each cell's weight in the squared loss.
+
+    Repeats of a clique are merged by inverse-variance weighting (cell by cell, NaN =
+    unmeasured). A cell's weight is its summed inverse noise variance on the probability scale,
+    normalised so the loss stays O(1) whatever the budget.
+    """
+    merged: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    for m in measurements:
+        precision = np.where(np.isfinite(m.counts), (total / m.sigma) ** 2, 0.0)
+        value = np.nan_to_num(m.counts / total, nan=0.0) * precision
+        if m.clique in merged:
+            value_sum, precision_sum = merged[m.clique]
+            merged[m.clique] = (value_sum + value, precision_sum + precision)
+        else:
+            merged[m.clique] = (value, precision)
+    scale = sum(float(p.sum()) for _, p in merged.values()) or 1.0
+    out = {}
+    for clique, (value_sum, precision) in merged.items():
+        target = np.divide(value_sum, precision, out=np.zeros_like(value_sum), where=precision > 0)
+        out[clique] = (target, precision / scale)
+    return out
 
 
 def _bucket(cardinality: int) -> int:

@@ -62,7 +62,9 @@ class Signer:
         signature = np.zeros((rows, len(columns)), dtype=np.int64)
         for j, column in enumerate(columns):
             if self.edges[j] is not None:
-                values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+                # Unsafe: an int64 beyond 2^53 (a twin's value from a wide DP domain at a small
+                # ε) only needs its bin, which the nearest float gives.
+                values = pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
                 bins = np.searchsorted(self.edges[j], values)
                 signature[:, j] = np.where(np.isnan(values), -1, bins)
             else:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +49,9 @@ from dbt_synth.relational.plan import KeyPlan, ParentData, plan_keys
 from dbt_synth.relational.unit import cap_children, row_budget, unit_guarantee
 from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
+
+if TYPE_CHECKING:
+    from dbt_synth.relational.engine import ChildTables
 
 # Share of δ given to the cardinality histograms' (ε, δ) conversion.
 _CARDINALITY_DELTA_SHARE = 0.1
@@ -100,15 +103,18 @@ def synthesize_child(
     discovered: tuple[ForeignKey, ...] = (),
     progress: Callable[[str], None] | None = None,
     counter: KeyCounter | None = None,
+    tables: ChildTables | None = None,
 ) -> ChildResult:
     """A DP twin of `child` whose foreign keys all exist in `parents`' twins (by default).
 
     `child` is an in-memory table or a `SourceRows` stream; the fit reads its Poisson sample
     (`SourceRows.sample`: taken by the engine where it can) and the twin is generated in chunks,
     so neither is ever held whole. The children-per-parent counts come from `counter` (the
-    engine's own aggregate) when given, else from one more pass over `child`. `config` is the
-    parsed single-table config with `relational` the parsed relational one (as the dbt glue
-    passes them), or a raw `synth` dict holding both, parsed here once.
+    engine's own aggregate) when given, else from one more pass over `child`. When `tables`
+    holds the child and its parents' sources in their warehouse (dbt), the engine caps, joins
+    and counts (`engine.py`), and the child is read only through the joined rows' sample.
+    `config` is the parsed single-table config with `relational` the parsed relational one (as
+    the dbt glue passes them), or a raw `synth` dict holding both, parsed here once.
     """
     say = progress or (lambda _m: None)
     try:
@@ -121,7 +127,7 @@ def synthesize_child(
         schema = schema or schema_of_arrow(child.schema)
         check_keys(keys, model=model, child_columns=schema.names)
         return _synthesize_child(
-            child, parents, relational, config, keys, schema, model, say, counter
+            child, parents, relational, config, keys, schema, model, say, counter, tables
         )
     except SynthError as error:
         raise error.for_model(model) from None
@@ -137,6 +143,7 @@ def _synthesize_child(
     model: str,
     say: Callable[[str], None],
     counter: KeyCounter | None,
+    tables: ChildTables | None,
 ) -> ChildResult:
     # The fit's draws come from OS entropy; `seed` only drives attaching keys to sampled rows.
     noise = NoiseSource.for_fit()
@@ -144,13 +151,20 @@ def _synthesize_child(
     target_epsilon = config.epsilon
     plans = plan_keys(keys, parents, model)
     unit = row_budget(target_epsilon, relational, tuple(p.key for p in plans), model)
-    if relational.privacy_unit is PrivacyUnit.PARENT:
-        child = cap_children(child, plans[0].key, relational.max_children, noise.generator)
+    cap = relational.max_children if relational.privacy_unit is PrivacyUnit.PARENT else None
+    if cap is not None and tables is not None:
+        # Capped by the engine; the counts below are then taken over the capped child.
+        tables = tables.capped(plans[0].key, cap, int(noise.generator.integers(2**62)))
+        child, counter, cap = tables.rows(), tables.counter(), None
+    elif cap is not None:
+        child = cap_children(child, plans[0].key, cap, noise.generator)
+    elif tables is not None:
+        counter = tables.counter()
     say(f"{len(plans)} foreign key(s); privacy unit: {unit.described}")
 
     attribute_plans = [p for p in plans if p.mode is KeyMode.ATTRIBUTES]
     card_epsilon = relational.cardinality_share * unit.row_epsilon if attribute_plans else 0.0
-    rows, columns_config = joined(child, plans, parents, config, schema)
+    rows, columns_config = joined(child, plans, parents, config, schema, tables)
     fit_config = replace(config, epsilon=unit.row_epsilon - card_epsilon, columns=columns_config)
     fitted = synthesize(rows, config=fit_config, model=model, progress=say)
 
@@ -158,7 +172,6 @@ def _synthesize_child(
     # derived from the fit's (itself from the DP row count, never the true one).
     card_delta = _CARDINALITY_DELTA_SHARE * fitted.delta
     accountant = PrivacyAccountant(max(card_epsilon, 1e-9), card_delta)
-    cap = relational.max_children if relational.privacy_unit is PrivacyUnit.PARENT else None
     counts = _Counts(child, parents, counter, plans[0].key if plans else None, cap)
     cardinalities = _cardinalities(counts, attribute_plans, accountant, noise)
     generator = child_generator(

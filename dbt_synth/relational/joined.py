@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from dbt_synth.relational.keys import KeyMode
 from dbt_synth.relational.plan import KeyPlan, ParentData
 from dbt_synth.schema import TableSchema
 from dbt_synth.source_rows import SourceRows
+
+if TYPE_CHECKING:
+    from dbt_synth.relational.engine import ChildTables
 
 
 class KeyState(Enum):
@@ -46,25 +50,30 @@ def joined(
     parents: dict[str, ParentData],
     config: SynthConfig,
     schema: TableSchema,
+    tables: ChildTables | None = None,
 ) -> tuple[SourceRows, dict[str, ColumnConfig]]:
     """Child columns (FK columns of attributes-mode keys dropped) + real parent attributes and a
     public parent/NULL/orphan state per key, with the column config that goes with them.
 
-    The rows are joined batch by batch as the fit streams them. The NULL state exists only if a
-    key column is nullable in the warehouse schema (a public fact), so a NOT NULL key never
-    comes out NULL from noise."""
+    The rows are joined batch by batch as the fit streams them, or, when the child and its
+    parents' sources are `tables` of a warehouse, by the warehouse (`engine.py`). The NULL state
+    exists only if a key column is nullable in the warehouse schema (a public fact), so a NOT
+    NULL key never comes out NULL from noise."""
     columns = dict(config.columns)
-    lookups = []
+    attributed = []
     for plan in plans:
         key = plan.key
         if plan.mode is KeyMode.CATEGORY:
             columns.setdefault(key.columns[0], ColumnConfig(role="category"))
         if plan.mode is not KeyMode.ATTRIBUTES:
             continue
-        lookups.append(_Lookup.of(plan, parents[key.parent].source))
+        attributed.append(plan)
         nullable = any(schema.column(c).nullable for c in key.columns)
         states = [s.value for s in KeyState if nullable or s is not KeyState.NULL]
         columns[state_field(plan)] = ColumnConfig(categories=tuple(states))
+    if tables is not None:
+        return tables.joined(attributed, parents, schema.names), columns
+    lookups = [_Lookup.of(plan, parents[plan.key.parent].source) for plan in attributed]
     drop = {c for lookup in lookups for c in lookup.plan.key.columns}
 
     def join(table: pa.Table) -> pa.Table:

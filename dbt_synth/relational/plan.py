@@ -7,20 +7,59 @@ Keys are planned widest first; a key whose columns a wider one covers is implied
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from dbt_synth.errors import ConfigError
 from dbt_synth.relational.keys import ForeignKey, KeyMode
 
+if TYPE_CHECKING:
+    from dbt_synth.warehouse.base import Warehouse
+
+
+@dataclass(frozen=True)
+class HeldSource:
+    """A parent's source left in its warehouse: its schema here (public), its rows read only by
+    the warehouse (the join a child's fit samples, `engine.ChildTables`; two counts below)."""
+
+    relation: Any
+    schema: pa.Schema
+    warehouse: Warehouse
+
+    @classmethod
+    def of(cls, warehouse: Warehouse, relation: Any) -> HeldSource:
+        """`relation`'s Arrow schema, from an empty result: no row is read."""
+        empty = warehouse.aggregate(relation, "select * from source limit 0")
+        return cls(relation, empty.schema, warehouse)
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.schema.names)
+
+    def is_attribute(self, name: str) -> bool:
+        """As `_is_attribute`, from the column's distinct values and rows counted by the engine
+        (two numbers, used for this choice only and never stored)."""
+        kind = self.schema.field(name).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            return True
+        column = exp.to_identifier(name, quoted=True).sql(self.warehouse.dialect)
+        counts = self.warehouse.aggregate(
+            self.relation, f"select count(distinct {column}) as d, count(*) as n from source"
+        )
+        distinct, rows = (int(counts.column(c)[0].as_py()) for c in ("d", "n"))
+        return distinct <= max(0.5 * rows, 1)
+
 
 @dataclass(frozen=True)
 class ParentData:
-    """A parent as the child sees it: its twin (keys to draw), its source (attributes to learn)."""
+    """A parent as the child sees it: its twin (keys to draw), its source (attributes to learn):
+    in memory (the Python API), or held by the warehouse the child is read from (dbt)."""
 
     twin: pa.Table
-    source: pa.Table | None = None
+    source: pa.Table | HeldSource | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +148,8 @@ def _attributes(key: ForeignKey, parent: ParentData, model: str) -> tuple[str, .
     ]
     if key.attributes is None:
         # Default: every non-key parent column both tables hold, except free text/ids.
+        if isinstance(parent.source, HeldSource):
+            return tuple(c for c in shared if parent.source.is_attribute(c))
         return tuple(c for c in shared if _is_attribute(parent.source.column(c)))
     for name in key.attributes:
         if name not in shared:

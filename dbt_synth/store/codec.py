@@ -42,6 +42,7 @@ from dbt_synth.encoding import (
 )
 from dbt_synth.errors import SynthError
 from dbt_synth.keys import IdForm, StringKeyModel
+from dbt_synth.mechanisms.dense import DenseModel
 from dbt_synth.mechanisms.dpsgd import DPSGDMechanism, MadeNet, TrainingPlan
 from dbt_synth.mechanisms.marginal import MarginalMechanism
 from dbt_synth.mechanisms.mixture import MixtureModel
@@ -110,6 +111,10 @@ _OBJECTS: dict[str, tuple[type, _Stored]] = {
                     "round_steps",
                     "learning_rate",
                     "max_rounds",
+                    "dense_cells",
+                    "dense_init_steps",
+                    "dense_round_steps",
+                    "dense_learning_rate",
                     "_model",
                     "rounds",
                 }
@@ -132,6 +137,10 @@ _OBJECTS: dict[str, tuple[type, _Stored]] = {
             )
         ),
     ),
+    "DenseModel": (
+        DenseModel,
+        _Stored(frozenset({"cardinalities", "offsets", "log_probs"})),
+    ),
     "DPSGDMechanism": (
         DPSGDMechanism,
         _Stored(
@@ -144,6 +153,7 @@ _OBJECTS: dict[str, tuple[type, _Stored]] = {
                     "clip",
                     "learning_rate",
                     "anchor_share",
+                    "ema",
                     "plan",
                     "_net",
                 }

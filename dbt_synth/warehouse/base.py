@@ -91,6 +91,19 @@ class Warehouse(ABC):
         name gives (a child as `child`, its parent as `parent`: children per parent)."""
 
     @abstractmethod
+    def derive(self, relations: Mapping[str, Any], query: str) -> Any:
+        """Lazily, the relation a `query` (in `dialect`) defines over several relations, each
+        read as the table its name gives (a child joined with its parents' sources): it stays
+        in the engine, to be read through `source_rows` like a source."""
+
+    @abstractmethod
+    def capped(self, relation: Any, columns: Sequence[str], cap: int, seed: int) -> Any:
+        """The relation with at most `cap` rows per value of `columns` (rows with a NULL in
+        them are one group), chosen at random from `seed`: the same rows on every read.
+
+        Contribution bounding done by the engine: no key is read to the driver."""
+
+    @abstractmethod
     def filter(self, relation: Any, predicate: str) -> Any:
         """The relation's rows for which the SQL `predicate` (in `dialect`) is true, lazily."""
 

@@ -63,6 +63,31 @@ class DuckDBWarehouse(Warehouse):
             for view in views.values():
                 self.session.execute(f"drop view if exists {_quote(view)}")
 
+    def derive(self, relations: Mapping[str, Any], query: str) -> Any:
+        # Each relation as a view of its own name: they live as long as the connection, since the
+        # derived relation reads them whenever it is read.
+        views = {name: f"__dbt_synth_{name}_{uuid.uuid4().hex}" for name in relations}
+        for name, relation in relations.items():
+            relation.create_view(views[name], replace=True)
+        return self.session.query(bind_tables(query, views, self.dialect))
+
+    def capped(self, relation: Any, columns: Sequence[str], cap: int, seed: int) -> Any:
+        # DuckDB's random() is not the same on every read (threads): the kept rows are stored
+        # in a temporary table, in the engine, so that the count and the sample see the same.
+        name = f"__dbt_synth_capped_{uuid.uuid4().hex}"
+        relation.create_view(f"{name}_source", replace=True)
+        keys = ", ".join(_quote(c) for c in columns)
+        rank, draw = _quote("__dbt_synth_rank"), _quote("__dbt_synth_draw")
+        self.session.execute("select setseed(?)", [(seed % 2**31) / 2**31])
+        drawn = f"select *, random() as {draw} from {_quote(name + '_source')}"
+        self.session.execute(
+            f"create temp table {_quote(name)} as select * exclude ({rank}, {draw}) from ("
+            f"select *, row_number() over (partition by {keys} order by {draw}) as {rank} "
+            f"from ({drawn})) where {rank} <= {int(cap)}"
+        )
+        self.session.execute(f"drop view {_quote(name + '_source')}")
+        return self.session.table(name)
+
     def filter(self, relation: Any, predicate: str) -> Any:
         return relation.filter(predicate)
 

@@ -146,6 +146,31 @@ class SparkWarehouse(Warehouse):
             for view in views.values():
                 self.session.catalog.dropTempView(view)
 
+    def derive(self, relations: Mapping[str, Any], query: str) -> Any:
+        # Temporary views of the session: the derived DataFrame reads them whenever it runs.
+        views = {name: f"__dbt_synth_{name}_{uuid.uuid4().hex}" for name in relations}
+        for name, relation in relations.items():
+            relation.createOrReplaceTempView(views[name])
+        return self.session.sql(bind_tables(query, views, self.dialect))
+
+    def capped(self, relation: Any, columns: Sequence[str], cap: int, seed: int) -> Any:
+        """Rows ranked within their key by `rand(seed)`, drawn in a projection over the
+        relation's own partitions before the window's shuffle, and kept by a local checkpoint
+        (in the executors' storage, released when the frame is garbage-collected after the
+        build): the window runs once, and every read (count, sample, counts) sees the same
+        rows."""
+        from pyspark.sql import Window, functions
+
+        draw, rank = "__dbt_synth_draw", "__dbt_synth_rank"
+        window = Window.partitionBy(*(functions.col(_quote(c)) for c in columns)).orderBy(draw)
+        return (
+            relation.withColumn(draw, functions.rand(seed % 2**63))
+            .withColumn(rank, functions.row_number().over(window))
+            .filter(functions.col(rank) <= int(cap))
+            .drop(rank, draw)
+            .localCheckpoint()
+        )
+
     def filter(self, relation: Any, predicate: str) -> Any:
         return relation.filter(predicate)
 
@@ -166,9 +191,10 @@ class SparkWarehouse(Warehouse):
         from pyspark.sql.pandas.types import from_arrow_schema
 
         if isinstance(generator, ChildGenerator) and generator.constraints is None:
-            generated = child_frame(self, generator, CHUNK_ROWS, _task_threads)
+            generated, staged = child_frame(self, generator, CHUNK_ROWS, _task_threads)
             twin = self._cast(generated, schema).persist()
             twin.count()
+            staged.unpersist()
             return twin
         if not isinstance(generator, TwinGenerator) or generator.constraints is not None:
             # Rules, a condition or a rebalance are drawn by one sequential sampler (its redraws

@@ -27,6 +27,10 @@
     {%- endif -%}
   {%- endfor -%}
 {%- endfor -%}
+{#- The Pearson pairs' aggregates, in parts of at most pairs_per_aggregate() pairs (all in one
+    part by default): p1, p2, ... by pair number, one query per part and side. -#}
+{%- set per_part = [dbt_synth.pairs_per_aggregate() or corr_pairs | length, 1] | max -%}
+{%- set corr_parts = range(1, corr_pairs | length + 1) | batch(per_part) | list -%}
 with
 {%- if table_pairs %}{{ binned.ctes }}{% endif %}
 {%- for side, relation in [('real', compare_model), ('twin', model)] %}
@@ -44,19 +48,22 @@ with
     {%- endfor %}
     from {{ relation }}
 ),
-{{ side }}_corr as (
+{%- for part in corr_parts %}
+{{ side }}_corr_{{ loop.index }} as (
     select
-    {%- for a, b in corr_pairs %}
+    {%- for k in part %}
+        {%- set a, b = corr_pairs[k - 1] %}
         {%- set va = 'v' ~ (numeric.index(a) + 1) %}
         {%- set vb = 'v' ~ (numeric.index(b) + 1) %}
         {#- A column constant over the pair's rows has no correlation: NULL (DuckDB's corr gives NaN). #}
         case when stddev_samp(case when {{ vb }} is not null then {{ va }} end) > 0
               and stddev_samp(case when {{ va }} is not null then {{ vb }} end) > 0
              then corr({{ va }}, {{ vb }})
-        end as p{{ loop.index }}{{ ',' if not loop.last }}
+        end as p{{ k }}{{ ',' if not loop.last }}
     {%- endfor %}
     from {{ side }}_values
 ),
+{%- endfor %}
 {%- endif %}
 {%- if table_pairs %}
 {{ side }}_codes as (
@@ -112,8 +119,11 @@ corr_pairs as (
     select n.column_name,
            case n.i {% for _ in corr_pairs %}when {{ loop.index }} then r.p{{ loop.index }} {% endfor %}end as p_real,
            case n.i {% for _ in corr_pairs %}when {{ loop.index }} then t.p{{ loop.index }} {% endfor %}end as p_twin
-    from real_corr as r
-    cross join twin_corr as t
+    {%- for side in ['real', 'twin'] %}
+    {{ 'from' if loop.first else 'cross join' }} (
+        select * from {% for _ in corr_parts %}{{ side }}_corr_{{ loop.index }}{{ ' cross join ' if not loop.last }}{% endfor %}
+    ) as {{ side[0] }}
+    {%- endfor %}
     cross join (
         {%- for a, b in corr_pairs %}
         select {{ loop.index }} as i, '{{ a.name }}, {{ b.name }}' as column_name{{ ' union all' if not loop.last }}
@@ -154,4 +164,21 @@ from ranked
 {%- if top %}
 where worst_rank <= {{ top }}
 {%- endif %}
+{% endmacro %}
+
+
+{% macro pairs_per_aggregate() %}
+{#- The most Pearson pairs correlation_drift computes in one aggregate query; none: all. -#}
+  {{ return(adapter.dispatch('pairs_per_aggregate', 'dbt_synth')()) }}
+{% endmacro %}
+
+{% macro default__pairs_per_aggregate() %}
+  {{ return(none) }}
+{% endmacro %}
+
+{% macro spark__pairs_per_aggregate() %}
+{#- A pair keeps 12 aggregation buffer fields (two stddev_samp, one corr); Spark gives up whole-stage
+    code generation for an aggregate over spark.sql.codegen.maxFields (100). 45 pairs in one
+    aggregate: 66 s on 1M rows, against 10.6 s in 6 parts of 8 cross joined (local[2], load ~17). -#}
+  {{ return(8) }}
 {% endmacro %}

@@ -53,18 +53,21 @@ def test_twin_row_count_is_the_dp_estimate_of_the_source(project):
 
 
 def test_twin_matches_training_rows_no_more_than_unseen_rows(project):
-    # CPS1988 repeats many rows (whole-dollar wages, small integers, four categories), so a
-    # faithful twin equals some real rows by chance. Copying would show as more matches with the
-    # rows it was trained on than with held-out rows drawn from the same population.
-    def matches(table: str) -> int:
+    # CPS1988 repeats many rows (small integers, four categories), so a faithful twin equals
+    # some real rows by chance. Copying would show as more matches with the rows it was trained
+    # on than with held-out rows drawn from the same population. Whole rows (wages in cents)
+    # meet by chance 7-60 times a fit (4 in-process fits), now and then not at all; without the
+    # wage they always do, so that comparison is never empty.
+    def matches(table: str, columns: str) -> int:
         return project.query(
-            "select count(*) from (select * from main.cps1988_twin "
-            f"intersect select * from raw.{table})"
+            f"select count(*) from (select {columns} from main.cps1988_twin "
+            f"intersect select {columns} from raw.{table})"
         )[0][0]
 
-    trained, held_out = matches("cps1988"), matches("cps1988_holdout")
-    assert held_out > 0, "the chance baseline should not be empty on this data"
-    assert trained <= 1.25 * held_out + 20, (trained, held_out)
+    for columns in ("*", "* exclude (wage)"):
+        trained, held_out = matches("cps1988", columns), matches("cps1988_holdout", columns)
+        assert trained <= 1.25 * held_out + 20, (columns, trained, held_out)
+    assert held_out > 0, "the chance baseline should not be empty without the wage"
 
 
 def test_twin_keeps_nulls_absent_where_the_source_has_none(project):

@@ -207,6 +207,8 @@ def _synthesize(
     if modelled:
         mechanism = build_mechanism(config.mechanism, len(modelled))
         columns = [(schema.columns[i], models[i]) for i in modelled]
+        cardinalities = tuple(m.cardinality for _, m in columns)
+        names = tuple(spec.name for spec, _ in columns)
         codes = pushed_codes(source_counts, columns, config) if mechanism.fits_from_counts else ""
         if isinstance(codes, list):
             # Every modelled column's domain and codes are the engine's: the mechanism fits on
@@ -215,8 +217,8 @@ def _synthesize(
             say(f"counting the 1- and 2-way marginals of {len(columns)} columns in the warehouse")
             encoded = EncodedTable(
                 codes=None,
-                cardinalities=tuple(m.cardinality for _, m in columns),
-                names=tuple(spec.name for spec, _ in columns),
+                cardinalities=cardinalities,
+                names=names,
                 priors=tuple(_unscaled(m.prior, rate) for _, m in columns),
                 counts=marginal_counts(source_counts.aggregates, codes),
             )
@@ -227,8 +229,8 @@ def _synthesize(
                 say(f"marginals counted on the sample: {codes}")
             encoded = EncodedTable(
                 codes=np.column_stack([m.encode(sample.column(spec.name)) for spec, m in columns]),
-                cardinalities=tuple(m.cardinality for _, m in columns),
-                names=tuple(spec.name for spec, _ in columns),
+                cardinalities=cardinalities,
+                names=names,
                 priors=tuple(m.prior for _, m in columns),
             )
         sample.release()

@@ -96,14 +96,16 @@ def test_own_tables_append_add_columns_and_read_back(warehouse):
     ]
 
 
+def _synthesized(warehouse, source, **config):
+    """`source`'s schema and its fit at ε 1, seed 3, with `config` on top."""
+    schema = warehouse.schema(source)
+    config = {"epsilon": 1.0, "seed": 3, **config}
+    return schema, synthesize(warehouse.source_rows(source), schema=schema, config=config)
+
+
 def test_twin_is_generated_on_the_executors_and_cast_to_source_types(warehouse, spark):
     source = spark.session.table("wh_test.src").drop("ids", "nested", "ts_ntz")
-    schema = warehouse.schema(source)
-    result = synthesize(
-        warehouse.source_rows(source),
-        schema=schema,
-        config={"epsilon": 1.0, "seed": 3, "rows": 600_000},
-    )
+    schema, result = _synthesized(warehouse, source, rows=600_000)
     twin = warehouse.materialise_twin(result.generator, schema, "src_twin")
     assert [(f.name, f.dataType.simpleString()) for f in twin.schema.fields] == [
         (c.name, c.sql_type) for c in schema.columns
@@ -121,17 +123,12 @@ def test_twin_is_generated_on_the_executors_and_cast_to_source_types(warehouse, 
 
 def test_a_twin_under_a_condition_and_a_rule_keeps_them_on_spark(warehouse, spark):
     source = spark.session.table("wh_test.src").select("small", "city", "even")
-    schema = warehouse.schema(source)
-    result = synthesize(
-        warehouse.source_rows(source),
-        schema=schema,
-        config={
-            "epsilon": 1.0,
-            "seed": 3,
-            "rows": 20_000,
-            "condition": "small < 3",
-            "rules": [{"expression": "city = 'oslo' or not even"}],
-        },
+    schema, result = _synthesized(
+        warehouse,
+        source,
+        rows=20_000,
+        condition="small < 3",
+        rules=[{"expression": "city = 'oslo' or not even"}],
     )
     twin = warehouse.materialise_twin(result.generator, schema, "src_twin_conditioned")
     assert twin.count() == 20_000

@@ -21,14 +21,14 @@ from fixtures.real_data import cps1988
 CARDS = (3, 4, 2, 5)
 
 
-def _pairwise_joint(seed: int) -> np.ndarray:
+def _pairwise_joint(seed: int, cards: tuple[int, ...] = CARDS) -> np.ndarray:
     """A distribution with pair interactions only: the family the dense fit searches."""
     rng = np.random.default_rng(seed)
-    log_p = np.zeros(CARDS)
-    for a, b in combinations(range(len(CARDS)), 2):
-        shape = [1] * len(CARDS)
-        shape[a], shape[b] = CARDS[a], CARDS[b]
-        log_p = log_p + rng.normal(0, 0.8, (CARDS[a], CARDS[b])).reshape(shape)
+    log_p = np.zeros(cards)
+    for a, b in combinations(range(len(cards)), 2):
+        shape = [1] * len(cards)
+        shape[a], shape[b] = cards[a], cards[b]
+        log_p = log_p + rng.normal(0, 0.8, (cards[a], cards[b])).reshape(shape)
     p = np.exp(log_p)
     return p / p.sum()
 
@@ -165,17 +165,6 @@ def test_the_dense_limit_picks_the_estimator_and_both_spend_the_whole_budget(lim
 WIDE = (6, 5, 7, 4, 6, 5)  # 25,200 cells for 5,000 rows: most cells expect well under one row
 
 
-def _wide_joint(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    log_p = np.zeros(WIDE)
-    for a, b in combinations(range(len(WIDE)), 2):
-        shape = [1] * len(WIDE)
-        shape[a], shape[b] = WIDE[a], WIDE[b]
-        log_p = log_p + rng.normal(0, 0.8, (WIDE[a], WIDE[b])).reshape(shape)
-    p = np.exp(log_p)
-    return p / p.sum()
-
-
 def _marginal_tvds(codes: np.ndarray, joint: np.ndarray, order: int) -> np.ndarray:
     d, n = len(WIDE), len(codes)
     out = []
@@ -189,7 +178,7 @@ def _marginal_tvds(codes: np.ndarray, joint: np.ndarray, order: int) -> np.ndarr
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_sample_s_pair_marginals_are_the_model_s_when_cells_outnumber_rows(seed):
-    joint = _wide_joint(seed)
+    joint = _pairwise_joint(seed, WIDE)
     model = DenseModel(WIDE)
     model.log_probs = np.log(joint)
     n = 5000
@@ -208,7 +197,7 @@ def test_the_sample_s_pair_marginals_are_the_model_s_when_cells_outnumber_rows(s
 
 
 def test_repair_is_deterministic_and_keeps_rows_off_cells_without_mass():
-    joint = _wide_joint(2)
+    joint = _pairwise_joint(2, WIDE)
     joint[:, :, :3] = 0.0  # a conditional: column 2's codes 0-2 excluded
     joint /= joint.sum()
     n = 4000

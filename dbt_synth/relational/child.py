@@ -45,7 +45,7 @@ from dbt_synth.relational.config import PrivacyUnit, RelationalConfig, split_con
 from dbt_synth.relational.generator import child_generator
 from dbt_synth.relational.joined import joined
 from dbt_synth.relational.keys import ForeignKey, KeyMode, check_keys, merge_keys
-from dbt_synth.relational.plan import KeyPlan, ParentData, plan_keys
+from dbt_synth.relational.plan import KeyPlan, ParentData, parent_table, plan_keys
 from dbt_synth.relational.unit import cap_children, row_budget, unit_guarantee
 from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
@@ -250,7 +250,7 @@ class _Counts:
         if self.counter is not None and (self.cap is None or key == self.capped):
             return self.counter.histogram(key, self.cap)
         parent = self.parents[key.parent]
-        reference = parent.source if parent.source is not None else parent.twin
+        reference = parent.source if parent.source is not None else parent_table(parent)
         return binned(
             streamed_children_per_parent(
                 self.child.stream(), key.columns, reference, key.parent_columns

@@ -231,7 +231,7 @@ def _child(
     child capped, joined with them and counted by the warehouse, and read through the joined
     rows' Poisson sample (`relational/engine.py`)."""
     return synthesize_child(
-        warehouse.source_rows(source),
+        None,
         relatives.data(warehouse),
         config.synth,
         relational=relatives.relational,

@@ -4,7 +4,8 @@ The fitted generator yields chunks of the joined twin (child columns, key states
 attributes); each chunk gets its foreign keys from the parents' twins and loses the helper
 columns. One counting pass over the fitted generator (deterministic: every pass yields the same
 rows) plans the key mapping and the matching first, so no pass ever holds the whole twin: only
-the parent twins' keys and per-signature counts are kept whole.
+the parent twins' keys and per-signature counts are kept whole (a parent twin that Spark holds
+keeps its keys there, and sends only its signature counts: `warehouse/spark_keys.py`).
 """
 
 from __future__ import annotations
@@ -229,17 +230,17 @@ def _plan(generator: ChildGenerator, counted: dict[ForeignKey, Survey]) -> Plann
             signer = generator.counter.signers[key]
             cardinality = generator.cardinalities[key]
             if not in_memory and clean:
-                # Virtual parents: the engine's signature counts (`SparkParentTwin`).
+                # Virtual parents: the engine's signature counts (`SparkParentTwin`); the keys
+                # are joined there, by parent index.
                 signatures, offsets = twin.signatures(signer, plan.attributes)
-                matching = Matching.plan(counted[key].signatures, signatures, cardinality, rng)
-                made[key] = AttributeKeys(plan, signer, matching, None, clean)
+                parent_keys = None
                 held.append(HeldKeys(plan, twin, signer, offsets))
             else:
                 parent = parent_table(parents[key.parent])
                 signatures = signer.parents(parent, plan.attributes)
-                matching = Matching.plan(counted[key].signatures, signatures, cardinality, rng)
                 parent_keys = tuple(parent.column(c).combine_chunks() for c in key.parent_columns)
-                made[key] = AttributeKeys(plan, signer, matching, parent_keys, clean)
+            matching = Matching.plan(counted[key].signatures, signatures, cardinality, rng)
+            made[key] = AttributeKeys(plan, signer, matching, parent_keys, clean)
             reports.append(made[key].report(counted[key], cardinality))
     for plan in plans:
         if plan.mode is KeyMode.IMPLIED:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from datetime import UTC, datetime
@@ -115,11 +114,7 @@ def main() -> None:
         "spark_settings": spark or None,
         "threads": args.threads,
         "prepare_seconds": round(prepare, 1),
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "cpus": os.cpu_count(),
-        "machine": platform.platform(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        **sql_tests.run_facts(load_before),
         "figures": figures,
     }
     print(json.dumps({k: v for k, v in result.items() if k not in ("asked", "figures")}))

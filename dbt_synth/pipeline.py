@@ -209,8 +209,10 @@ def _synthesize(
         columns = [(schema.columns[i], models[i]) for i in modelled]
         cardinalities = tuple(m.cardinality for _, m in columns)
         names = tuple(spec.name for spec, _ in columns)
-        codes = pushed_codes(source_counts, columns, config) if mechanism.fits_from_counts else ""
-        if isinstance(codes, list):
+        pushed = (
+            pushed_codes(source_counts, columns, config) if mechanism.fits_from_counts else None
+        )
+        if pushed is not None and pushed.codes is not None:
             # Every modelled column's domain and codes are the engine's: the mechanism fits on
             # the counts of every row (pushdown_marginals.py), at the source's scale.
             assert source_counts is not None and source_counts.aggregates is not None
@@ -220,13 +222,13 @@ def _synthesize(
                 cardinalities=cardinalities,
                 names=names,
                 priors=tuple(_unscaled(m.prior, rate) for _, m in columns),
-                counts=marginal_counts(source_counts.aggregates, codes),
+                counts=marginal_counts(source_counts.aggregates, pushed.codes),
             )
             say(f"1- and 2-way counts of {len(columns)} columns computed by the warehouse")
             fit_rate, fit_estimate = 1.0, rows_estimate
         else:
-            if codes:
-                say(f"marginals counted on the sample: {codes}")
+            if pushed is not None:
+                say(f"marginals counted on the sample: {pushed.fallback}")
             encoded = EncodedTable(
                 codes=np.column_stack([m.encode(sample.column(spec.name)) for spec, m in columns]),
                 cardinalities=cardinalities,
@@ -235,7 +237,15 @@ def _synthesize(
             )
         sample.release()
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")
-        mechanism.fit(encoded, accountant, rows_estimate=fit_estimate, noise=noise, progress=say)
+        # Rounds are chosen at the sample's scale on both roads (`FitInputs.schedule_rows`).
+        mechanism.fit(
+            encoded,
+            accountant,
+            rows_estimate=fit_estimate,
+            noise=noise,
+            progress=say,
+            schedule_rows=rate * rows_estimate,
+        )
     generator = TwinGenerator(
         names=schema.names,
         models=tuple(models),

@@ -85,14 +85,21 @@ class EncodedTable:
 
 @dataclass(frozen=True)
 class FitInputs:
-    """What a fit gets: the encoded rows, the accountant to spend on, the DP row count (the
-    only size a schedule may read), the noise every draw comes from, and a progress line."""
+    """What a fit gets: the encoded rows, the accountant to spend on, the DP row count of the
+    rows it fits on (the scale of its counts), the noise every draw comes from, a progress line,
+    and `schedule_rows`: the DP size its schedule of rounds reads (the only sizes it may read).
+
+    The two sizes differ on the pushed road only (pushdown_marginals.py): its counts are the
+    whole source's, while its rounds are chosen as on the sample of `max_fit_rows` the sample
+    road would fit on, so the work of a fit does not grow with the source.
+    """
 
     data: EncodedTable
     accountant: PrivacyAccountant
     rows_estimate: float
     noise: NoiseSource
     progress: Progress
+    schedule_rows: float
 
 
 class Mechanism(ABC):
@@ -118,9 +125,12 @@ class Mechanism(ABC):
         rows_estimate: float,
         noise: NoiseSource,
         progress: Progress,
+        schedule_rows: float | None = None,
     ) -> None:
+        """`schedule_rows` defaults to `rows_estimate` (see `FitInputs`)."""
+        schedule = rows_estimate if schedule_rows is None else schedule_rows
         with one_torch_thread():
-            self._fit(FitInputs(data, accountant, rows_estimate, noise, progress))
+            self._fit(FitInputs(data, accountant, rows_estimate, noise, progress, schedule))
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` rows of codes, shaped (n, columns)."""

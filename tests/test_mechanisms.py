@@ -1,4 +1,5 @@
-"""The mechanism registry and the one-torch-thread guard every mechanism runs under."""
+"""The mechanism registry, the one-torch-thread guard every mechanism runs under, and the marginal
+mechanism's rounds when the engine counts the whole source."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
 from dbt_synth.mechanisms import _REGISTRY as REGISTRY
@@ -15,9 +17,10 @@ from dbt_synth.mechanisms import (
     mechanism_names,
     register_mechanism,
 )
-from dbt_synth.mechanisms.base import Mechanism, one_torch_thread
+from dbt_synth.mechanisms.base import CodeCounts, EncodedTable, Mechanism, one_torch_thread
 from dbt_synth.mechanisms.dpsgd import DPSGDMechanism
 from dbt_synth.mechanisms.marginal import MarginalMechanism
+from dbt_synth.noise import NoiseSource
 
 
 class Uniform(Mechanism):
@@ -101,3 +104,55 @@ def data_frame(columns):
     import pandas as pd
 
     return pd.DataFrame(columns)
+
+
+def _scaled_fit(counts: CodeCounts, factor: int, schedule_rows: float | None) -> tuple[int, float]:
+    """The marginal mechanism fitted on `counts` times `factor` (a source `factor` times the
+    sample's size, as the engine counts it), with the rounds and the ε it spent."""
+    scaled = CodeCounts(
+        counts.cardinalities,
+        tuple(s * factor for s in counts.singles),
+        {pair: joint * factor for pair, joint in counts.pairs.items()},
+    )
+    names = tuple("abcd"[: len(counts.cardinalities)])
+    table = EncodedTable(None, counts.cardinalities, names, (None,) * len(names), counts=scaled)
+    accountant = PrivacyAccountant(1.0, 1e-6)
+    mechanism = MarginalMechanism()
+    mechanism.fit(
+        table,
+        accountant,
+        rows_estimate=float(factor * counts.rows),
+        noise=NoiseSource.replayed(3),
+        progress=lambda _: None,
+        schedule_rows=schedule_rows,
+    )
+    return mechanism.rounds, accountant.epsilon()
+
+
+def test_a_pushed_fit_runs_the_rounds_of_the_sample_it_replaces_whatever_the_sources_size():
+    """The engine counts the whole source (pushdown_marginals.py) while the sample road fits
+    `max_fit_rows`: with the same budget, the pushed fit's rounds are chosen at the sample's
+    scale (`schedule_rows`), so they do not grow with the source and stay within the sample
+    road's; every fit spends exactly the budget."""
+    rng = np.random.default_rng(0)
+    rows = 2000
+    a = rng.integers(0, 4, rows)
+    codes = np.column_stack(
+        [
+            a,
+            (a + rng.integers(0, 2, rows)) % 5,
+            rng.integers(0, 3, rows),
+            (2 * a + rng.integers(0, 3, rows)) % 6,
+        ]
+    )
+    counts = CodeCounts.of_codes(codes, (4, 5, 3, 6))
+    sample_rounds, sample_epsilon = _scaled_fit(counts, 1, None)
+    pushed = [_scaled_fit(counts, factor, rows) for factor in (10, 1000, 10_000)]
+    assert len({r for r, _ in pushed}) == 1
+    assert 1 <= pushed[0][0] <= sample_rounds
+    assert sample_epsilon == pytest.approx(1.0, rel=1e-4)
+    assert all(e == pytest.approx(1.0, rel=1e-4) for _, e in pushed)
+    # Read at the source's scale, every measurement moves the model more than its noise: the
+    # noise is never halved and the rounds multiply (35 here, against the sample's 8).
+    unscheduled, _ = _scaled_fit(counts, 10_000, None)
+    assert unscheduled > 3 * sample_rounds

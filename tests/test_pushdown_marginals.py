@@ -88,7 +88,14 @@ def test_the_whole_source_is_counted_instead_of_a_sample_and_no_amplification_is
     _, pushed = _engine(source)
     said: list[str] = []
     config = {"epsilon": 1.0, "max_fit_rows": 1000, "rows": 20_000, "mechanism": "marginal"}
-    result = synthesize(pushed, config=config, progress=said.append)
+    with replayable_noise(4):
+        result = synthesize(pushed, config=config, progress=said.append)
+    with replayable_noise(4):
+        sampled = synthesize(source, config=config)
+    # The same budget, the rounds chosen at the sample's scale (`FitInputs.schedule_rows`):
+    # no more than the sample road's, though the counts are 60 times larger.
+    assert sampled.sample_rate < 0.02
+    assert 1 <= result.generator.mechanism.rounds <= sampled.generator.mechanism.rounds
     # The generator saw every row: its share is 1, the sample was never drawn.
     assert result.sample_rate == 1.0
     assert not any("source rows read" in line for line in said)

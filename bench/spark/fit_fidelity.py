@@ -105,6 +105,7 @@ def main() -> None:
             def progress(message: str, said=said, started=started) -> None:
                 said.append((time.perf_counter() - started, message))
 
+            fetched = getattr(warehouse, "fetched_rows", None)
             result = synthesize(roads[road], schema=schema, config=config, progress=progress)
             fit = time.perf_counter() - started
             until = next((t for t, m in said if m.startswith("fitting ")), fit)
@@ -127,6 +128,9 @@ def main() -> None:
                         "until_mechanism_s": round(until, 1),
                         "mechanism_s": round(fit - until, 1),
                         "rounds": getattr(mechanism, "rounds", None),
+                        "fetched_rows": None
+                        if fetched is None
+                        else warehouse.fetched_rows - fetched,
                         "tvd_1way": round(score.tvd_1way, 4),
                         "tvd_2way": round(score.tvd_2way, 4),
                         "codes": {c.name: c.codes for c in result.columns},

@@ -4,8 +4,9 @@ The selection rule follows AIM (McKenna et al., 2022): each round the exponentia
 the 1- or 2-way marginal the current model gets most wrong — weighted by how much of the all-pairs
 workload it covers, minus the error its own measurement noise would bring — the Gaussian mechanism
 measures it, and the estimator is re-fitted. When a measurement barely moves the model, the noise is
-halved; the move is read at the scale of the rows the schedule is sized for (`schedule_rows`: the
-sample's, also when the engine counted every row), so the rounds do not multiply with the source. Where the joint distribution has few enough cells (`dense_cells`), the estimator is that
+halved; the move is read at the scale the schedule is sized for (`FitInputs.schedule_rows`: the
+sample's, also when the engine counted every row), so the rounds do not multiply with the
+source. Where the joint distribution has few enough cells (`dense_cells`), the estimator is that
 joint itself (`DenseModel`: consistent marginals, as AIM's graphical model on an explicit domain);
 elsewhere a `MixtureModel`, whose rounds cost milliseconds whatever the width. All ρ is composed by
 the accountant; the last round spends exactly what is left.

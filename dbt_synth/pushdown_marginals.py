@@ -107,7 +107,9 @@ def pushed_codes(
             counted = source_counts.ordered(spec, public_bounds(spec, config)) is not None
         else:
             counted = source_counts.of(spec.name) is not None
-        code = code_sql(model, dialect) if counted else None
+        if not counted:
+            return PushedCodes.declined(f"column {spec.name}'s domain was learned on the sample")
+        code = code_sql(model, dialect)
         if code is None:
             return PushedCodes.declined(f"column {spec.name}'s codes have no SQL form")
         out.append(code)

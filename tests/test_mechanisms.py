@@ -106,34 +106,26 @@ def data_frame(columns):
     return pd.DataFrame(columns)
 
 
-def _scaled_fit(counts: CodeCounts, factor: int, schedule_rows: float | None) -> tuple[int, float]:
-    """The marginal mechanism fitted on `counts` times `factor` (a source `factor` times the
-    sample's size, as the engine counts it), with the rounds and the ε it spent."""
-    scaled = CodeCounts(
-        counts.cardinalities,
-        tuple(s * factor for s in counts.singles),
-        {pair: joint * factor for pair, joint in counts.pairs.items()},
-    )
+def _fit(counts: CodeCounts, rows_estimate: float) -> tuple[MarginalMechanism, PrivacyAccountant]:
     names = tuple("abcd"[: len(counts.cardinalities)])
-    table = EncodedTable(None, counts.cardinalities, names, (None,) * len(names), counts=scaled)
+    table = EncodedTable(None, counts.cardinalities, names, (None,) * len(names), counts=counts)
     accountant = PrivacyAccountant(1.0, 1e-6)
     mechanism = MarginalMechanism()
     mechanism.fit(
         table,
         accountant,
-        rows_estimate=float(factor * counts.rows),
+        rows_estimate=rows_estimate,
         noise=NoiseSource.replayed(3),
         progress=lambda _: None,
-        schedule_rows=schedule_rows,
     )
-    return mechanism.rounds, accountant.epsilon()
+    return mechanism, accountant
 
 
-def test_a_pushed_fit_runs_the_rounds_of_the_sample_it_replaces_whatever_the_sources_size():
-    """The engine counts the whole source (pushdown_marginals.py) while the sample road fits
-    `max_fit_rows`: with the same budget, the pushed fit's rounds are chosen at the sample's
-    scale (`schedule_rows`), so they do not grow with the source and stay within the sample
-    road's; every fit spends exactly the budget."""
+def test_counts_scaled_to_a_sample_keep_sensitivity_one_and_fit_as_the_sample_does():
+    """The engine counts the whole source; the pushed road fits those counts scaled to the
+    sample the sample road would fit (`CodeCounts.scaled`): one row moves a scaled count by at
+    most 1, and a source k times a table fits, round for round and spend for spend, as that
+    table does, so the rounds do not grow with the source."""
     rng = np.random.default_rng(0)
     rows = 2000
     a = rng.integers(0, 4, rows)
@@ -145,14 +137,24 @@ def test_a_pushed_fit_runs_the_rounds_of_the_sample_it_replaces_whatever_the_sou
             (2 * a + rng.integers(0, 3, rows)) % 6,
         ]
     )
-    counts = CodeCounts.of_codes(codes, (4, 5, 3, 6))
-    sample_rounds, sample_epsilon = _scaled_fit(counts, 1, None)
-    pushed = [_scaled_fit(counts, factor, rows) for factor in (10, 1000, 10_000)]
-    assert len({r for r, _ in pushed}) == 1
-    assert 1 <= pushed[0][0] <= sample_rounds
-    assert sample_epsilon == pytest.approx(1.0, rel=1e-4)
-    assert all(e == pytest.approx(1.0, rel=1e-4) for _, e in pushed)
-    # Read at the source's scale, every measurement moves the model more than its noise: the
-    # noise is never halved and the rounds multiply (35 here, against the sample's 8).
-    unscheduled, _ = _scaled_fit(counts, 10_000, None)
-    assert unscheduled > 3 * sample_rounds
+    cards = (4, 5, 3, 6)
+    counts = CodeCounts.of_codes(codes, cards)
+    for rate in (0.3, 0.5, 0.77):
+        with_row = CodeCounts.of_codes(np.r_[codes, codes[:1]], cards).scaled(rate)
+        without = counts.scaled(rate)
+        for pair, joint in without.pairs.items():
+            assert np.abs(with_row.pairs[pair] - joint).max() <= 1
+            assert np.array_equal(joint, np.floor(joint))
+    sample, sample_spent = _fit(counts, rows)
+    for factor in (10, 10_000):
+        source = CodeCounts(
+            cards,
+            tuple(s * factor for s in counts.singles),
+            {pair: joint * factor for pair, joint in counts.pairs.items()},
+        )
+        pushed, pushed_spent = _fit(source.scaled(1 / factor), rows)
+        assert pushed.rounds == sample.rounds >= 1
+        assert [s.rdp.tolist() for s in pushed_spent.spends] == [
+            s.rdp.tolist() for s in sample_spent.spends
+        ]
+    assert sample_spent.epsilon() == pytest.approx(1.0, rel=1e-4)

@@ -61,7 +61,7 @@ def main() -> None:
 
     import duckdb
 
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))  # after PYTHONPATH: a checkout put first there is measured
     from bench.fidelity.metrics import fidelity
     from dbt_synth import synthesize
     from dbt_synth.pushdown import Aggregates

@@ -52,6 +52,26 @@ class CodeCounts:
     def rows(self) -> int:
         return int(self.singles[0].sum()) if self.singles else 0
 
+    def scaled(self, rate: float) -> CodeCounts:
+        """Every count times `rate` (< 1), rounded to the nearest integer: the counts a Poisson
+        sample at that rate holds in expectation, without its sampling error.
+
+        One row more or less moves a count by `rate` ≤ 1 before rounding, so by at most 1 after
+        (|round(x) − x| ≤ ½ on both sides): each marginal keeps sensitivity 1, and a release of
+        these counts is accounted exactly as the same release of the sample's.
+        """
+        if rate >= 1.0:
+            return self
+
+        def scale(counts: np.ndarray) -> np.ndarray:
+            return np.floor(counts * rate + 0.5)
+
+        return CodeCounts(
+            self.cardinalities,
+            tuple(scale(s) for s in self.singles),
+            {pair: scale(joint) for pair, joint in self.pairs.items()},
+        )
+
 
 @dataclass(frozen=True)
 class EncodedTable:
@@ -85,21 +105,14 @@ class EncodedTable:
 
 @dataclass(frozen=True)
 class FitInputs:
-    """What a fit gets: the encoded rows, the accountant to spend on, the DP row count of the
-    rows it fits on (the scale of its counts), the noise every draw comes from, a progress line,
-    and `schedule_rows`: the DP size its schedule of rounds reads (the only sizes it may read).
-
-    The two sizes differ on the pushed road only (pushdown_marginals.py): its counts are the
-    whole source's, while its rounds are chosen as on the sample of `max_fit_rows` the sample
-    road would fit on, so the work of a fit does not grow with the source.
-    """
+    """What a fit gets: the encoded rows, the accountant to spend on, the DP row count (the
+    only size a schedule may read), the noise every draw comes from, and a progress line."""
 
     data: EncodedTable
     accountant: PrivacyAccountant
     rows_estimate: float
     noise: NoiseSource
     progress: Progress
-    schedule_rows: float
 
 
 class Mechanism(ABC):
@@ -125,12 +138,9 @@ class Mechanism(ABC):
         rows_estimate: float,
         noise: NoiseSource,
         progress: Progress,
-        schedule_rows: float | None = None,
     ) -> None:
-        """`schedule_rows` defaults to `rows_estimate` (see `FitInputs`)."""
-        schedule = rows_estimate if schedule_rows is None else schedule_rows
         with one_torch_thread():
-            self._fit(FitInputs(data, accountant, rows_estimate, noise, progress, schedule))
+            self._fit(FitInputs(data, accountant, rows_estimate, noise, progress))
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` rows of codes, shaped (n, columns)."""

@@ -4,9 +4,7 @@ The selection rule follows AIM (McKenna et al., 2022): each round the exponentia
 the 1- or 2-way marginal the current model gets most wrong — weighted by how much of the all-pairs
 workload it covers, minus the error its own measurement noise would bring — the Gaussian mechanism
 measures it, and the estimator is re-fitted. When a measurement barely moves the model, the noise is
-halved; the move is read at the scale the schedule is sized for (`FitInputs.schedule_rows`: the
-sample's, also when the engine counted every row), so the rounds do not multiply with the
-source. Where the joint distribution has few enough cells (`dense_cells`), the estimator is that
+halved. Where the joint distribution has few enough cells (`dense_cells`), the estimator is that
 joint itself (`DenseModel`: consistent marginals, as AIM's graphical model on an explicit domain);
 elsewhere a `MixtureModel`, whose rounds cost milliseconds whatever the width. All ρ is composed by
 the accountant; the last round spends exactly what is left.
@@ -67,7 +65,6 @@ class MarginalMechanism(Mechanism):
             init_steps, round_steps, lr = self.init_steps, self.round_steps, self.learning_rate
         self._model = model
         total = max(fit.rows_estimate, 1.0)
-        shrink = min(max(fit.schedule_rows, 1.0) / total, 1.0)
         rho = accountant.remaining_rho()
         rounds = min(self.rounds_per_column * d, self.max_rounds)
         sigma = math.sqrt(rounds / (2 * _MEASURE_SHARE * rho))
@@ -119,11 +116,7 @@ class MarginalMechanism(Mechanism):
             model.fit(measurements, total, round_steps, lr)
             after = model.marginal(clique) * total
             self.rounds += 1
-            # The model's move, in rows of the `schedule_rows` scale: on the sample road the
-            # fitted rows themselves; on the pushed road the move is scaled down to the sample
-            # it replaces, so it anneals (and stops) as that fit would, whatever the source's size.
-            moved = np.abs(after - before).sum() * shrink
-            if moved <= _SQRT_2_OVER_PI * sigma * cells[chosen]:
+            if np.abs(after - before).sum() <= _SQRT_2_OVER_PI * sigma * cells[chosen]:
                 sigma /= 2
                 epsilon0 *= 2
             if self.rounds % 10 == 0 or final:

@@ -96,8 +96,8 @@ def pushed_codes(
     config: SynthConfig,
 ) -> PushedCodes:
     """The modelled `columns`' codes in SQL when the engine can count their marginals: it
-    counted every one's domain over the whole source (so that the 1-way priors are at the
-    source's scale too) and each has a SQL form. Otherwise why not."""
+    counted every one's domain over the whole source (so that the 1-way priors come from the
+    same counts) and each has a SQL form. Otherwise why not."""
     if source_counts is None or source_counts.aggregates is None:
         return PushedCodes.declined("the warehouse does not run aggregate SQL")
     dialect = source_counts.aggregates.dialect

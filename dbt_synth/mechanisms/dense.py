@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from dbt_synth.mechanisms.mixture import Measurement, merge_measurements, systematic_round
+from dbt_synth.mechanisms.repair import REPAIR_MAX_ROWS, repair
 
 Clique = tuple[int, ...]
 
@@ -130,7 +131,9 @@ class DenseModel:
 
         The expected count n·p of every cell is rounded by systematic rounding (floor or ceiling
         at random, expectations kept, total exactly n) over the cells in C order, so every
-        marginal is within rounding of the model's; the rows are shuffled. With `given` =
+        marginal is within rounding of the model's. Up to `REPAIR_MAX_ROWS` rows, the rounding
+        errors that pile up in the pair marginals of later columns are then moved back out
+        (repair.py: deterministic, reads only the model); the rows are shuffled. With `given` =
         (column, allowed codes) the rows come from the exact conditional distribution given
         that the column's code is one of them (conditioning.py).
         """
@@ -149,6 +152,8 @@ class DenseModel:
         counts = systematic_round(n * flat[None, :] / mass, np.array([n]), rng)[0]
         cells = np.repeat(np.arange(len(flat)), counts)
         codes = np.column_stack(np.unravel_index(cells, self.cardinalities)).astype(np.int32)
+        if n <= REPAIR_MAX_ROWS:
+            codes = repair(codes, probs / mass)
         return codes[rng.permutation(n)]
 
 

@@ -43,6 +43,7 @@ from dbt_synth.schema import TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
 from dbt_synth.warehouse.base import OwnTable, Warehouse, bind_tables, register
 from dbt_synth.warehouse.spark_child import child_frame
+from dbt_synth.warehouse.spark_keys import SparkParentTwin
 
 # Twins built in parallel dbt threads share one session: serialise DDL + insert on our tables.
 _LOCK = threading.Lock()
@@ -176,6 +177,10 @@ class SparkWarehouse(Warehouse):
 
     def arrow(self, relation: Any) -> pa.Table:
         return self.fetch(relation)
+
+    def parent_twin(self, relation: Any) -> Any:
+        """Left in Spark: keys are drawn from it there (`spark_keys`)."""
+        return SparkParentTwin.of(self, relation)
 
     def materialise(self, batches: Iterator[pa.RecordBatch], schema: TableSchema, name: str) -> Any:
         """Rows already generated on the driver (the Python API's road), cast in Spark."""

@@ -22,11 +22,12 @@ NULL and `other`): the mechanism then fits every row's counts brought to the sam
 (`CodeCounts.scaled`: times the rate, rounded), as the sample road fits the sample, and reports
 a `sample_rate` of 1 (every row counted). Fitted at the source's scale, its AIM rounds grew with
 the source (75 at 10M rows against about 20); and a prior released here is weighted as the same
-release on the sample (`columns`), else its precision cuts the rounds short (bench/RESULTS.md). A column without such a form (a role head learned from the sample, a TIME
-column) keeps the whole table on the sample road. No release claims amplification by sampling,
-on either road (`source_rows`), so counting every row changes no accounting. What still reads
-the sample, drawn only if some column needs it (`source_rows.LazySample`): text formats, role
-heads, and DP-SGD, which needs the rows themselves.
+release on the sample (`columns`), else its precision cuts the rounds short (bench/RESULTS.md).
+A column without such a form (a role head learned from the sample, a TIME column) keeps the
+whole table on the sample road. No release claims amplification by sampling, on either road
+(`source_rows`), so counting every row changes no accounting. What still reads the sample,
+drawn only if some column needs it (`source_rows.LazySample`): text formats, role heads, and
+DP-SGD, which needs the rows themselves.
 """
 
 from __future__ import annotations

@@ -134,9 +134,10 @@ def _order_statistics(
     into the query text.
 
     Exact by default (`_quantiles`, numpy's figures to the last bit). A warehouse with a
-    `quantile_sketch` (Spark: `percentile_approx`, which an exact sort there would run in one
-    task) gets every column's statistics from one aggregate over one scan, the quantiles then
-    within rows/10,000 ranks of the exact ones."""
+    `quantile_sketch` (Spark: `percentile_approx`, where an exact sort would run in one task)
+    gets them from one aggregate, the quantiles then within rows/10,000 ranks of the exact ones.
+    Spark inlines that aggregate at each CTE that reads it, pruned to its column: it runs once
+    per column (bench/RESULTS.md, "`dbt-synth report` at 10M")."""
     fractions = ", ".join(f"'{float(q)!r}'" for q in quantiles)
     values = ", ".join(
         f"case when {where} then {c} end as v{k}" for k, (_, c, where) in enumerate(columns)

@@ -43,7 +43,7 @@ from dbt_synth.relational.cardinality import (
 )
 from dbt_synth.relational.config import PrivacyUnit, RelationalConfig, split_config
 from dbt_synth.relational.generator import child_generator
-from dbt_synth.relational.joined import joined
+from dbt_synth.relational.joined import joined, joined_config, not_redrawn
 from dbt_synth.relational.keys import ForeignKey, KeyMode, check_keys, merge_keys
 from dbt_synth.relational.plan import KeyPlan, ParentData, parent_table, plan_keys
 from dbt_synth.relational.unit import cap_children, row_budget, unit_guarantee
@@ -168,8 +168,12 @@ def _synthesize_child(
     attribute_plans = [p for p in plans if p.mode is KeyMode.ATTRIBUTES]
     card_epsilon = relational.cardinality_share * unit.row_epsilon if attribute_plans else 0.0
     rows, columns_config = joined(child, plans, parents, config, schema, tables)
-    fit_config = replace(config, epsilon=unit.row_epsilon - card_epsilon, columns=columns_config)
+    joined_rules, skipped = joined_config(config, plans, tuple(rows.schema.names))
+    fit_config = replace(
+        joined_rules, epsilon=unit.row_epsilon - card_epsilon, columns=columns_config
+    )
     fitted = synthesize(rows, config=fit_config, model=model, progress=say)
+    fitted = replace(fitted, generator=not_redrawn(fitted.generator, skipped))
 
     # Children-per-parent histograms: one Gaussian release per attributes-mode FK, at a δ
     # derived from the fit's (itself from the DP row count, never the true one).

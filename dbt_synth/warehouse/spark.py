@@ -195,13 +195,15 @@ class SparkWarehouse(Warehouse):
         drawn."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        if isinstance(generator, ChildGenerator) and generator.constraints is None:
+        constraints = generator.constraints
+        free = constraints is None or not constraints.binding
+        if isinstance(generator, ChildGenerator) and free:
             generated, staged = child_frame(self, generator, CHUNK_ROWS, _task_threads)
             twin = self._cast(generated, schema).persist()
             twin.count()
             staged.unpersist()
             return twin
-        if not isinstance(generator, TwinGenerator) or generator.constraints is not None:
+        if not isinstance(generator, TwinGenerator) or not free:
             # Rules, a condition or a rebalance are drawn by one sequential sampler (its redraws
             # and quotas span chunks, and its log feeds the build's report): on the driver.
             return super().materialise_twin(generator, schema, name)

@@ -98,6 +98,13 @@ def test_the_whole_source_is_counted_instead_of_a_sample_and_no_amplification_is
     # no more than the sample road's, though the counts are 60 times larger.
     assert sampled.sample_rate < 0.02
     assert 1 <= result.generator.mechanism.rounds <= sampled.generator.mechanism.rounds
+    # Released over all 60,000 rows, a prior is weighted as the same release on the sample:
+    # weighted by its true precision (σ·rate) it would stop the fit after a few rounds.
+    for pushed_model, sampled_model in zip(
+        result.generator.models, sampled.generator.models, strict=True
+    ):
+        assert pushed_model.prior is not None
+        assert pushed_model.prior.sigma == pytest.approx(sampled_model.prior.sigma)
     # The generator saw every row: its share is 1, the sample was never drawn.
     assert result.sample_rate == 1.0
     assert not any("source rows read" in line for line in said)

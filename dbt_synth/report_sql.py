@@ -134,9 +134,10 @@ def _order_statistics(
     into the query text.
 
     Exact by default (`_quantiles`, numpy's figures to the last bit). A warehouse with a
-    `quantile_sketch` (Spark: `percentile_approx`, which an exact sort there would run in one
-    task) gets every column's statistics from one aggregate over one scan, the quantiles then
-    within rows/10,000 ranks of the exact ones."""
+    `quantile_sketch` (Spark: `percentile_approx`, where an exact sort would run in one task)
+    gets them from one aggregate, the quantiles then within rows/10,000 ranks of the exact ones.
+    Spark inlines that aggregate at each CTE that reads it, pruned to its column: it runs once
+    per column (bench/RESULTS.md, "`dbt-synth report` at 10M")."""
     fractions = ", ".join(f"'{float(q)!r}'" for q in quantiles)
     values = ", ".join(
         f"case when {where} then {c} end as v{k}" for k, (_, c, where) in enumerate(columns)
@@ -275,19 +276,19 @@ def category_counts(
         return {}
     labels = ", ".join(f"coalesce(c{i}, 'NULL') as l{i}" for i in columns)
     sets = ", ".join(f"(side, l{i})" for i in columns)
-    joined = " union all ".join(
-        f"select {i} as col, coalesce(r.label, t.label) as label, coalesce(r.n, 0) as n_real, "
-        f"coalesce(t.n, 0) as n_twin from (select l{i} as label, n from cells "
-        f"where side = 'real' and l{i} is not null) as r full outer join (select l{i} as label, "
-        f"n from cells where side = 'twin' and l{i} is not null) as t on r.label = t.label"
-        for i in columns
-    )
+    # Each cell has one label column set (GROUPING SETS leaves the others NULL): one pass over
+    # the cells names its column. Spark inlines a CTE at each reference, so a union of one
+    # branch per column (two per column here before) put the grouping in its plan per branch.
+    column = " ".join(f"when l{i} is not null then {i}" for i in columns)
     rows = query(
         f"with {_both(plans, real, twin)}, "
         f"labelled as (select side, {labels} from both_tables), "
         f"cells as (select side, {', '.join(f'l{i}' for i in columns)}, count(*) as n "
         f"from labelled group by grouping sets ({sets})), "
-        f"joined as ({joined}), "
+        "joined as (select col, label, sum(case when side = 'real' then n else 0 end) as n_real, "
+        "sum(case when side = 'twin' then n else 0 end) as n_twin from (select side, "
+        f"case {column} end as col, coalesce({', '.join(f'l{i}' for i in columns)}) as label, n "
+        "from cells) as tagged group by col, label), "
         "totals as (select col, sum(n_real) as r_rows, sum(n_twin) as t_rows, count(*) as labels "
         "from joined group by col), "
         "ranked as (select j.col, j.label, j.n_real, j.n_twin, t.labels, "
@@ -343,10 +344,16 @@ def associations(
     if not pairs:
         return {}
     sets = ", ".join(f"(side, k{a}, k{b})" for a, b in pairs)
-    pair_cells = " union all ".join(
-        f"select side, {p} as pair, k{a} as a, k{b} as b, n from cells "
-        f"where k{a} is not null and k{b} is not null"
-        for p, (a, b) in enumerate(pairs)
+    # Each cell has the two codes of its pair set, the others NULL (codes never are): one pass
+    # names its pair (not a union of 105 branches for 15 columns, each referencing `cells`),
+    # the first code set is a and the last b.
+    pair = " ".join(
+        f"when k{a} is not null and k{b} is not null then {p}" for p, (a, b) in enumerate(pairs)
+    )
+    ks = [f"k{i}" for i in range(len(plans))]
+    pair_cells = (
+        f"select side, case {pair} end as pair, coalesce({', '.join(ks)}) as a, "
+        f"coalesce({', '.join(reversed(ks))}) as b, n from cells"
     )
     rows = query(
         f"with {_both(plans, real, twin)}, {''.join(cte + ', ' for cte in ctes)}"

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dbt_synth.conditioning import sampling_lines
+from dbt_synth.conditioning import sampling_lines, sampling_record
 from dbt_synth.errors import ConfigError
 from dbt_synth.ledger import entry_for
 from dbt_synth.noise import replayable_noise
@@ -221,16 +221,7 @@ def test_rules_on_a_foreign_key_hold_through_its_state_or_are_listed(family):
     twin = child.result.table.to_pandas()
     assert twin["tailnum"].notna().all() and twin["dep_delay"].notna().all()
     assert set(twin["tailnum"]) <= set(parents["planes_twin"].twin["tailnum"].to_pylist())
-    now = datetime.now()
-    entry = entry_for(
-        child.result,
-        model="flights_twin",
-        source="flights",
-        invocation_id=None,
-        started_at=now,
-        finished_at=now,
-    )
-    record = json.loads(entry.sampling)
+    record = json.loads(sampling_record(child.result.generator))  # the ledger's `sampling`
     assert record["rules"] == ["not_null: tailnum", "not_null: dep_delay"]
     assert record["rules_on_keys_not_redrawn"] == ["accepted_values: tailnum"]
 

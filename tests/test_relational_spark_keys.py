@@ -144,11 +144,12 @@ def test_keys_are_drawn_as_on_the_driver_road(built, family):
         road: children_per_parent(twin, ["tailnum"], planes, ["tailnum"])
         for road, twin in made.items()
     }
-    assert cardinality_tvd(per_parent["driver"], per_parent["spark"]) < 0.05
+    # Measured 0.0015 (TVD) and 0.330 vs 0.332 (correlation) on 2026-12-08.
+    assert cardinality_tvd(per_parent["driver"], per_parent["spark"]) < 0.02
     assert per_parent["driver"].sum() == per_parent["spark"].sum()
     dependency = {road: _dependency(twin, planes) for road, twin in made.items()}
     assert dependency["driver"] > 0.2
-    assert abs(dependency["driver"] - dependency["spark"]) < 0.05
+    assert abs(dependency["driver"] - dependency["spark"]) < 0.03
     # The twin the build materialised holds its keys too.
     assert set(built["twin"].column("tailnum").drop_null().to_pylist()) <= set(
         planes.column("tailnum").to_pylist()

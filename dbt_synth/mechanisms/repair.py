@@ -15,7 +15,8 @@ pairs (a, b) and two cells, so the gain of every (row, j) is a handful of gather
 residual tables: one pass costs O(n · cardinality · columns). No row moves onto a cell the
 model gives no mass (a conditional's excluded codes). Each pass applies, for every
 (i, j), only the row with the best positive gain, so the moves of one pass rarely push the same
-residual past zero; passes repeat until none gains. It reads only the model's probabilities and
+residual past zero; passes repeat until none gains (at most 20 a column, two sweeps over the
+columns). It reads only the model's probabilities and
 the sampled codes, never real data, and draws nothing at random: the same rows in, the same rows
 out.
 """
@@ -29,8 +30,9 @@ import numpy as np
 _PASSES_PER_COLUMN = 20
 _SWEEPS = 2
 # Above this many rows the pass is skipped: its cost grows with the rows (CPS 1988's model,
-# 2 shared cores: 1.5 s at 22k rows, 4.3 s at 65k, 50 s at 262k), while the rounding error it
-# removes shrinks as 1/rows (0.0020 pair TVD at 22k rows, about 0.0002 at 262k).
+# 2 shared cores, before movers were limited to rows whose removal gains: 1.5 s at 22k rows,
+# 4.3 s at 65k, 50 s at 262k), while the rounding error it removes shrinks as 1/rows (0.0020
+# pair TVD at 22k rows, about 0.0002 at 262k).
 REPAIR_MAX_ROWS = 2**16
 
 

@@ -127,10 +127,7 @@ def grow_tree(
                 continue
             if parent_mass is not None:
                 siblings = np.ones(len(noisy[row]), bool) if allowed is None else allowed[row]
-                # The rest's noise: the parent's count less its parts' (√cells·σ each).
-                covered = sum(part.stop - part.first for part in parts)
-                rest_sigma = float(np.hypot(sigmas[level - 1], sigma * np.sqrt(covered)))
-                parts += _unresolved(parts, parent_mass, siblings, rest_sigma)
+                parts += _unresolved(parts, parent_mass, siblings)
             estimates = np.array([part.mass for part in parts])
             if parent_mass is not None:
                 # Consistency: the parent's estimate is shared in proportion to its parts.
@@ -223,18 +220,14 @@ def _split(
     return parts if residual else beside_kept(parts, noisy, sigma, allowed)
 
 
-def _unresolved(
-    parts: list[Part], parent_mass: float, possible: np.ndarray, sigma: float
-) -> list[Part]:
+def _unresolved(parts: list[Part], parent_mass: float, possible: np.ndarray) -> list[Part]:
     """What a kept parent holds beyond its kept parts, spread evenly over the siblings no part
-    covers (post-processing of released counts); `sigma` is that rest's noise.
+    covers (post-processing of released counts).
 
     Without it, siblings too thin to keep were dropped and their rows went to the kept siblings
     when the parent's estimate was shared: a kept point mass (a common wage) absorbed the rows
-    spread around it, and its neighbours came out empty. A rest within RUN_SIGMAS·σ of zero may
-    be noise and never widens the range (`_within_kept_span`); a larger one holds rows and is
-    kept like a run: at a wide table's thin budget a date column's only kept cell held 2,871 of
-    8,000 rows, and clipping its parent's rest to that cell dropped the other 5,000.
+    spread around it, and its neighbours came out empty. These pieces never widen the range:
+    see `_within_kept_span`.
     """
     left = parent_mass - sum(part.mass for part in parts)
     uncovered = possible.copy()
@@ -245,10 +238,8 @@ def _unresolved(
         return []
     runs = np.split(cells, np.flatnonzero(np.diff(cells) > 1) + 1)
     share = left / len(cells)
-    residual = left < RUN_SIGMAS * sigma
     return [
-        Part(int(r[0]), int(r[-1]) + 1, share * len(r), expand=False, residual=residual)
-        for r in runs
+        Part(int(r[0]), int(r[-1]) + 1, share * len(r), expand=False, residual=True) for r in runs
     ]
 
 

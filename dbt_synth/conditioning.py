@@ -72,6 +72,11 @@ class Constraints:
     # Rules on key columns, not redrawn for (keys are fresh values filled after sampling).
     skipped: tuple[str, ...] = ()
 
+    @property
+    def binding(self) -> bool:
+        """Whether sampling must draw under these (rules on keys alone bind nothing)."""
+        return bool(self.rules or self.condition or self.rebalance)
+
     def describe(self) -> dict[str, Any]:
         return {
             "rules": [r.label for r in self.rules],
@@ -289,7 +294,9 @@ def sampling_record(generator: TwinGenerator) -> str | None:
         return None
     import json
 
-    record = {**generator.constraints.describe(), **generator.log.describe(generator.rows)}
+    record = generator.constraints.describe()
+    if generator.constraints.binding:  # else nothing was drawn under them
+        record.update(generator.log.describe(generator.rows))
     return json.dumps(record, default=str)
 
 

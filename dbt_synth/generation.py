@@ -49,7 +49,7 @@ class TwinGenerator:
 
     def batches(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
         """The twin's rows in source column order; the same rows on every call."""
-        if self.constraints is not None:
+        if self.constraints is not None and self.constraints.binding:
             yield from self.constraints.batches(self, chunk_rows)
             return
         rng = np.random.default_rng(self.seed)

@@ -24,9 +24,6 @@ Query = Callable[[str], list[dict[str, Any]]]
 _DOUBLE = "{{ dbt_synth.type_double() }}"
 _TEXT = "{{ dbt.type_string() }}"
 _INF = f"cast('Infinity' as {_DOUBLE})"
-# A label no real value has (real labels are prefixed with 'v'): twin values the real table
-# lacks share it, as they shared one code before.
-_UNSEEN = "'x'"
 
 
 @dataclass(frozen=True)
@@ -128,12 +125,55 @@ def stats(query: Query, plans: Sequence[ColumnPlan], real: str, twin: str) -> di
     return {side: by_side.get(side, empty) for side in ("real", "twin")}
 
 
+def _order_statistics(
+    columns: Sequence[tuple[str, str, str]], quantiles: Sequence[float], prefix: str
+) -> str:
+    """CTEs, one per (name, c, where) of `columns`: CTE `name` is one row with `n`, `smallest`,
+    `largest`, `whole` (every value a whole number) and q0, q1, … of the values of `c` in the
+    rows `where` selects. Computed in the warehouse: no value of the table is fetched or written
+    into the query text.
+
+    Exact by default (`_quantiles`, numpy's figures to the last bit). A warehouse with a
+    `quantile_sketch` (Spark: `percentile_approx`, where an exact sort would run in one task)
+    gets them from one aggregate, the quantiles then within rows/10,000 ranks of the exact ones.
+    Spark inlines that aggregate at each CTE that reads it, pruned to its column: it runs once
+    per column (bench/RESULTS.md, "`dbt-synth report` at 10M")."""
+    fractions = ", ".join(f"'{float(q)!r}'" for q in quantiles)
+    values = ", ".join(
+        f"case when {where} then {c} end as v{k}" for k, (_, c, where) in enumerate(columns)
+    )
+    sketched = ", ".join(
+        f"count(v{k}) as n{k}, min(v{k}) as smallest{k}, max(v{k}) as largest{k}, "
+        f"min(case when floor(v{k}) <> v{k} then 0 when v{k} is not null then 1 end) "
+        f"as whole{k}, "
+        f"{{{{ dbt_synth.quantile_sketch('v{k}', [{fractions}]) }}}} as sketch{k}"
+        for k in range(len(columns))
+    )
+    picked = [
+        f"{name} as (select n{k} as n, smallest{k} as smallest, largest{k} as largest, "
+        f"whole{k} as whole, "
+        + ", ".join(f"sketch{k}[{j}] as q{j}" for j in range(len(quantiles)))
+        + f" from {prefix}_sketched)"
+        for k, (name, _, _) in enumerate(columns)
+    ]
+    approximate = ", ".join(
+        [
+            f"{prefix}_values as (select {values} from both_tables)",
+            f"{prefix}_sketched as (select {sketched} from {prefix}_values)",
+            *picked,
+        ]
+    )
+    exact = ", ".join(_quantiles(name, c, where, quantiles) for name, c, where in columns)
+    return (
+        f"{{% if dbt_synth.quantile_sketch('v', ['0.5']) %}}{approximate}"
+        f"{{% else %}}{exact}{{% endif %}}"
+    )
+
+
 def _quantiles(name: str, c: str, where: str, quantiles: Sequence[float]) -> str:
-    """CTE `name`: one row with `n`, `smallest`, `largest`, `whole` (every value a whole number)
-    and q0, q1, … of the values of `c` in the rows `where` selects, each computed as
+    """CTE `name` of `_order_statistics` for one column, each quantile computed as
     `numpy.quantile(method='linear')` does, operation for operation, so that it is numpy's
-    double to the last bit. Computed in the warehouse: no value of the table is fetched or
-    written into the query text."""
+    double to the last bit."""
     points = [(k, f"cast('{float(q)!r}' as {_DOUBLE})") for k, q in enumerate(quantiles)]
     virtual = ", ".join(f"cast(n - 1 as {_DOUBLE}) * {q} as x{k}" for k, q in points)
     above = "x{k} >= n - 1"
@@ -178,10 +218,10 @@ def histograms(
     numbers = [i for i, plan in enumerate(plans) if plan.numeric]
     if not numbers:
         return {}
-    ctes, selects = [], []
+    ranges = [(f"range{i}", f"c{i}", _finite(f"c{i}")) for i in numbers]
+    ctes, selects = [_order_statistics(ranges, (0.005, 0.995), "ranges")], []
     for i in numbers:
         c = f"c{i}"
-        ctes.append(_quantiles(f"range{i}", c, _finite(c), (0.005, 0.995)))
         ctes.append(
             f"bounds{i} as (select lo, hi, whole = 1 and hi - lo <= {2 * bins} as integral, "
             f"(hi - lo) / {bins} as step, floor(lo) - 0.5 as start, "
@@ -236,19 +276,19 @@ def category_counts(
         return {}
     labels = ", ".join(f"coalesce(c{i}, 'NULL') as l{i}" for i in columns)
     sets = ", ".join(f"(side, l{i})" for i in columns)
-    joined = " union all ".join(
-        f"select {i} as col, coalesce(r.label, t.label) as label, coalesce(r.n, 0) as n_real, "
-        f"coalesce(t.n, 0) as n_twin from (select l{i} as label, n from cells "
-        f"where side = 'real' and l{i} is not null) as r full outer join (select l{i} as label, "
-        f"n from cells where side = 'twin' and l{i} is not null) as t on r.label = t.label"
-        for i in columns
-    )
+    # Each cell has one label column set (GROUPING SETS leaves the others NULL): one pass over
+    # the cells names its column. Spark inlines a CTE at each reference, so a union of one
+    # branch per column (two per column here before) put the grouping in its plan per branch.
+    column = " ".join(f"when l{i} is not null then {i}" for i in columns)
     rows = query(
         f"with {_both(plans, real, twin)}, "
         f"labelled as (select side, {labels} from both_tables), "
         f"cells as (select side, {', '.join(f'l{i}' for i in columns)}, count(*) as n "
         f"from labelled group by grouping sets ({sets})), "
-        f"joined as ({joined}), "
+        "joined as (select col, label, sum(case when side = 'real' then n else 0 end) as n_real, "
+        "sum(case when side = 'twin' then n else 0 end) as n_twin from (select side, "
+        f"case {column} end as col, coalesce({', '.join(f'l{i}' for i in columns)}) as label, n "
+        "from cells) as tagged group by col, label), "
         "totals as (select col, sum(n_real) as r_rows, sum(n_twin) as t_rows, count(*) as labels "
         "from joined group by col), "
         "ranked as (select j.col, j.label, j.n_real, j.n_twin, t.labels, "
@@ -273,38 +313,47 @@ def associations(
     """Per side and column pair (a, b): the 2-way table of codes summarised for Cramér's V as
     (N, rows, columns, Σ n²/(row total·column total)), computed in the warehouse in one pass
     (GROUPING SETS). Codes: numbers by the real table's `quantiles` (code = how many lie below
-    the value), labels as themselves, twin labels the real table lacks pooled; NULL and NaN
+    the value), labels by number, twin labels the real table lacks pooled; NULL and NaN
     apart."""
-    codes, joins, ctes = [], [], []
+    codes, joins = [], []
+    edges = [
+        (f"edges{i}", f"c{i}", f"side = 'real' and not {_missing(f'c{i}')}")
+        for i, plan in enumerate(plans)
+        if plan.numeric
+    ]
+    ctes = [_order_statistics(edges, quantiles, "edges")] if edges else []
     for i, plan in enumerate(plans):
         c = f"both_tables.c{i}"
         if plan.numeric:
-            present = f"side = 'real' and not {_missing(f'c{i}')}"
-            ctes.append(_quantiles(f"edges{i}", f"c{i}", present, quantiles))
             joins.append(f"cross join edges{i}")
             steps = " ".join(f"when {c} <= edges{i}.q{k} then {k}" for k in range(len(quantiles)))
             codes.append(
-                f"cast(case when {_missing(c)} then -1 {steps} else {len(quantiles)} end "
-                f"as {_TEXT}) as k{i}"
+                f"case when {_missing(c)} then -1 {steps} else {len(quantiles)} end as k{i}"
             )
             continue
-        label = f"coalesce({c}, 'NULL')"
+        # Labels by number (integers group faster than text): the real table's labels 1, 2, …,
+        # twin labels the real table lacks all 0.
         joins.append(
-            f"left join (select distinct coalesce(c{i}, 'NULL') as label from both_tables "
-            f"where side = 'real') as known{i} on {label} = known{i}.label"
+            f"left join (select label, row_number() over (order by label) as id from "
+            f"(select distinct coalesce(c{i}, 'NULL') as label from both_tables "
+            f"where side = 'real') as labels) as known{i} "
+            f"on coalesce({c}, 'NULL') = known{i}.label"
         )
-        codes.append(
-            f"case when both_tables.side = 'real' or known{i}.label is not null "
-            f"then 'v' || {label} else {_UNSEEN} end as k{i}"
-        )
+        codes.append(f"coalesce(known{i}.id, 0) as k{i}")
     pairs = [(a, b) for a in range(len(plans)) for b in range(a + 1, len(plans))]
     if not pairs:
         return {}
     sets = ", ".join(f"(side, k{a}, k{b})" for a, b in pairs)
-    pair_cells = " union all ".join(
-        f"select side, {p} as pair, k{a} as a, k{b} as b, n from cells "
-        f"where k{a} is not null and k{b} is not null"
-        for p, (a, b) in enumerate(pairs)
+    # Each cell has the two codes of its pair set, the others NULL (codes never are): one pass
+    # names its pair (not a union of 105 branches for 15 columns, each referencing `cells`),
+    # the first code set is a and the last b.
+    pair = " ".join(
+        f"when k{a} is not null and k{b} is not null then {p}" for p, (a, b) in enumerate(pairs)
+    )
+    ks = [f"k{i}" for i in range(len(plans))]
+    pair_cells = (
+        f"select side, case {pair} end as pair, coalesce({', '.join(ks)}) as a, "
+        f"coalesce({', '.join(reversed(ks))}) as b, n from cells"
     )
     rows = query(
         f"with {_both(plans, real, twin)}, {''.join(cte + ', ' for cte in ctes)}"

@@ -229,17 +229,25 @@ _NAME_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("first_name", r"(^|_)(first|given|fore|nick|pet|animal)_?name$"),
         ("last_name", r"(^|_)(last|family|sur)_?name$"),
         ("full_name", r"^(full_?name|person_?name|customer_?name|contact_?name)$"),
+        # Before street_address, whose `*_address` would claim `ip_address`.
+        ("ip_address", r"(^|_)(ip|ip_address|ipv4|ip_addr)$"),
         ("street_address", r"(^|_)(street|address|addr|address_line_?1|street_address)$"),
         ("city", r"(^|_)(city|town)$"),
         ("postal_code", r"(^|_)(zip|zipcode|zip_code|postcode|postal_code|post_code)$"),
         ("company", r"(^|_)(company|employer|organisation|organization)(_name)?$"),
         ("url", r"(^|_)(url|website|homepage|web_?site)$"),
-        ("ip_address", r"(^|_)(ip|ip_address|ipv4|ip_addr)$"),
         ("uuid", r"(^|_)(uuid|guid)$"),
     )
 )
 _STRING_TYPE = re.compile(r"(N?VAR)?CHAR(ACTER)?( VARYING)?|N?TEXT|STRING|BPCHAR")
 _INTEGER_TYPE = re.compile(r"U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?\d*|LONG|SHORT|BYTE|(BIG)?SERIAL")
+
+
+def _snake(name: str) -> str:
+    """A column name as the patterns above read it: `Company Name`, `companyName` and
+    `IPAddress` as `company_name`, `company_name` and `ip_address`."""
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name.strip())
+    return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
 
 
 def _base_type(sql_type: str) -> str:
@@ -251,7 +259,7 @@ def looks_like_key(name: str, sql_type: str, tests: Iterable[str] = ()) -> bool:
     `unique` test, for an integer or string type (a float or date is never a key)."""
     base = _base_type(sql_type)
     keyish = bool(_INTEGER_TYPE.fullmatch(base) or _STRING_TYPE.fullmatch(base))
-    return keyish and ("unique" in tests or bool(_KEY_NAME.search(name)))
+    return keyish and ("unique" in tests or bool(_KEY_NAME.search(_snake(name))))
 
 
 def propose_role(name: str, sql_type: str, tests: Iterable[str] = ()) -> str | None:
@@ -262,6 +270,7 @@ def propose_role(name: str, sql_type: str, tests: Iterable[str] = ()) -> str | N
     """
     tests = tuple(tests)
     base = _base_type(sql_type)
+    name = _snake(name)
     if base == "UUID":
         return None  # UUID columns are fresh keys already
     if _STRING_TYPE.fullmatch(base):

@@ -200,7 +200,9 @@ class _Relatives:
 
     def twins(self, warehouse: Warehouse) -> dict[str, ParentData]:
         """The parents' twins only: what a resample draws keys from."""
-        return {name: ParentData(warehouse.arrow(_twin_of(v))) for name, v in self.parents.items()}
+        return {
+            name: ParentData(warehouse.parent_twin(_twin_of(v))) for name, v in self.parents.items()
+        }
 
     def tables(self, warehouse: Warehouse, child: Any) -> ChildTables:
         """The child and its parents as the warehouse holds them: children per parent are
@@ -229,7 +231,7 @@ def _child(
     child capped, joined with them and counted by the warehouse, and read through the joined
     rows' Poisson sample (`relational/engine.py`)."""
     return synthesize_child(
-        warehouse.source_rows(source),
+        None,
         relatives.data(warehouse),
         config.synth,
         relational=relatives.relational,
@@ -248,8 +250,9 @@ def _twin_of(value: Any) -> Any:
 def _parent(warehouse: Warehouse, value: Any) -> ParentData:
     if isinstance(value, tuple | list):
         parent_twin, parent_source = value
-        return ParentData(warehouse.arrow(parent_twin), HeldSource.of(warehouse, parent_source))
-    return ParentData(warehouse.arrow(value))
+        twin = warehouse.parent_twin(parent_twin)
+        return ParentData(twin, HeldSource.of(warehouse, parent_source))
+    return ParentData(warehouse.parent_twin(value))
 
 
 def _holdout(schema: TableSchema, config: SynthConfig) -> HoldoutRule | None:

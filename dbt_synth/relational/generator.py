@@ -4,13 +4,14 @@ The fitted generator yields chunks of the joined twin (child columns, key states
 attributes); each chunk gets its foreign keys from the parents' twins and loses the helper
 columns. One counting pass over the fitted generator (deterministic: every pass yields the same
 rows) plans the key mapping and the matching first, so no pass ever holds the whole twin: only
-the parent twins' keys and per-signature counts are kept whole.
+the parent twins' keys and per-signature counts are kept whole (a parent twin that Spark holds
+keeps its keys there, and sends only its signature counts: `warehouse/spark_keys.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from dbt_synth.relational.attach import (
     CategoryKeys,
     KeyReport,
     Survey,
+    index_field,
     survey,
 )
 from dbt_synth.relational.attributes import Matching, Signer
@@ -31,7 +33,7 @@ from dbt_synth.relational.cardinality import Cardinality
 from dbt_synth.relational.config import OrphanPolicy, RelationalConfig
 from dbt_synth.relational.joined import KeyState
 from dbt_synth.relational.keys import ForeignKey, KeyMode
-from dbt_synth.relational.plan import KeyPlan, ParentData
+from dbt_synth.relational.plan import KeyPlan, ParentData, parent_table
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,13 @@ class Attacher:
         out: dict[str, pa.Array] = {}
         for keys, share in zip(self.keys, drawn, strict=True):
             out.update(keys.columns(batch, share, rng))
-        arrays = [out[c] if c in out else batch.column(c) for c in self.names]
-        return pa.RecordBatch.from_arrays(arrays, names=list(self.names))
+        # A key whose parent twin stays in its engine comes as its index column, last.
+        indexed = [k for k in self.keys if isinstance(k, AttributeKeys) and k.parent_keys is None]
+        joined = {c for k in indexed for c in k.plan.key.columns}
+        names = [c for c in self.names if c not in joined]
+        names += [index_field(k.plan) for k in indexed]
+        arrays = [out[c] if c in out else batch.column(c) for c in names]
+        return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 @dataclass(frozen=True)
@@ -81,11 +88,45 @@ class Counter:
 
 
 @dataclass(frozen=True)
+class HeldKeys:
+    """An attributes-mode key whose parent twin stays in Spark: what joins its keys to the
+    parent indices the attacher gives (`SparkParentTwin.numbered`)."""
+
+    plan: KeyPlan
+    twin: Any
+    signer: Signer
+    offsets: pa.Table
+
+    def numbered(self, *, read: bool = False) -> Any:
+        """The parent twin's keys (named as the child's key columns) by parent index: in the
+        engine, or with `read` on the driver, in index order."""
+        key = self.plan.key
+        how = self.twin.keys_in_order if read else self.twin.numbered
+        return how(self.signer, self.plan.attributes, key.parent_columns, self.offsets, key.columns)
+
+
+@dataclass(frozen=True)
 class PlannedKeys:
     """Keys planned from the counts over the whole fitted twin, and their reports."""
 
     attacher: Attacher
     reports: tuple[KeyReport, ...]
+    held: tuple[HeldKeys, ...] = ()
+
+    def resolved(self) -> Attacher:
+        """The attacher with every held key's parent keys read to the driver in index order
+        (the driver road: a twin drawn under rules, or the Python API's whole table)."""
+        if not self.held:
+            return self.attacher
+        keys = []
+        for made in self.attacher.keys:
+            held = next((h for h in self.held if h.plan == made.plan), None)
+            if held is not None:
+                table = held.numbered(read=True)
+                columns = tuple(table.column(c).combine_chunks() for c in held.plan.key.columns)
+                made = replace(made, parent_keys=columns)
+            keys.append(made)
+        return replace(self.attacher, keys=tuple(keys))
 
 
 @dataclass(frozen=True)
@@ -135,7 +176,7 @@ class ChildGenerator:
         return self._planned["keys"]
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        attacher = self.plan().attacher
+        attacher = self.plan().resolved()
         rng = np.random.default_rng(self.seed)
         passes = attacher.start()
         for batch in self.fitted.batches():
@@ -158,7 +199,7 @@ def child_generator(
 ) -> ChildGenerator:
     """The child twin's generator; its keys are planned on first use (`ChildGenerator.plan`)."""
     signers = {
-        p.key: Signer.of(parents[p.key.parent].twin, p.attributes)
+        p.key: _signer(parents[p.key.parent].twin, p.attributes)
         for p in plans
         if p.mode is KeyMode.ATTRIBUTES
     }
@@ -173,19 +214,32 @@ def _plan(generator: ChildGenerator, counted: dict[ForeignKey, Survey]) -> Plann
     rng = np.random.default_rng(generator.plan_seed)
     plans, parents, clean = generator.plans, generator.parents, generator.counter.clean
     made: dict[ForeignKey, CategoryKeys | AttributeKeys] = {}
-    reports = []
+    reports, held = [], []
     for plan in plans:
-        key, parent = plan.key, parents[plan.key.parent].twin
+        key, twin = plan.key, parents[plan.key.parent].twin
+        in_memory = isinstance(twin, pa.Table)
         if plan.mode is KeyMode.CATEGORY:
-            keys = parent.column(key.parent_columns[0])
+            if in_memory:
+                keys = twin.column(key.parent_columns[0])
+            else:  # as many random keys as the mapping can take, drawn in the engine
+                wanted = len(counted[key].values)
+                keys = twin.key_sample(key.parent_columns[0], wanted, int(rng.integers(2**62)))
             made[key] = CategoryKeys.of(plan, counted[key], keys, rng)
             reports.append(made[key].report(counted[key]))
         elif plan.mode is KeyMode.ATTRIBUTES:
             signer = generator.counter.signers[key]
             cardinality = generator.cardinalities[key]
-            signatures = signer.parents(parent, plan.attributes)
+            if not in_memory and clean:
+                # Virtual parents: the engine's signature counts (`SparkParentTwin`); the keys
+                # are joined there, by parent index.
+                signatures, offsets = twin.signatures(signer, plan.attributes)
+                parent_keys = None
+                held.append(HeldKeys(plan, twin, signer, offsets))
+            else:
+                parent = parent_table(parents[key.parent])
+                signatures = signer.parents(parent, plan.attributes)
+                parent_keys = tuple(parent.column(c).combine_chunks() for c in key.parent_columns)
             matching = Matching.plan(counted[key].signatures, signatures, cardinality, rng)
-            parent_keys = tuple(parent.column(c).combine_chunks() for c in key.parent_columns)
             made[key] = AttributeKeys(plan, signer, matching, parent_keys, clean)
             reports.append(made[key].report(counted[key], cardinality))
     for plan in plans:
@@ -193,7 +247,13 @@ def _plan(generator: ChildGenerator, counted: dict[ForeignKey, Survey]) -> Plann
             wider = next(p for p in plans if set(plan.key.columns) <= set(p.key.columns))
             _check_implied(plan.key, wider, made[wider.key], parents, counted[wider.key])
             reports.append(KeyReport(plan.key, plan.mode, (), None, 0.0, 0.0, implied_by=wider.key))
-    return PlannedKeys(Attacher(generator.names, tuple(made.values())), tuple(reports))
+    attacher = Attacher(generator.names, tuple(made.values()))
+    return PlannedKeys(attacher, tuple(reports), tuple(held))
+
+
+def _signer(twin: Any, attributes: tuple[str, ...]) -> Signer:
+    """`Signer.of` the parent twin, in memory or computed by the engine that holds it."""
+    return Signer.of(twin, attributes) if isinstance(twin, pa.Table) else twin.signer(attributes)
 
 
 def _check_implied(
@@ -208,12 +268,15 @@ def _check_implied(
     if isinstance(keys, CategoryKeys):
         drawn = pa.table({key.columns[0]: pa.array(list(keys.mapping.values()))})
     else:
-        position = [wider.key.columns.index(c) for c in key.columns]
+        wider_twin = parent_table(parents[wider.key.parent])
         drawn = pa.table(
-            {c: keys.parent_keys[i] for c, i in zip(key.columns, position, strict=True)}
+            {
+                c: wider_twin.column(wider.key.parent_columns[wider.key.columns.index(c)])
+                for c in key.columns
+            }
         )
     values = drawn.to_pandas().dropna().drop_duplicates()
-    parent = parents[key.parent].twin.select(list(key.parent_columns)).to_pandas()
+    parent = parent_table(parents[key.parent]).select(list(key.parent_columns)).to_pandas()
     parent = parent.set_axis(list(key.columns), axis=1).drop_duplicates()
     missing = len(values) - len(values.merge(parent, on=list(key.columns)))
     fresh = isinstance(keys, AttributeKeys) and not keys.clean

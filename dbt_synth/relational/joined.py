@@ -8,7 +8,7 @@ columns depend on the parent (long flights on big planes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -16,13 +16,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dbt_synth.conditioning import Constraints
 from dbt_synth.config import ColumnConfig, SynthConfig
 from dbt_synth.relational.keys import KeyMode
 from dbt_synth.relational.plan import KeyPlan, ParentData
+from dbt_synth.rules import Rule, RuleKind, ident
 from dbt_synth.schema import TableSchema
 from dbt_synth.source_rows import SourceRows
 
 if TYPE_CHECKING:
+    from dbt_synth.generation import TwinGenerator
     from dbt_synth.relational.engine import ChildTables
 
 
@@ -42,6 +45,52 @@ def state_field(plan: KeyPlan) -> str:
 def attribute_field(plan: KeyPlan, attribute: str) -> str:
     """The fit column holding the parent's `attribute` for `plan`'s key."""
     return f"__fk_attr__{plan.key.label}__{attribute}"
+
+
+def joined_config(
+    config: SynthConfig, plans: tuple[KeyPlan, ...], names: tuple[str, ...]
+) -> tuple[SynthConfig, tuple[str, ...]]:
+    """The child's config as its joined rows (`names`) are fitted and sampled under it, and
+    the labels of its rules that no redraw can serve.
+
+    An attributes-mode key's columns are not among the joined rows: each row has the key's
+    state instead, and its value is drawn from the parent twin after sampling. So `not_null`
+    on such a column becomes a rule on the state (the row points at a parent or is an orphan,
+    never NULL), and any other rule on it is not redrawn for, as a rule on a fresh key
+    (`conditioning.constraints_of`): the ledger lists it."""
+    states = {
+        column: state_field(plan)
+        for plan in plans
+        if plan.mode is KeyMode.ATTRIBUTES
+        for column in plan.key.columns
+    }
+    rules: list[Rule] = []
+    not_redrawn: list[str] = []
+    for rule in config.rules:
+        if set(rule.columns) <= set(names):
+            rules.append(rule)
+        elif (
+            rule.kind is RuleKind.NOT_NULL
+            and rule.columns[0] in states
+            and rule.label == f"not_null: {rule.columns[0]}"
+        ):
+            state = states[rule.columns[0]]
+            predicate = f"{ident(state)} <> '{KeyState.NULL.value}'"
+            rules.append(replace(rule, predicate=predicate, columns=(state,)))
+        elif set(rule.columns) - set(names) <= set(states):
+            not_redrawn.append(rule.label)
+        else:
+            rules.append(rule)  # names a column the source lacks: constraints_of says so
+    return replace(config, rules=tuple(rules)), tuple(not_redrawn)
+
+
+def not_redrawn(generator: TwinGenerator, labels: tuple[str, ...]) -> TwinGenerator:
+    """`generator` with `labels` (from `joined_config`) listed as rules not redrawn for."""
+    if not labels:
+        return generator
+    constraints = generator.constraints or Constraints()
+    skipped = constraints.skipped + labels
+    return replace(generator, constraints=replace(constraints, skipped=skipped))
 
 
 def joined(

@@ -56,10 +56,16 @@ class HeldSource:
 @dataclass(frozen=True)
 class ParentData:
     """A parent as the child sees it: its twin (keys to draw), its source (attributes to learn):
-    in memory (the Python API), or held by the warehouse the child is read from (dbt)."""
+    in memory (the Python API), or held by the warehouse the child is read from (dbt). A twin
+    held by Spark (`warehouse/spark_keys.SparkParentTwin`) is read through aggregates."""
 
-    twin: pa.Table
+    twin: pa.Table | Any
     source: pa.Table | HeldSource | None = None
+
+
+def parent_table(parent: ParentData) -> pa.Table:
+    """The parent's twin as one Arrow table: read whole where an engine holds it."""
+    return parent.twin if isinstance(parent.twin, pa.Table) else parent.twin.table()
 
 
 @dataclass(frozen=True)

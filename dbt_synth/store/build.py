@@ -20,6 +20,7 @@ from dbt_synth.config import SynthConfig
 from dbt_synth.ledger import LedgerEntry
 from dbt_synth.pipeline import SynthResult
 from dbt_synth.relational import ChildResult, ParentData, RelationalConfig, resample_child
+from dbt_synth.relational.joined import joined_config, not_redrawn
 from dbt_synth.schema import TableSchema
 from dbt_synth.store import refit_requested
 from dbt_synth.store.model import StoredModel, fingerprint
@@ -52,7 +53,12 @@ class BuildPlan:
         they are now; only when the decision is to resample."""
         stored = self.decision.stored
         assert stored is not None and stored.child is not None
-        resampled = stored.resampled(self.config)
+        names = stored.fitted.generator.names
+        config, skipped = joined_config(self.config, stored.child.plans, names)
+        resampled = stored.resampled(config)
+        resampled = dataclasses.replace(
+            resampled, generator=not_redrawn(resampled.generator, skipped)
+        )
         return resample_child(resampled, stored.child, parents, relational, self.config).result
 
     def ledger_fields(self, entry: LedgerEntry) -> LedgerEntry:

@@ -111,6 +111,11 @@ class Warehouse(ABC):
     def arrow(self, relation: Any) -> pa.Table:
         """The whole relation in memory (a parent twin, a parent's attributes)."""
 
+    def parent_twin(self, relation: Any) -> Any:
+        """A parent twin as a child's keys read it (`relational.ParentData.twin`): whole, as
+        Arrow; an engine that can draw keys from it in place returns its own handle."""
+        return self.arrow(relation)
+
     @abstractmethod
     def materialise(self, batches: Iterator[pa.RecordBatch], schema: TableSchema, name: str) -> Any:
         """The twin's rows, each column cast to its source type, in source column order.

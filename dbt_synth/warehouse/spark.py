@@ -43,6 +43,7 @@ from dbt_synth.schema import TableSchema, column_spec
 from dbt_synth.source_rows import SourceRows
 from dbt_synth.warehouse.base import OwnTable, Warehouse, bind_tables, register
 from dbt_synth.warehouse.spark_child import child_frame
+from dbt_synth.warehouse.spark_keys import SparkParentTwin
 
 # Twins built in parallel dbt threads share one session: serialise DDL + insert on our tables.
 _LOCK = threading.Lock()
@@ -177,6 +178,10 @@ class SparkWarehouse(Warehouse):
     def arrow(self, relation: Any) -> pa.Table:
         return self.fetch(relation)
 
+    def parent_twin(self, relation: Any) -> Any:
+        """Left in Spark: keys are drawn from it there (`spark_keys`)."""
+        return SparkParentTwin.of(self, relation)
+
     def materialise(self, batches: Iterator[pa.RecordBatch], schema: TableSchema, name: str) -> Any:
         """Rows already generated on the driver (the Python API's road), cast in Spark."""
         table = pa.Table.from_batches(list(batches))
@@ -190,13 +195,15 @@ class SparkWarehouse(Warehouse):
         drawn."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        if isinstance(generator, ChildGenerator) and generator.constraints is None:
+        constraints = generator.constraints
+        free = constraints is None or not constraints.binding
+        if isinstance(generator, ChildGenerator) and free:
             generated, staged = child_frame(self, generator, CHUNK_ROWS, _task_threads)
             twin = self._cast(generated, schema).persist()
             twin.count()
             staged.unpersist()
             return twin
-        if not isinstance(generator, TwinGenerator) or generator.constraints is not None:
+        if not isinstance(generator, TwinGenerator) or not free:
             # Rules, a condition or a rebalance are drawn by one sequential sampler (its redraws
             # and quotas span chunks, and its log feeds the build's report): on the driver.
             return super().materialise_twin(generator, schema, name)

@@ -13,14 +13,11 @@ materialise_twin`), never the twin's rows on the driver:
    (`Attacher.draw`: counts only). Each task then reads its staged chunk back and attaches its
    keys (`Attacher.attach`): the chunks are generated once, not again.
 
-Why the parent twin's keys are broadcast rather than joined: planning the matching needs, per
-parent-twin row, its attribute signature and a child capacity drawn from the DP histogram, so
-the driver holds a few numbers per parent row in any case; the key columns add one value each.
-A join of generated parent indices against the parent twin numbered in Spark would need a
-stable numbering (a window over the whole parent twin on one partition) and a shuffle of the
-whole child twin, to save the driver only those key values. The broadcast holds the key
-columns only, and the chunk shares hold one entry per parent that receives children in the
-chunk.
+The keys of an attributes-mode key whose parent twin is a Spark DataFrame are never read:
+the plan holds the parent twin's signature counts only, the attacher gives each row the index
+of its matched parent-twin row, and the keys come from a join with the parent twin numbered in
+Spark (`spark_keys.py`, where the numbering's equivalence to the driver road is argued). A
+parent twin given as Arrow (the Python API) is broadcast with the attacher, as before.
 """
 
 from __future__ import annotations
@@ -34,9 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dbt_synth.relational.attach import Survey
+from dbt_synth.relational.attach import Survey, index_field
 from dbt_synth.relational.generator import ChildGenerator
 from dbt_synth.relational.keys import ForeignKey
+from dbt_synth.warehouse.spark_keys import INDEX
 
 # Columns of the staged frame beside the fitted twin's: the chunk index, and on one extra row
 # per chunk (every other column NULL) the chunk's pickled counts.
@@ -80,7 +78,8 @@ def child_frame(
     )
     records = staged.filter(f"{_COUNTS} is not null").select(_CHUNK, _COUNTS)
     per_chunk = _by_chunk(warehouse.fetch(records), chunks)
-    attacher = generator.plan(_summed(per_chunk)).attacher
+    planned = generator.plan(_summed(per_chunk))
+    attacher = planned.attacher
     rng = np.random.default_rng(generator.seed)
     passes = attacher.start()
     drawn = [attacher.draw(counted, passes, rng) for counted in per_chunk]
@@ -105,7 +104,13 @@ def child_frame(
             yield keyed.cast(arrow_schema)
 
     rows_only = staged.filter(f"{_COUNTS} is null")
-    return rows_only.mapInArrow(attach, from_arrow_schema(arrow_schema)), staged
+    keyed = rows_only.mapInArrow(attach, from_arrow_schema(arrow_schema))
+    for held in planned.held:
+        index = index_field(held.plan)
+        keyed = keyed.join(held.numbered().withColumnRenamed(INDEX, index), index, "left")
+    if planned.held:
+        keyed = keyed.select(*(f"`{c.replace('`', '``')}`" for c in generator.names))
+    return keyed, staged
 
 
 def _staged(

@@ -7,7 +7,8 @@
     regenerates). Rows are compared by the md5 of their canonical text (dbt_synth.row_text): one
     hash join, no all-pairs comparison. Fails when the share is over `max_share`, plus, with
     `over_real_duplicates`, the share of real rows that equal another real row (the rate at
-    which rows of this table meet by chance). -#}
+    which rows of this table meet by chance) and three standard errors of the difference of
+    the two shares. -#}
 {%- set cols = dbt_synth.column_kinds(compare_model, none, exclude) -%}
 {%- set num = dbt_synth.type_double() -%}
 {%- set text = dbt.type_string() -%}
@@ -20,7 +21,8 @@ real_counts as (
 real_duplicates as (
     select
         coalesce(cast(sum(case when n > 1 then n else 0 end) as {{ num }}) / nullif(sum(n), 0), 0)
-          as share
+          as share,
+        sum(n) as real_rows
     from real_counts
 ),
 twin_rows as (
@@ -34,7 +36,14 @@ judged as (
     select
         matched.*,
         cast(copies as {{ num }}) / nullif(twin_rows, 0) as observed,
-        {{ max_share }}{% if over_real_duplicates %} + real_duplicates.share{% endif %} as bar
+        {{ max_share }}
+        {%- if over_real_duplicates %}
+          {#- The twin's share and the real one are two estimates of the same chance rate: the
+              bar allows three standard errors of their difference. #}
+          + real_duplicates.share
+          + 3 * sqrt(real_duplicates.share * (1 - real_duplicates.share)
+                     * (1.0 / nullif(twin_rows, 0) + 1.0 / nullif(real_duplicates.real_rows, 0)))
+        {%- endif %} as bar
     from matched cross join real_duplicates
 )
 {#- The real duplicate share is an exact aggregate of the real table: it moves the bar, and the

@@ -7,7 +7,10 @@
   -#}
   {% set name = ref_args[-1] %}
   {% set twin = dbt_synth.synth_twin_to_read(name, twins) %}
-  {% if twin %}{{ return(builtins.ref(twin)) }}{% endif %}
+  {% if twin %}
+    {% do dbt_synth.synth_check_snapshot(name, twin) %}
+    {{ return(builtins.ref(twin)) }}
+  {% endif %}
   {% set relation = builtins.ref(*ref_args, **ref_kwargs) %}
   {% do dbt_synth.synth_check_real_read(name, twins) %}
   {{ return(relation) }}
@@ -19,7 +22,10 @@
   {#- A root override written before `twins` existed: every source is expected to have a twin. -#}
   {% set twins = twins if twins is not none else {label: dbt_synth.synth_twin_name(table_name)} %}
   {% set twin = dbt_synth.synth_twin_to_read(label, twins) %}
-  {% if twin %}{{ return(builtins.ref(twin)) }}{% endif %}
+  {% if twin %}
+    {% do dbt_synth.synth_check_snapshot(label, twin) %}
+    {{ return(builtins.ref(twin)) }}
+  {% endif %}
   {% set relation = builtins.source(source_name, table_name) %}
   {% do dbt_synth.synth_check_real_read(label, twins) %}
   {{ return(relation) }}

@@ -105,13 +105,13 @@ bin_cut_{{ i }} as (
 {% macro spark__quantile_uppers(relation, quoted, bins) %}
 {#- Spark runs a window without PARTITION BY in one task: the exact ntile sorted all rows on
     one core (a 10M-row correlation_drift took 1,002 s against DuckDB's 133 s). The quantiles
-    1/bins .. 1 by `percentile_approx` (rank error at most rows/10,000) are a distributed
-    aggregate; the codes use the same cuts for the real table and the twin. -#}
+    1/bins .. 1 by `percentile_approx` (quantile_sketch: rank error at most rows/10,000) are a
+    distributed aggregate; the codes use the same cuts for the real table and the twin. -#}
 {%- set fractions = [] %}
 {%- for k in range(1, bins + 1) %}{% do fractions.append((k / bins) | string) %}{% endfor %}
         select explode(q) as upper
         from (
-            select percentile_approx({{ quoted }}, array({{ fractions | join(', ') }}), 10000) as q
+            select {{ dbt_synth.quantile_sketch(quoted, fractions) }} as q
             from {{ relation }} where {{ quoted }} is not null
         ) as approximated
 {%- endmacro %}

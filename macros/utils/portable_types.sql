@@ -42,3 +42,21 @@
     so every timestamp landed in one histogram bin. -#}
   {{ return("cast(epoch(" ~ expression ~ ") as double) / 86400") }}
 {% endmacro %}
+
+{% macro quantile_sketch(expression, fractions) %}
+  {{ return(adapter.dispatch('quantile_sketch', 'dbt_synth')(expression, fractions)) }}
+{% endmacro %}
+
+{% macro default__quantile_sketch(expression, fractions) %}
+{#- No sketch: the caller computes exact order statistics (a sort of the values, by a window
+    with no PARTITION BY), which DuckDB and Postgres sort in parallel. -#}
+  {{ return('') }}
+{% endmacro %}
+
+{% macro spark__quantile_sketch(expression, fractions) %}
+{#- Spark runs a window without PARTITION BY in one task: an exact quantile sorted every row on
+    one core. percentile_approx is a distributed aggregate (each task sketches its rows, the
+    sketches merge), its rank error at most rows/10,000. An array, one value per fraction
+    (`fractions`: SQL constants). -#}
+  {{ return("percentile_approx(" ~ expression ~ ", array(" ~ fractions | join(", ") ~ "), 10000)") }}
+{% endmacro %}

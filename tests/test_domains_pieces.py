@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from dbt_synth.domains.numeric import LEVEL_RHO_SHARES
-from dbt_synth.domains.pieces import BESIDE_SIGMAS, SINGLE_SIGMAS, Part, beside_kept
+from dbt_synth.domains.pieces import (
+    BESIDE_SHARE,
+    BESIDE_SIGMAS,
+    SINGLE_SIGMAS,
+    Part,
+    beside_kept,
+)
 from dbt_synth.domains.tree import grow_tree
 from dbt_synth.noise import NoiseSource
 from fixtures.real_data import real_table
@@ -32,6 +38,12 @@ def test_a_cell_beside_a_kept_one_is_kept_below_the_main_threshold():
 def test_noise_beside_a_kept_cell_does_not_widen_the_range():
     just_below = BESIDE_SIGMAS * SIGMA * 0.99
     assert _grown([just_below, 0, 20 * SIGMA, just_below, 0, 0, 0]) == []
+
+
+def test_a_thin_tail_beside_a_heavy_cell_is_not_grown():
+    # 4.5σ clears the noise bar but holds under BESIDE_SHARE of the kept mass (200σ).
+    assert BESIDE_SHARE * 200 > 4.5
+    assert _grown([0, 0, 200 * SIGMA, 4.5 * SIGMA, 0, 0]) == []
 
 
 def test_a_gap_between_kept_cells_is_kept_when_it_holds_rows():

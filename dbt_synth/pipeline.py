@@ -28,7 +28,7 @@ from dbt_synth.columns import (
 )
 from dbt_synth.conditioning import constraints_of
 from dbt_synth.config import SynthConfig, parse_config
-from dbt_synth.encoding import ColumnModel, KeyModel, PriorCounts
+from dbt_synth.encoding import ColumnModel, KeyModel
 from dbt_synth.errors import SourceError, SynthError
 from dbt_synth.generation import TwinGenerator, TwinRows
 from dbt_synth.keys import StringKeyModel
@@ -209,24 +209,29 @@ def _synthesize(
         columns = [(schema.columns[i], models[i]) for i in modelled]
         cardinalities = tuple(m.cardinality for _, m in columns)
         names = tuple(spec.name for spec, _ in columns)
-        codes = pushed_codes(source_counts, columns, config) if mechanism.fits_from_counts else ""
-        if isinstance(codes, list):
-            # Every modelled column's domain and codes are the engine's: the mechanism fits on
-            # the counts of every row (pushdown_marginals.py), at the source's scale.
+        pushed = (
+            pushed_codes(source_counts, columns, config) if mechanism.fits_from_counts else None
+        )
+        if pushed is not None and pushed.codes is not None:
+            # Every modelled column's domain and codes are the engine's: it counts every row's
+            # marginals (pushdown_marginals.py), and the mechanism fits them brought to the
+            # sample's scale (`CodeCounts.scaled`), as the sample road would fit the sample:
+            # the same releases, rounds chosen the same way, whatever the source's size.
             assert source_counts is not None and source_counts.aggregates is not None
             say(f"counting the 1- and 2-way marginals of {len(columns)} columns in the warehouse")
+            counts = marginal_counts(source_counts.aggregates, pushed.codes)
+            say(f"1- and 2-way counts of {len(columns)} columns computed by the warehouse")
             encoded = EncodedTable(
                 codes=None,
                 cardinalities=cardinalities,
                 names=names,
-                priors=tuple(_unscaled(m.prior, rate) for _, m in columns),
-                counts=marginal_counts(source_counts.aggregates, codes),
+                priors=tuple(m.prior for _, m in columns),
+                counts=counts.scaled(rate),
             )
-            say(f"1- and 2-way counts of {len(columns)} columns computed by the warehouse")
-            fit_rate, fit_estimate = 1.0, rows_estimate
+            fit_rate = 1.0
         else:
-            if codes:
-                say(f"marginals counted on the sample: {codes}")
+            if pushed is not None:
+                say(f"marginals counted on the sample: {pushed.fallback}")
             encoded = EncodedTable(
                 codes=np.column_stack([m.encode(sample.column(spec.name)) for spec, m in columns]),
                 cardinalities=cardinalities,
@@ -289,14 +294,6 @@ def _source_counts(
         if plan is ColumnPlan.NUMERIC
     )
     return SourceCounts(counted, rows_estimate, rate, source.aggregates, ordered)
-
-
-def _unscaled(prior: PriorCounts | None, rate: float) -> PriorCounts | None:
-    """A prior released over the whole source and scaled to the sample (`domain.scaled`),
-    back at the source's scale (post-processing)."""
-    if prior is None or rate == 1.0:
-        return prior
-    return PriorCounts(prior.counts / rate, prior.sigma / rate)
 
 
 def _refined_count(

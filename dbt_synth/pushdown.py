@@ -18,13 +18,16 @@ The DP row count was already the engine's (`SourceRows.rows`: Spark's `count()`)
 mechanism's exact 1- and 2-way code counts are the engine's too (`pushdown_marginals`) when
 every modelled column's domain was counted here and its encoding has a SQL form (numeric,
 date and timestamp bins with their special states; string, boolean and integer categories with
-NULL and `other`): the mechanism is then fit over every row, at the source's scale (the DP row
-count n̂ as its total, the 1-way priors brought back from the sample's scale), and reports a
-`sample_rate` of 1. A column without such a form (a role head learned from the sample, a TIME
-column) keeps the whole table on the sample road. No release claims amplification by sampling,
-on either road (`source_rows`), so counting every row changes no accounting. What still reads
-the sample, drawn only if some column needs it (`source_rows.LazySample`): text formats, role
-heads, and DP-SGD, which needs the rows themselves.
+NULL and `other`): the mechanism then fits every row's counts brought to the sample's scale
+(`CodeCounts.scaled`: times the rate, rounded), as the sample road fits the sample, and reports
+a `sample_rate` of 1 (every row counted). Fitted at the source's scale, its AIM rounds grew with
+the source (75 at 10M rows against about 20); and a prior released here is weighted as the same
+release on the sample (`columns`), else its precision cuts the rounds short (bench/RESULTS.md).
+A column without such a form (a role head learned from the sample, a TIME column) keeps the
+whole table on the sample road. No release claims amplification by sampling, on either road
+(`source_rows`), so counting every row changes no accounting. What still reads the sample,
+drawn only if some column needs it (`source_rows.LazySample`): text formats, role heads, and
+DP-SGD, which needs the rows themselves.
 """
 
 from __future__ import annotations

@@ -77,16 +77,29 @@ def code_sql(model: ColumnModel, dialect: str) -> SqlCode | None:
     return None
 
 
+@dataclass(frozen=True)
+class PushedCodes:
+    """Whether the engine counts the marginals: the modelled columns' `codes` in SQL, in their
+    order, or (`codes` None) the `fallback`: why they are counted on the sample, in words."""
+
+    codes: tuple[SqlCode, ...] | None
+    fallback: str = ""
+
+    @classmethod
+    def declined(cls, why: str) -> PushedCodes:
+        return cls(None, why)
+
+
 def pushed_codes(
     source_counts: SourceCounts | None,
     columns: Sequence[tuple[ColumnSpec, ColumnModel]],
     config: SynthConfig,
-) -> list[SqlCode] | str:
+) -> PushedCodes:
     """The modelled `columns`' codes in SQL when the engine can count their marginals: it
-    counted every one's domain over the whole source (so that the 1-way priors are at the
-    source's scale too) and each has a SQL form. Otherwise why not, in words."""
+    counted every one's domain over the whole source (so that the 1-way priors come from the
+    same counts) and each has a SQL form. Otherwise why not."""
     if source_counts is None or source_counts.aggregates is None:
-        return "the warehouse does not run aggregate SQL"
+        return PushedCodes.declined("the warehouse does not run aggregate SQL")
     dialect = source_counts.aggregates.dialect
     out = []
     for spec, model in columns:
@@ -94,11 +107,13 @@ def pushed_codes(
             counted = source_counts.ordered(spec, public_bounds(spec, config)) is not None
         else:
             counted = source_counts.of(spec.name) is not None
-        code = code_sql(model, dialect) if counted else None
+        if not counted:
+            return PushedCodes.declined(f"column {spec.name}'s domain was learned on the sample")
+        code = code_sql(model, dialect)
         if code is None:
-            return f"column {spec.name}'s codes have no SQL form"
+            return PushedCodes.declined(f"column {spec.name}'s codes have no SQL form")
         out.append(code)
-    return out
+    return PushedCodes(tuple(out))
 
 
 def marginal_counts(aggregates: Aggregates, codes: Sequence[SqlCode]) -> CodeCounts:

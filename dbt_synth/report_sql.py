@@ -137,7 +137,8 @@ def _order_statistics(
     `quantile_sketch` (Spark: `percentile_approx`, where an exact sort would run in one task)
     gets them from one aggregate, the quantiles then within rows/10,000 ranks of the exact ones.
     Spark inlines that aggregate at each CTE that reads it, pruned to its column: it runs once
-    per column (bench/RESULTS.md, "`dbt-synth report` at 10M")."""
+    per column (bench/RESULTS.md, "`dbt-synth report` at 10M"). CTE `prefix`, one row of every
+    column's quantiles (`<name>_q<j>`), reads it once."""
     fractions = ", ".join(f"'{float(q)!r}'" for q in quantiles)
     values = ", ".join(
         f"case when {where} then {c} end as v{k}" for k, (_, c, where) in enumerate(columns)
@@ -156,14 +157,29 @@ def _order_statistics(
         + f" from {prefix}_sketched)"
         for k, (name, _, _) in enumerate(columns)
     ]
+    every = ", ".join(
+        f"sketch{k}[{j}] as {name}_q{j}"
+        for k, (name, _, _) in enumerate(columns)
+        for j in range(len(quantiles))
+    )
     approximate = ", ".join(
         [
             f"{prefix}_values as (select {values} from both_tables)",
             f"{prefix}_sketched as (select {sketched} from {prefix}_values)",
             *picked,
+            f"{prefix} as (select {every} from {prefix}_sketched)",
         ]
     )
-    exact = ", ".join(_quantiles(name, c, where, quantiles) for name, c, where in columns)
+    every = ", ".join(
+        f"{name}.q{j} as {name}_q{j}" for name, _, _ in columns for j in range(len(quantiles))
+    )
+    crossed = " cross join ".join(name for name, _, _ in columns)
+    exact = ", ".join(
+        [
+            *(_quantiles(name, c, where, quantiles) for name, c, where in columns),
+            f"{prefix} as (select {every} from {crossed})",
+        ]
+    )
     return (
         f"{{% if dbt_synth.quantile_sketch('v', ['0.5']) %}}{approximate}"
         f"{{% else %}}{exact}{{% endif %}}"
@@ -315,18 +331,21 @@ def associations(
     (GROUPING SETS). Codes: numbers by the real table's `quantiles` (code = how many lie below
     the value), labels by number, twin labels the real table lacks pooled; NULL and NaN
     apart."""
-    codes, joins = [], []
+    codes = []
     edges = [
         (f"edges{i}", f"c{i}", f"side = 'real' and not {_missing(f'c{i}')}")
         for i, plan in enumerate(plans)
         if plan.numeric
     ]
     ctes = [_order_statistics(edges, quantiles, "edges")] if edges else []
+    # Every number's edges from one row, read once (one sketch aggregate on Spark).
+    joins = ["cross join edges"] if edges else []
     for i, plan in enumerate(plans):
         c = f"both_tables.c{i}"
         if plan.numeric:
-            joins.append(f"cross join edges{i}")
-            steps = " ".join(f"when {c} <= edges{i}.q{k} then {k}" for k in range(len(quantiles)))
+            steps = " ".join(
+                f"when {c} <= edges.edges{i}_q{k} then {k}" for k in range(len(quantiles))
+            )
             codes.append(
                 f"case when {_missing(c)} then -1 {steps} else {len(quantiles)} end as k{i}"
             )

@@ -1,4 +1,5 @@
-"""The mechanism registry and the one-torch-thread guard every mechanism runs under."""
+"""The mechanism registry, the one-torch-thread guard every mechanism runs under, and the marginal
+mechanism's rounds when the engine counts the whole source."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from dbt_synth.accounting import PrivacyAccountant
 from dbt_synth.config import parse_config
 from dbt_synth.errors import ConfigError
 from dbt_synth.mechanisms import _REGISTRY as REGISTRY
@@ -15,9 +17,10 @@ from dbt_synth.mechanisms import (
     mechanism_names,
     register_mechanism,
 )
-from dbt_synth.mechanisms.base import Mechanism, one_torch_thread
+from dbt_synth.mechanisms.base import CodeCounts, EncodedTable, Mechanism, one_torch_thread
 from dbt_synth.mechanisms.dpsgd import DPSGDMechanism
 from dbt_synth.mechanisms.marginal import MarginalMechanism
+from dbt_synth.noise import NoiseSource
 
 
 class Uniform(Mechanism):
@@ -101,3 +104,57 @@ def data_frame(columns):
     import pandas as pd
 
     return pd.DataFrame(columns)
+
+
+def _fit(counts: CodeCounts, rows_estimate: float) -> tuple[MarginalMechanism, PrivacyAccountant]:
+    names = tuple("abcd"[: len(counts.cardinalities)])
+    table = EncodedTable(None, counts.cardinalities, names, (None,) * len(names), counts=counts)
+    accountant = PrivacyAccountant(1.0, 1e-6)
+    mechanism = MarginalMechanism()
+    mechanism.fit(
+        table,
+        accountant,
+        rows_estimate=rows_estimate,
+        noise=NoiseSource.replayed(3),
+        progress=lambda _: None,
+    )
+    return mechanism, accountant
+
+
+def test_counts_scaled_to_a_sample_keep_sensitivity_one_and_fit_as_the_sample_does():
+    """The engine counts the whole source; the pushed road fits those counts scaled to the
+    sample the sample road would fit (`CodeCounts.scaled`): one row moves a scaled count by at
+    most 1, and a source k times a table fits, round for round and spend for spend, as that
+    table does, so the rounds do not grow with the source."""
+    rng = np.random.default_rng(0)
+    rows = 2000
+    a = rng.integers(0, 4, rows)
+    codes = np.column_stack(
+        [
+            a,
+            (a + rng.integers(0, 2, rows)) % 5,
+            rng.integers(0, 3, rows),
+            (2 * a + rng.integers(0, 3, rows)) % 6,
+        ]
+    )
+    cards = (4, 5, 3, 6)
+    counts = CodeCounts.of_codes(codes, cards)
+    for rate in (0.3, 0.5, 0.77):
+        with_row = CodeCounts.of_codes(np.r_[codes, codes[:1]], cards).scaled(rate)
+        without = counts.scaled(rate)
+        for pair, joint in without.pairs.items():
+            assert np.abs(with_row.pairs[pair] - joint).max() <= 1
+            assert np.array_equal(joint, np.floor(joint))
+    sample, sample_spent = _fit(counts, rows)
+    for factor in (10, 10_000):
+        source = CodeCounts(
+            cards,
+            tuple(s * factor for s in counts.singles),
+            {pair: joint * factor for pair, joint in counts.pairs.items()},
+        )
+        pushed, pushed_spent = _fit(source.scaled(1 / factor), rows)
+        assert pushed.rounds == sample.rounds >= 1
+        assert [s.rdp.tolist() for s in pushed_spent.spends] == [
+            s.rdp.tolist() for s in sample_spent.spends
+        ]
+    assert sample_spent.epsilon() == pytest.approx(1.0, rel=1e-4)

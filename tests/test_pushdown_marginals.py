@@ -14,9 +14,11 @@ import pyarrow as pa
 import pytest
 
 from dbt_synth import synthesize
+from dbt_synth.config import parse_config
 from dbt_synth.encoding import CategoryModel, NumericModel
 from dbt_synth.noise import replayable_noise
-from dbt_synth.pushdown import Aggregates
+from dbt_synth.pushdown import Aggregates, SourceCounts, value_counts
+from dbt_synth.pushdown_marginals import PushedCodes, pushed_codes
 from dbt_synth.source_rows import SourceRows
 from tests.pushdown_cases import coded_source, recorded_queries, same_code_counts
 
@@ -88,7 +90,21 @@ def test_the_whole_source_is_counted_instead_of_a_sample_and_no_amplification_is
     _, pushed = _engine(source)
     said: list[str] = []
     config = {"epsilon": 1.0, "max_fit_rows": 1000, "rows": 20_000, "mechanism": "marginal"}
-    result = synthesize(pushed, config=config, progress=said.append)
+    with replayable_noise(4):
+        result = synthesize(pushed, config=config, progress=said.append)
+    with replayable_noise(4):
+        sampled = synthesize(source, config=config)
+    # The same budget, the rounds chosen at the sample's scale (`FitInputs.schedule_rows`):
+    # no more than the sample road's, though the counts are 60 times larger.
+    assert sampled.sample_rate < 0.02
+    assert 1 <= result.generator.mechanism.rounds <= sampled.generator.mechanism.rounds
+    # Released over all 60,000 rows, a prior is weighted as the same release on the sample:
+    # weighted by its true precision (σ·rate) it would stop the fit after a few rounds.
+    for pushed_model, sampled_model in zip(
+        result.generator.models, sampled.generator.models, strict=True
+    ):
+        assert pushed_model.prior is not None
+        assert pushed_model.prior.sigma == pytest.approx(sampled_model.prior.sigma)
     # The generator saw every row: its share is 1, the sample was never drawn.
     assert result.sample_rate == 1.0
     assert not any("source rows read" in line for line in said)
@@ -113,7 +129,7 @@ def test_a_column_without_sql_codes_keeps_the_sample_road():
     _, pushed = _engine(role)
     config = {**CONFIG, "columns": {"who": {"role": "first_name"}}}
     result = synthesize(pushed, config=config, progress=said.append)
-    assert "marginals counted on the sample: column who's codes have no SQL form" in said
+    assert "marginals counted on the sample: column who's domain was learned on the sample" in said
     assert "source rows read" in said
     assert result.table.num_rows == 300
     said.clear()
@@ -125,3 +141,22 @@ def test_a_column_without_sql_codes_keeps_the_sample_road():
     assert "1- and 2-way counts of 2 columns computed by the warehouse" in said
     assert "source rows read" in said
     assert result.table.num_rows == 300
+
+
+def test_pushed_codes_says_why_the_sample_road_is_taken():
+    """`pushed_codes` returns the codes in SQL, or no codes and the reason, never both."""
+    source = coded_source(rows=500).select(["city", "k"])
+    result = synthesize(source, config=CONFIG)
+    columns = [(m.spec, m) for m in result.generator.models]
+    config = parse_config(CONFIG)
+    declined = pushed_codes(None, columns, config)
+    assert declined == PushedCodes(None, "the warehouse does not run aggregate SQL")
+    counts = SourceCounts({}, 500.0, 1.0, _aggregates(source), ())
+    learned = "column city's domain was learned on the sample"
+    assert pushed_codes(counts, columns, config) == PushedCodes(None, learned)
+    aggregates = _aggregates(source)
+    names = [spec.name for spec, model in columns if isinstance(model, CategoryModel)]
+    counted = SourceCounts(value_counts(aggregates, names), 500.0, 1.0, aggregates, ())
+    pushed = pushed_codes(counted, columns, config)
+    assert pushed.fallback == "" and pushed.codes is not None
+    assert [c.model for c in pushed.codes] == [model for _, model in columns]

@@ -4,6 +4,7 @@ and orphans are reproduced, the privacy unit is stated."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dbt_synth.conditioning import sampling_lines
+from dbt_synth.conditioning import sampling_lines, sampling_record
 from dbt_synth.errors import ConfigError
 from dbt_synth.ledger import entry_for
 from dbt_synth.noise import replayable_noise
@@ -22,6 +23,7 @@ from dbt_synth.relational import (
     children_per_parent,
     synthesize_child,
 )
+from dbt_synth.schema import schema_of_arrow
 from fixtures.real_data import real_table
 
 FLIGHT_COLUMNS = ["month", "dep_delay", "distance", "carrier", "tailnum"]
@@ -219,15 +221,24 @@ def test_rules_on_a_foreign_key_hold_through_its_state_or_are_listed(family):
     twin = child.result.table.to_pandas()
     assert twin["tailnum"].notna().all() and twin["dep_delay"].notna().all()
     assert set(twin["tailnum"]) <= set(parents["planes_twin"].twin["tailnum"].to_pylist())
-    now = datetime.now()
-    entry = entry_for(
-        child.result,
-        model="flights_twin",
-        source="flights",
-        invocation_id=None,
-        started_at=now,
-        finished_at=now,
-    )
-    record = json.loads(entry.sampling)
+    record = json.loads(sampling_record(child.result.generator))  # the ledger's `sampling`
     assert record["rules"] == ["not_null: tailnum", "not_null: dep_delay"]
     assert record["rules_on_keys_not_redrawn"] == ["accepted_values: tailnum"]
+
+
+def test_not_null_on_a_not_null_foreign_key_binds_no_sampling(family):
+    # With the key column NOT NULL in the warehouse its state has no NULL value, so the rule
+    # holds by construction: it is listed, and leaves sampling free (on Spark, the executors).
+    flights, _, parents = family
+    flights = flights.filter(flights.column("tailnum").is_valid())
+    schema = schema_of_arrow(flights.schema)
+    columns = tuple(replace(c, nullable=c.name != "tailnum") for c in schema.columns)
+    config = {**CONFIG, "rules": [{"not_null": "tailnum"}]}
+    with replayable_noise(1):
+        child = synthesize_child(
+            flights, parents, config, model="flights_twin", schema=replace(schema, columns=columns)
+        )
+    constraints = child.result.generator.constraints
+    assert not constraints.binding
+    assert constraints.skipped == ("not_null: tailnum",)
+    assert child.result.table.column("tailnum").null_count == 0

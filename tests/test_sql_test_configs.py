@@ -32,6 +32,7 @@ where {{ dbt_synth.hash_fraction(
     "concat_ws('|', wage, education, experience, ethnicity, smsa, region, parttime)") }} < 0.05
 """
 CPS_OTHER_SLICE = CPS_SLICE.replace("< 0.05", "between 0.05 and 0.1")
+CPS_TINY_SLICE = CPS_SLICE.replace("< 0.05", "between 0.1 and 0.11")
 
 # Two disjoint halves of the real flights: children per plane (tailnum) match up to noise.
 FLIGHTS_HALF = """
@@ -83,6 +84,9 @@ models:
       - dbt_synth.correlation_drift:
           name: corr_of_another_small_slice
           arguments: {compare_model: "ref('cps_other_slice')", max_corr_diff: 1}
+      - dbt_synth.distribution_drift:
+          name: drift_of_another_tiny_slice
+          arguments: {compare_model: "ref('cps_tiny_slice')", max_ks: 0.05, max_tvd: 0.05}
   - name: flights_real
     data_tests:
       - dbt_synth.correlation_drift:
@@ -130,6 +134,7 @@ def project(tmp_path_factory) -> DbtProject:
     project.write("models/scaled.sql", SCALED)
     project.write("models/cps_slice.sql", CPS_SLICE)
     project.write("models/cps_other_slice.sql", CPS_OTHER_SLICE)
+    project.write("models/cps_tiny_slice.sql", CPS_TINY_SLICE)
     project.write("models/flights_real.sql", FLIGHTS_HALF)
     project.write("models/flights_twin.sql", FLIGHTS_OTHER_HALF)
     project.write("models/flights_skewed.sql", FLIGHTS_SKEWED)
@@ -185,6 +190,8 @@ def test_two_small_random_slices_of_one_table_do_not_drift_apart(project):
     # By sampling alone one of their 2-way tables is over max_tvd 0.1 apart (TVD): it fails
     # without the sampling allowance. The shuffled table above still fails on the same bar.
     assert _outcomes(project)["corr_of_another_small_slice"][:2] == ("pass", 0)
+    # ~1,400 against ~280 rows: KS and TVD of sampling alone are over 0.05 for most columns.
+    assert _outcomes(project)["drift_of_another_tiny_slice"][:2] == ("pass", 0)
 
 
 def test_a_random_half_is_not_flagged_as_copying_the_other(project):

@@ -52,6 +52,26 @@ class CodeCounts:
     def rows(self) -> int:
         return int(self.singles[0].sum()) if self.singles else 0
 
+    def scaled(self, rate: float) -> CodeCounts:
+        """Every count times `rate` (< 1), rounded to the nearest integer: the counts a Poisson
+        sample at that rate holds in expectation, without its sampling error.
+
+        One row more or less moves a count by `rate` ≤ 1 before rounding, so by at most 1 after
+        (|round(x) − x| ≤ ½ on both sides): each marginal keeps sensitivity 1, and a release of
+        these counts is accounted exactly as the same release of the sample's.
+        """
+        if rate >= 1.0:
+            return self
+
+        def scale(counts: np.ndarray) -> np.ndarray:
+            return np.floor(counts * rate + 0.5)
+
+        return CodeCounts(
+            self.cardinalities,
+            tuple(scale(s) for s in self.singles),
+            {pair: scale(joint) for pair, joint in self.pairs.items()},
+        )
+
 
 @dataclass(frozen=True)
 class EncodedTable:

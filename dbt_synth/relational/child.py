@@ -168,7 +168,7 @@ def _synthesize_child(
     attribute_plans = [p for p in plans if p.mode is KeyMode.ATTRIBUTES]
     card_epsilon = relational.cardinality_share * unit.row_epsilon if attribute_plans else 0.0
     rows, columns_config = joined(child, plans, parents, config, schema, tables)
-    joined_rules, skipped = joined_config(config, plans, tuple(rows.schema.names))
+    joined_rules, skipped = joined_config(config, plans, tuple(rows.schema.names), schema)
     fit_config = replace(
         joined_rules, epsilon=unit.row_epsilon - card_epsilon, columns=columns_config
     )

@@ -48,7 +48,7 @@ def attribute_field(plan: KeyPlan, attribute: str) -> str:
 
 
 def joined_config(
-    config: SynthConfig, plans: tuple[KeyPlan, ...], names: tuple[str, ...]
+    config: SynthConfig, plans: tuple[KeyPlan, ...], names: tuple[str, ...], schema: TableSchema
 ) -> tuple[SynthConfig, tuple[str, ...]]:
     """The child's config as its joined rows (`names`) are fitted and sampled under it, and
     the labels of its rules that no redraw can serve.
@@ -56,8 +56,10 @@ def joined_config(
     An attributes-mode key's columns are not among the joined rows: each row has the key's
     state instead, and its value is drawn from the parent twin after sampling. So `not_null`
     on such a column becomes a rule on the state (the row points at a parent or is an orphan,
-    never NULL), and any other rule on it is not redrawn for, as a rule on a fresh key
-    (`conditioning.constraints_of`): the ledger lists it."""
+    never NULL) where the column is nullable; where it is NOT NULL the state has no NULL value
+    (`joined`), so the rule holds by construction and, like any other rule on the key, is not
+    redrawn for (as a rule on a fresh key, `conditioning.constraints_of`): the ledger lists it.
+    A rule left to redraw sends a Spark twin to the driver's sampler, so none is kept in vain."""
     states = {
         column: state_field(plan)
         for plan in plans
@@ -73,6 +75,7 @@ def joined_config(
             rule.kind is RuleKind.NOT_NULL
             and rule.columns[0] in states
             and rule.label == f"not_null: {rule.columns[0]}"
+            and schema.column(rule.columns[0]).nullable
         ):
             state = states[rule.columns[0]]
             predicate = f"{ident(state)} <> '{KeyState.NULL.value}'"

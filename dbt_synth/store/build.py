@@ -54,7 +54,7 @@ class BuildPlan:
         stored = self.decision.stored
         assert stored is not None and stored.child is not None
         names = stored.fitted.generator.names
-        config, skipped = joined_config(self.config, stored.child.plans, names)
+        config, skipped = joined_config(self.config, stored.child.plans, names, stored.child.schema)
         resampled = stored.resampled(config)
         resampled = dataclasses.replace(
             resampled, generator=not_redrawn(resampled.generator, skipped)

@@ -10,10 +10,17 @@ when the node's noisy count clears a threshold, which is post-processing of the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+from dbt_synth.domains.pieces import (
+    RUN_SIGMAS,
+    SINGLE_SIGMAS,
+    Part,
+    beside_kept,
+    empty_edge,
+    segments,
+)
 from dbt_synth.noise import NoiseSource
 
 KEY_BITS = 32
@@ -26,22 +33,8 @@ LEVELS = len(LEVEL_BITS)
 # first level, which sets the range, a run of m adjacent weaker cells (kept as one coarse leaf)
 # needs the same THRESHOLD_SIGMAS·σ·√m: at 3σ a run of the ~1000 empty negative exponent cells
 # of a non-negative column came through about once in 300 columns, as a leaf down to -1.8e308.
-# Below a kept node a run is bounded by that node and needs RUN_SIGMAS·σ·√m.
+# Below a kept node a run is bounded by that node and needs RUN_SIGMAS·σ·√m (`pieces.py`).
 THRESHOLD_SIGMAS = 5.0
-RUN_SIGMAS = 3.0
-# Below a kept node a single missed child is a run too, so that it keeps its share of the
-# parent's mass rather than hand it to the resolved siblings (which would, say, turn the 7s of a
-# count column into 4s, 5s and 6s). A run is cut into pieces that each clear RUN_SIGMAS·σ·√m,
-# so that a flat stretch keeps some resolution instead of becoming one uniform leaf. A single
-# missed child, always next to a kept sibling, needs SINGLE_SIGMAS·σ (a common count value
-# holds ~3σ at a wide table's budget); longer runs keep RUN_SIGMAS, as a lower bar let noise-only
-# runs far from the data through often enough to move a timestamp twin's range by years.
-SINGLE_SIGMAS = 2.0
-# A run at the outer edge of all the tree kept loses its leading (trailing) cells when they look
-# empty (`_empty_edge`) and their noisy sum stays within EDGE_SIGMAS·σ·√k of zero: 1.5σ lets
-# 93 % of empty prefixes go and keeps most thin real tails. Trimming inside the data too (at
-# every parent's edge) cut cells of ~1σ each from a bimodal date column.
-EDGE_SIGMAS = 1.5
 
 
 PrefixCounts = Callable[[np.ndarray, int], np.ndarray]
@@ -163,17 +156,6 @@ def grow_tree(
     return low, high, mass
 
 
-@dataclass(frozen=True)
-class _Part:
-    """Siblings [first, stop) kept as one node with their summed noisy mass."""
-
-    first: int
-    stop: int
-    mass: float
-    expand: bool  # a single sibling that cleared the threshold: its children are examined
-    residual: bool = False  # what the parent holds beyond its kept parts (see _unresolved)
-
-
 def _split(
     noisy: np.ndarray,
     sigma: float,
@@ -181,7 +163,7 @@ def _split(
     *,
     residual: bool = False,
     outer: tuple[bool, bool] = (False, False),
-) -> list[_Part]:
+) -> list[Part]:
     """Siblings worth keeping.
 
     A sibling above the threshold is a part of its own and is expanded further. Maximal runs of
@@ -194,20 +176,20 @@ def _split(
     if residual and possible is not None:
         index = np.flatnonzero(possible)
         return [
-            _Part(int(index[p.first]), int(index[p.stop - 1]) + 1, p.mass, p.expand)
+            Part(int(index[p.first]), int(index[p.stop - 1]) + 1, p.mass, p.expand)
             for p in _split(noisy[index], sigma, residual=True, outer=outer)
         ]
     threshold = THRESHOLD_SIGMAS * sigma
     shortest_run = 1 if residual else 2
     allowed = np.ones(len(noisy), bool) if possible is None else possible
-    parts: list[_Part] = []
+    parts: list[Part] = []
     i = 0
     while i < len(noisy):
         if not allowed[i]:
             i += 1
             continue
         if noisy[i] >= threshold:
-            parts.append(_Part(i, i + 1, float(noisy[i]), expand=True))
+            parts.append(Part(i, i + 1, float(noisy[i]), expand=True))
             i += 1
             continue
         j = i
@@ -218,7 +200,7 @@ def _split(
         bar = SINGLE_SIGMAS * sigma if j - i == 1 else run_sigmas * sigma * np.sqrt(j - i)
         if j - i >= shortest_run and total >= bar:
             if not residual:
-                parts.append(_Part(i, j, total, expand=False))
+                parts.append(Part(i, j, total, expand=False))
             else:
                 # Grow pieces outward from the kept sibling the run leans on, if there is one
                 # only on its right, so that a piece's empty far end is what gets left over.
@@ -227,18 +209,18 @@ def _split(
                 # A run at the outer edge of everything kept may start (or end) with empty
                 # cells: the data begins inside this node. Kept in the run's first piece they
                 # would be decoded as data, years of signup dates before the first real one.
-                first = i + _empty_edge(noisy[i:j], sigma) if i == 0 and outer[0] else i
+                first = i + empty_edge(noisy[i:j], sigma) if i == 0 and outer[0] else i
                 end_open = j == len(noisy) and outer[1]
-                stop = j - _empty_edge(noisy[first:j][::-1], sigma) if end_open else j
-                for a, b in _segments(noisy[first:stop], sigma, from_right=lean_right):
+                stop = j - empty_edge(noisy[first:j][::-1], sigma) if end_open else j
+                for a, b in segments(noisy[first:stop], sigma, from_right=lean_right):
                     a, b = a + first - i, b + first - i
                     mass = float(noisy[i + a : i + b].sum())
-                    parts.append(_Part(i + a, i + b, mass, expand=False))
+                    parts.append(Part(i + a, i + b, mass, expand=False))
         i = j
-    return parts
+    return parts if residual else beside_kept(parts, noisy, sigma, allowed)
 
 
-def _unresolved(parts: list[_Part], parent_mass: float, possible: np.ndarray) -> list[_Part]:
+def _unresolved(parts: list[Part], parent_mass: float, possible: np.ndarray) -> list[Part]:
     """What a kept parent holds beyond its kept parts, spread evenly over the siblings no part
     covers (post-processing of released counts).
 
@@ -257,7 +239,7 @@ def _unresolved(parts: list[_Part], parent_mass: float, possible: np.ndarray) ->
     runs = np.split(cells, np.flatnonzero(np.diff(cells) > 1) + 1)
     share = left / len(cells)
     return [
-        _Part(int(r[0]), int(r[-1]) + 1, share * len(r), expand=False, residual=True) for r in runs
+        Part(int(r[0]), int(r[-1]) + 1, share * len(r), expand=False, residual=True) for r in runs
     ]
 
 
@@ -294,38 +276,6 @@ def _outer_sides(
     below = bool((parents < parent).any()) or any(first < low for first, _ in kept)
     above = bool((parents > parent).any()) or any(end > high for _, end in kept)
     return not below, not above
-
-
-def _empty_edge(noisy: np.ndarray, sigma: float) -> int:
-    """How many cells at the start of a run look empty: the change point k of the best fit of
-    "zero for k cells, then a constant" to the noisy counts (least squares: k maximises
-    (S - S_k)² / (m - k)), kept only when the k cells' noisy sum is within EDGE_SIGMAS·σ·√k
-    of zero. Post-processing of released counts. Pure noise before data of ≥ 3σ a cell is
-    found almost exactly; a thin real tail is cut only when it passes for noise, its rows then
-    going to the cells kept."""
-    sums = np.r_[0.0, np.cumsum(noisy)]
-    rest = sums[-1] - sums[:-1]
-    fit = np.where(rest > 0, rest**2 / (len(noisy) - np.arange(len(noisy))), -np.inf)
-    k = int(np.argmax(fit))
-    return k if sums[k] <= EDGE_SIGMAS * sigma * np.sqrt(k) else 0
-
-
-def _segments(noisy: np.ndarray, sigma: float, *, from_right: bool) -> list[tuple[int, int]]:
-    """Cut a run into pieces that each clear RUN_SIGMAS·σ·√m, scanning from one end; what is
-    left at the far end joins the last piece."""
-    values = noisy[::-1] if from_right else noisy
-    cuts: list[tuple[int, int]] = []
-    start, total = 0, 0.0
-    for k, value in enumerate(values):
-        total += value
-        if total >= RUN_SIGMAS * sigma * np.sqrt(k + 1 - start):
-            cuts.append((start, k + 1))
-            start, total = k + 1, 0.0
-    if start < len(values):
-        cuts[-1:] = [(cuts[-1][0] if cuts else 0, len(values))]
-    if from_right:
-        cuts = [(len(values) - b, len(values) - a) for a, b in reversed(cuts)]
-    return cuts
 
 
 def grid_span(low: np.ndarray, high: np.ndarray, decimals: int) -> tuple[np.ndarray, np.ndarray]:

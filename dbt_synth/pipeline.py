@@ -209,6 +209,7 @@ def _synthesize(
         columns = [(schema.columns[i], models[i]) for i in modelled]
         cardinalities = tuple(m.cardinality for _, m in columns)
         names = tuple(spec.name for spec, _ in columns)
+        priors = tuple(m.prior for _, m in columns)
         pushed = (
             pushed_codes(source_counts, columns, config) if mechanism.fits_from_counts else None
         )
@@ -225,7 +226,7 @@ def _synthesize(
                 codes=None,
                 cardinalities=cardinalities,
                 names=names,
-                priors=tuple(m.prior for _, m in columns),
+                priors=priors,
                 counts=counts.scaled(rate),
             )
             fit_rate = 1.0
@@ -236,7 +237,7 @@ def _synthesize(
                 codes=np.column_stack([m.encode(sample.column(spec.name)) for spec, m in columns]),
                 cardinalities=cardinalities,
                 names=names,
-                priors=tuple(m.prior for _, m in columns),
+                priors=priors,
             )
         sample.release()
         say(f"fitting {mechanism.name} on {len(modelled)} modelled columns")

@@ -157,7 +157,7 @@ def _order_statistics(
         + f" from {prefix}_sketched)"
         for k, (name, _, _) in enumerate(columns)
     ]
-    every = ", ".join(
+    sketched_row = ", ".join(
         f"sketch{k}[{j}] as {name}_q{j}"
         for k, (name, _, _) in enumerate(columns)
         for j in range(len(quantiles))
@@ -167,17 +167,17 @@ def _order_statistics(
             f"{prefix}_values as (select {values} from both_tables)",
             f"{prefix}_sketched as (select {sketched} from {prefix}_values)",
             *picked,
-            f"{prefix} as (select {every} from {prefix}_sketched)",
+            f"{prefix} as (select {sketched_row} from {prefix}_sketched)",
         ]
     )
-    every = ", ".join(
+    exact_row = ", ".join(
         f"{name}.q{j} as {name}_q{j}" for name, _, _ in columns for j in range(len(quantiles))
     )
     crossed = " cross join ".join(name for name, _, _ in columns)
     exact = ", ".join(
         [
             *(_quantiles(name, c, where, quantiles) for name, c, where in columns),
-            f"{prefix} as (select {every} from {crossed})",
+            f"{prefix} as (select {exact_row} from {crossed})",
         ]
     )
     return (

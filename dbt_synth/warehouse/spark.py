@@ -44,6 +44,7 @@ from dbt_synth.source_rows import SourceRows
 from dbt_synth.warehouse.base import OwnTable, Warehouse, bind_tables, register
 from dbt_synth.warehouse.spark_child import child_frame
 from dbt_synth.warehouse.spark_keys import SparkParentTwin
+from dbt_synth.warehouse.spark_keys import quote as _quote
 
 # Twins built in parallel dbt threads share one session: serialise DDL + insert on our tables.
 _LOCK = threading.Lock()
@@ -312,7 +313,3 @@ def _task_threads() -> None:
 
     context = TaskContext.get()
     torch.set_num_threads(max(1, context.cpus() if context is not None else 1))
-
-
-def _quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"

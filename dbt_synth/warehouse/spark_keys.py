@@ -74,15 +74,15 @@ class SparkParentTwin:
         ]
         binned: set[str] = set()
         if numeric:
-            distinct = self._one_row([f"count(distinct {_q(a)})" for a in numeric])
+            distinct = self._one_row([f"count(distinct {quote(a)})" for a in numeric])
             binned = {a for a, d in zip(numeric, distinct, strict=True) if d > 2 * _SIGNATURE_BINS}
         quantiles = np.linspace(0, 1, _SIGNATURE_BINS + 1)[1:-1]
         at = ", ".join(repr(float(q)) for q in quantiles)
         ordered = [a for a in attributes if a in binned]
         found = self._one_row(
             [
-                f"percentile(case when isnan(cast({_q(a)} as double)) then null "
-                f"else cast({_q(a)} as double) end, array({at}))"
+                f"percentile(case when isnan(cast({quote(a)} as double)) then null "
+                f"else cast({quote(a)} as double) end, array({at}))"
                 for a in ordered
             ]
         )
@@ -95,8 +95,7 @@ class SparkParentTwin:
                 edges.append(edges_of[name])
                 codes.append(None)
             else:
-                frame = self.frame.select(_q(name)).where(f"{_q(name)} is not null").distinct()
-                values = self.warehouse.fetch(frame).column(0).combine_chunks()
+                values = self.warehouse.fetch(self._distinct(name)).column(0).combine_chunks()
                 edges.append(None)
                 codes.append(values.cast(self.schema.field(name).type))
         return Signer(tuple(edges), tuple(codes))
@@ -134,7 +133,7 @@ class SparkParentTwin:
 
         signed = self._signed(signer, attributes, parent_columns)
         columns = _signature_columns(attributes)
-        window = Window.partitionBy(*columns).orderBy(*(_q(c) for c in parent_columns))
+        window = Window.partitionBy(*columns).orderBy(*(quote(c) for c in parent_columns))
         small = self.warehouse.session.createDataFrame(offsets)
         return (
             signed.join(functions.broadcast(small), columns)
@@ -142,7 +141,7 @@ class SparkParentTwin:
             .select(
                 INDEX,
                 *(
-                    functions.col(_q(p)).alias(n)
+                    functions.col(quote(p)).alias(n)
                     for p, n in zip(parent_columns, names, strict=True)
                 ),
             )
@@ -157,7 +156,7 @@ class SparkParentTwin:
         all of them when the twin holds fewer."""
         from pyspark.sql import functions
 
-        keys = self.frame.select(_q(column)).where(f"{_q(column)} is not null").distinct()
+        keys = self._distinct(column)
         drawn = keys.orderBy(functions.rand(seed)).limit(max(count, 1))
         return self.warehouse.fetch(drawn).column(0).cast(self.schema.field(column).type)
 
@@ -167,7 +166,7 @@ class SparkParentTwin:
         from pyspark.sql.pandas.types import from_arrow_schema
 
         columns = _signature_columns(attributes)
-        read = self.frame.select(*(_q(c) for c in dict.fromkeys((*keep, *attributes))))
+        read = self.frame.select(*(quote(c) for c in dict.fromkeys((*keep, *attributes))))
         kept = [self.schema.field(c) for c in keep]
         out = pa.schema([*kept, *(pa.field(c, pa.int64()) for c in columns)])
 
@@ -181,6 +180,10 @@ class SparkParentTwin:
 
         return read.mapInArrow(sign, from_arrow_schema(out))
 
+    def _distinct(self, column: str) -> Any:
+        """The twin's distinct non-NULL values of `column`, as a frame."""
+        return self.frame.select(quote(column)).where(f"{quote(column)} is not null").distinct()
+
     def _one_row(self, expressions: list[str]) -> list[Any]:
         if not expressions:
             return []
@@ -192,5 +195,6 @@ def _signature_columns(attributes: tuple[str, ...]) -> list[str]:
     return [_SIGNATURE, *(f"{_SIGNATURE}_{j}" for j in range(len(attributes)))]
 
 
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+def quote(identifier: str) -> str:
+    """A Spark SQL identifier, backquoted (`spark.py` quotes with it too)."""
+    return "`" + identifier.replace("`", "``") + "`"

@@ -106,8 +106,7 @@ pair_names as (
 table_tvd as (
     select pair_key,
            0.5 * sum(abs(p_real - p_twin)) as observed,
-           0.5 * 0.7978845608 * sum(sqrt(p_pooled * (1 - p_pooled) * (1.0 / n_real + 1.0 / n_twin)))
-             as allowance
+           {{ dbt_synth.sampling_tvd('p_pooled', 'n_real', 'n_twin') }} as allowance
     from (
         select
             pair_key, n_real, n_twin,

@@ -48,7 +48,7 @@ values_{{ i }} as (
 {%- if c.kind in ('numeric', 'temporal') %}
 metric_{{ i }} as (
     select coalesce(max(abs(cdf_real - cdf_twin)), 0) as observed,
-           coalesce(0.8687 * sqrt(1.0 / max(n_real) + 1.0 / max(n_twin)), 0) as allowance
+           coalesce({{ dbt_synth.sampling_ks('max(n_real)', 'max(n_twin)') }}, 0) as allowance
     from (
         select
             cast(sum(nr) over (order by v rows between unbounded preceding and current row) as {{ num }})
@@ -63,8 +63,7 @@ metric_{{ i }} as (
 {%- else %}
 metric_{{ i }} as (
     select coalesce(0.5 * sum(abs(p_real - p_twin)), 0) as observed,
-           coalesce(0.5 * 0.7978845608 * sum(sqrt(p_pooled * (1 - p_pooled) * (1.0 / n_real + 1.0 / n_twin))), 0)
-             as allowance
+           coalesce({{ dbt_synth.sampling_tvd('p_pooled', 'n_real', 'n_twin') }}, 0) as allowance
     from (
         select
             cast(nr as {{ num }}) / n_real as p_real,
